@@ -1,0 +1,145 @@
+// Command psync manages a Paperspace team's startup scripts, custom
+// templates and script assignments declaratively, from a psync.yaml
+// manifest: `psync plan` shows what would change, `psync apply` makes it so.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// CLI is the whole command line. Each command lives in its own file.
+type CLI struct {
+	Globals
+
+	Validate ValidateCmd `cmd:"" help:"Check the manifest and its scripts without contacting the API."`
+	Plan     PlanCmd     `cmd:"" help:"Show what apply would change."`
+	Apply    ApplyCmd    `cmd:"" help:"Make the team match the manifest (or a saved plan)."`
+	Import   ImportCmd   `cmd:"" help:"Write a manifest describing the team as it is, and take ownership of it."`
+	Schema   SchemaCmd   `cmd:"" help:"Print the manifest's JSON Schema."`
+	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
+	Version  VersionCmd  `cmd:"" help:"Print psync's version."`
+}
+
+// IO is the process's standard streams, bound into every command so tests
+// can run commands in-process.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Interrupts delivers SIGINT/SIGTERM; apply uses it to stop gracefully
+	// on the first and exit at once on the second.
+	Interrupts <-chan os.Signal
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], &IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
+}
+
+// run parses args, runs the command and returns the process exit code. A
+// panic is turned into an error message and exit 1: it never reaches the
+// user as a stack dump unless --debug is given.
+func run(args []string, streams *IO) (code int) {
+	var cli CLI
+	defer func() {
+		if r := recover(); r != nil {
+			if exit, ok := r.(kongExit); ok {
+				code = int(exit)
+				return
+			}
+			fmt.Fprintf(streams.Stderr, "psync: internal error: %v\n", r)
+			if cli.Debug {
+				fmt.Fprintf(streams.Stderr, "%s\n", debug.Stack())
+			}
+			fmt.Fprintln(streams.Stderr, "psync: this is a bug; please report it with the command you ran.")
+			code = ExitError
+		}
+	}()
+	parser, err := kong.New(&cli,
+		kong.Name("psync"),
+		kong.Description("Manage a Paperspace team's startup scripts, custom templates and script assignments from a manifest."),
+		kong.UsageOnError(),
+		kong.Writers(streams.Stdout, streams.Stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.Vars{"version": version()},
+	)
+	if err != nil {
+		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
+		return ExitError
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
+		return ExitError
+	}
+
+	if streams.Interrupts == nil {
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		streams.Interrupts = sigs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	err = kctx.Run(&cli.Globals, streams, ctx)
+	return exitCode(err, streams.Stderr)
+}
+
+// kongExit carries kong's requested exit code (after --help) out of Parse.
+type kongExit int
+
+// Exit codes, as documented in the README.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitChanges     = 2
+	ExitRefused     = 3
+	ExitInterrupted = 130
+)
+
+// exitError is an error with a specific exit code. A nil Err means the
+// command already reported everything and only the code matters.
+type exitError struct {
+	Code int
+	Err  error
+}
+
+func (e *exitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.Err }
+
+// withCode gives err the exit code code. withCode(code, nil) exits quietly.
+func withCode(code int, err error) error { return &exitError{Code: code, Err: err} }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintf(stderr, "psync: %v\n", ee.Err)
+		}
+		return ee.Code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "psync: interrupted")
+		return ExitInterrupted
+	}
+	fmt.Fprintf(stderr, "psync: %v\n", err)
+	return ExitError
+}

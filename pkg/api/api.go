@@ -1,0 +1,202 @@
+// Package api holds the wire types of the Paperspace Templates & Startup
+// Scripts API: the JSON shapes of api/openapi.yaml (the "spec" dialect) and
+// of the live Paperspace v1 API (the "paperspace-v1" dialect, see
+// LiveStartupScript and friends).
+//
+// It is the only code shared by the client (pkg/remote) and the emulator
+// (pkg/sandbox): both speak these shapes, neither shares the other's logic.
+package api
+
+import "time"
+
+// MaxScriptBytes is the largest startup-script body the API accepts.
+const MaxScriptBytes = 16 * 1024
+
+// MaxLimit is the largest page size of a paginated list.
+const MaxLimit = 120
+
+// StartupScript is a startup script as the spec returns it. The body is
+// never returned.
+type StartupScript struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	RunOnce   bool      `json:"runOnce"`
+	IsEnabled bool      `json:"isEnabled"`
+	TeamID    string    `json:"teamId,omitempty"`
+	DtCreated time.Time `json:"dtCreated"`
+}
+
+// StartupScriptCreate is the body of POST /startup-scripts and
+// PUT /startup-scripts/{id} in the spec dialect. Pointers distinguish an
+// omitted flag (which takes the API's default) from false.
+type StartupScriptCreate struct {
+	Name      string `json:"name"`
+	Script    string `json:"script"`
+	RunOnce   *bool  `json:"runOnce,omitempty"`
+	IsEnabled *bool  `json:"isEnabled,omitempty"`
+}
+
+// MachineRef is the body of the assign and unassign operations.
+type MachineRef struct {
+	MachineID string `json:"machineId"`
+}
+
+// CustomTemplate is a custom template as the spec returns it.
+type CustomTemplate struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Note      string    `json:"note,omitempty"`
+	MachineID string    `json:"machineId"`
+	TeamID    string    `json:"teamId,omitempty"`
+	DtCreated time.Time `json:"dtCreated"`
+}
+
+// CustomTemplateCreate is the body of POST /custom-templates.
+type CustomTemplateCreate struct {
+	MachineID string `json:"machineId"`
+	Name      string `json:"name"`
+	Note      string `json:"note,omitempty"`
+}
+
+// CustomTemplateUpdate is the body of PUT /custom-templates/{id}.
+type CustomTemplateUpdate struct {
+	Name *string `json:"name,omitempty"`
+	Note *string `json:"note,omitempty"`
+}
+
+// OsTemplate is an operating-system template from the provider's catalogue.
+type OsTemplate struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	OS          string    `json:"os,omitempty"`
+	DefaultUser string    `json:"defaultUser,omitempty"`
+	DtCreated   time.Time `json:"dtCreated"`
+}
+
+// Error is the error body of both dialects:
+// {"code": "NOT_FOUND", "message": "...", "details": {...}, "issues": [...]}.
+type Error struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+	Issues  []Issue        `json:"issues,omitempty"`
+}
+
+// Issue is one validation failure inside an Error.
+type Issue struct {
+	Message string   `json:"message"`
+	Path    []string `json:"path,omitempty"`
+}
+
+// Error codes, named as the live API names them (tRPC names).
+const (
+	CodeBadRequest         = "BAD_REQUEST"
+	CodeUnauthorized       = "UNAUTHORIZED"
+	CodeForbidden          = "FORBIDDEN"
+	CodeNotFound           = "NOT_FOUND"
+	CodeConflict           = "CONFLICT"
+	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
+	CodeTooManyRequests    = "TOO_MANY_REQUESTS"
+	CodeInternalServer     = "INTERNAL_SERVER_ERROR"
+	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
+)
+
+// --- The live Paperspace v1 dialect (../shared/paperspace-v1-notes.md) ---
+
+// Page is the live dialect's list envelope. The next page is requested with
+// ?after=NextPage.
+type Page[T any] struct {
+	Items    []T     `json:"items"`
+	HasMore  bool    `json:"hasMore"`
+	NextPage *string `json:"nextPage"`
+}
+
+// LiveStartupScript is a startup script as the live API returns it.
+type LiveStartupScript struct {
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	Description        *string    `json:"description"`
+	IsEnabled          bool       `json:"isEnabled"`
+	IsRunOnce          bool       `json:"isRunOnce"`
+	AssignedMachineIDs []string   `json:"assignedMachineIds"`
+	DtCreated          time.Time  `json:"dtCreated"`
+	DtDeleted          *time.Time `json:"dtDeleted"`
+}
+
+// LiveStartupScriptWrite is the live create (name and script required) and
+// update (all optional) body.
+type LiveStartupScriptWrite struct {
+	Name      *string `json:"name,omitempty"`
+	Script    *string `json:"script,omitempty"`
+	IsEnabled *bool   `json:"isEnabled,omitempty"`
+	IsRunOnce *bool   `json:"isRunOnce,omitempty"`
+}
+
+// MachineTypeAvailability is one entry of availableMachineTypes.
+type MachineTypeAvailability struct {
+	MachineTypeLabel string `json:"machineTypeLabel"`
+	IsAvailable      bool   `json:"isAvailable"`
+}
+
+// LiveCustomTemplate is a custom template as the live API returns it.
+type LiveCustomTemplate struct {
+	ID                    string                    `json:"id"`
+	Name                  string                    `json:"name"`
+	AgentType             string                    `json:"agentType,omitempty"`
+	OperatingSystemLabel  string                    `json:"operatingSystemLabel,omitempty"`
+	Region                string                    `json:"region,omitempty"`
+	DefaultSizeGb         int                       `json:"defaultSizeGb,omitempty"`
+	AvailableMachineTypes []MachineTypeAvailability `json:"availableMachineTypes"`
+	ParentMachineID       string                    `json:"parentMachineId"`
+	DtCreated             time.Time                 `json:"dtCreated"`
+	DtDeleted             *time.Time                `json:"dtDeleted"`
+}
+
+// LiveOsTemplate is an OS template as the live API returns it.
+type LiveOsTemplate struct {
+	ID                    string                    `json:"id"`
+	Name                  string                    `json:"name"`
+	AgentType             string                    `json:"agentType,omitempty"`
+	OperatingSystemLabel  string                    `json:"operatingSystemLabel,omitempty"`
+	DefaultSizeGb         int                       `json:"defaultSizeGb,omitempty"`
+	AvailableMachineTypes []MachineTypeAvailability `json:"availableMachineTypes"`
+	DtCreated             time.Time                 `json:"dtCreated"`
+}
+
+// MachineEvent is an asynchronous operation of the live API, polled at
+// GET /machine-events/{id} until State is final.
+type MachineEvent struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	State string  `json:"state"`
+	Error *string `json:"error"`
+	// DtCreated and DtFinished are informational.
+	DtCreated  time.Time  `json:"dtCreated"`
+	DtFinished *time.Time `json:"dtFinished"`
+}
+
+// Machine-event states.
+const (
+	EventNew        = "new"
+	EventInProgress = "in progress"
+	EventDone       = "done"
+	EventError      = "error"
+	EventCancelled  = "cancelled"
+)
+
+// LiveTemplateCreated is the live answer to POST /custom-templates.
+type LiveTemplateCreated struct {
+	Data  LiveCustomTemplate `json:"data"`
+	Event MachineEvent       `json:"event"`
+}
+
+// Session is the live answer to GET /auth/session (only what psync reads).
+type Session struct {
+	Team SessionTeam `json:"team"`
+}
+
+// SessionTeam identifies the team an API key belongs to.
+type SessionTeam struct {
+	ID        string `json:"id"`
+	Namespace string `json:"namespace,omitempty"`
+}

@@ -1,0 +1,103 @@
+package manifest
+
+import (
+	"fmt"
+	"path"
+)
+
+// DefaultMaxDeletePercent is settings.maxDeletePercent when the manifest
+// does not set it.
+const DefaultMaxDeletePercent = 25
+
+// Manifest is a loaded, validated and defaulted psync manifest: the desired
+// state of one team. Every body is resolved (files read), every default
+// applied.
+type Manifest struct {
+	Version     int
+	Settings    Settings
+	Ignore      Ignore
+	Scripts     []Script
+	Templates   []Template
+	Assignments []Assignment
+	// Dir is the directory the manifest was loaded from: the default home
+	// of the state file, and the root that script files must stay inside.
+	Dir string
+	// Files lists the manifest files that were merged, in load order.
+	Files []string
+}
+
+// Settings are the manifest's global settings.
+type Settings struct {
+	Prune            bool
+	MaxDeletePercent int
+}
+
+// Ignore holds glob patterns (path.Match syntax) of remote names psync
+// never touches.
+type Ignore struct {
+	Scripts   []string
+	Templates []string
+}
+
+// Position is where something was written: file:line:column.
+type Position struct {
+	File   string
+	Line   int
+	Column int
+}
+
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Script is a desired startup script.
+type Script struct {
+	Name string
+	// File is the body's file as written in the manifest (relative to
+	// Manifest.Dir); empty for an inline script.
+	File string
+	// Body is the resolved body, from File or inline.
+	Body           string
+	RunOnce        bool
+	IsEnabled      bool
+	Sensitive      bool
+	PreventDestroy bool
+	PreviousNames  []string
+	Pos            Position
+}
+
+// Template is a desired custom template.
+type Template struct {
+	Name           string
+	MachineID      string
+	Note           string
+	PreventDestroy bool
+	PreviousNames  []string
+	Pos            Position
+}
+
+// Assignment assigns one script to machines.
+type Assignment struct {
+	Script   string
+	Machines []string
+	Pos      Position
+}
+
+// IgnoresScript reports whether a remote script of this name is ignored.
+func (m *Manifest) IgnoresScript(name string) bool { return matchAny(m.Ignore.Scripts, name) }
+
+// IgnoresTemplate reports whether a remote template of this name is ignored.
+func (m *Manifest) IgnoresTemplate(name string) bool { return matchAny(m.Ignore.Templates, name) }
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		// Patterns are validated at load time, so an error cannot occur here.
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}

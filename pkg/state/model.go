@@ -1,0 +1,83 @@
+package state
+
+import "slices"
+
+// FormatVersion is the version of the state file format this build writes.
+const FormatVersion = 1
+
+// DefaultFileName is the state file's name next to the manifest.
+const DefaultFileName = "psync.state.json"
+
+// State is psync's record of what it owns and of what it cannot read back
+// from the API. The remote is the source of truth for everything the API
+// returns; the state only fills the gaps.
+type State struct {
+	FormatVersion int `json:"formatVersion"`
+	// Lineage is a random id given when the state is first written; a
+	// saved plan records it so that it is never applied to another state.
+	Lineage string `json:"lineage"`
+	// Serial increases on every write.
+	Serial int64 `json:"serial"`
+	// APIURL and Team are the target this state belongs to; a state is
+	// never used against another.
+	APIURL    string     `json:"apiUrl"`
+	Team      string     `json:"team,omitempty"`
+	Scripts   []Script   `json:"scripts"`
+	Templates []Template `json:"templates"`
+}
+
+// Script is an owned startup script.
+type Script struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// BodySHA256 is the hex SHA-256 of the body last pushed; empty when
+	// psync does not know it (for example after an import).
+	BodySHA256 string `json:"bodySha256,omitempty"`
+	// Body is the body last pushed, kept so a plan can show a line diff.
+	// Always nil for sensitive scripts.
+	Body      *string `json:"body,omitempty"`
+	Sensitive bool    `json:"sensitive,omitempty"`
+	// RunOnce and IsEnabled are the attributes last pushed.
+	RunOnce   bool `json:"runOnce"`
+	IsEnabled bool `json:"isEnabled"`
+	// Assignments are the machines psync assigned the script to, sorted.
+	Assignments    []string `json:"assignments,omitempty"`
+	PreventDestroy bool     `json:"preventDestroy,omitempty"`
+}
+
+// Template is an owned custom template.
+type Template struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	MachineID      string `json:"machineId"`
+	Note           string `json:"note,omitempty"`
+	PreventDestroy bool   `json:"preventDestroy,omitempty"`
+	// Deposed marks a template replaced by a newer one of the same name
+	// that is still waiting to be deleted (Terraform's word): the next
+	// plan deletes it.
+	Deposed bool `json:"deposed,omitempty"`
+}
+
+// ScriptByID returns the owned script with this id.
+func (s *State) ScriptByID(id string) (*Script, bool) {
+	if s == nil {
+		return nil, false
+	}
+	i := slices.IndexFunc(s.Scripts, func(x Script) bool { return x.ID == id })
+	if i < 0 {
+		return nil, false
+	}
+	return &s.Scripts[i], true
+}
+
+// TemplateByID returns the owned template with this id.
+func (s *State) TemplateByID(id string) (*Template, bool) {
+	if s == nil {
+		return nil, false
+	}
+	i := slices.IndexFunc(s.Templates, func(x Template) bool { return x.ID == id })
+	if i < 0 {
+		return nil, false
+	}
+	return &s.Templates[i], true
+}
