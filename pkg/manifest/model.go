@@ -67,6 +67,12 @@ type Script struct {
 	PreventDestroy bool
 	PreviousNames  []string
 	Pos            Position
+	// BodyPos is where line 1 of Body was written: line 1 of File (joined
+	// with Manifest.Dir), or, for an inline script, its value in the
+	// manifest. Column 0 means Body's lines map one to one onto source
+	// lines from BodyPos (a file, or a literal "|" block); otherwise the
+	// inline style (plain, quoted, folded) does not keep line numbers.
+	BodyPos Position
 }
 
 // Template is a desired custom template.
