@@ -1,0 +1,112 @@
+// Package render shows plans and apply reports: text for people, JSON for
+// programs and Markdown for pull-request comments. It only presents what a
+// [plan.Plan] or an [apply.Report] says and decides nothing: whether a plan
+// is refused, what an unmanaged object becomes, which changes depend on
+// which, all come from the planner and the applier.
+//
+// Each format is one implementation of one internal interface; [Symbol] is
+// the only place an action becomes a symbol; colour is added by the text
+// view alone and only when [Options].Color is set (decide it with
+// [UseColor]). Nothing here ever prints the body of a sensitive script, in
+// any format, even when the plan holds it in memory: a script that is
+// sensitive on either side of a change is treated as sensitive.
+//
+// # Text
+//
+// Terraform-like: one header per change with its symbol ("+" create, "<="
+// adopt, "~" update, "-/+" replace, "-" delete, "+"/"-" assign/unassign),
+// its reasons as "#" lines, the attributes that change
+// ("~ isEnabled: true → false"), and for a script body a unified diff (3
+// lines of context, "@@ -a,b +c,d @@" hunks) when the old body is known and
+// not sensitive. Assignments are grouped by script. Then the unmanaged
+// objects, the one-line summary and the safety findings. Text read from the
+// remote or the manifest has its control characters escaped.
+//
+// # JSON plan (psync plan --output json)
+//
+// One object, [JSONPlan], indented, with a trailing newline. Its
+// formatVersion is [plan.FormatVersion]; a change that is not backward
+// compatible increases it, new fields may be added without one. Slices are
+// always present (possibly empty), never null.
+//
+//	formatVersion    int     version of this format (1)
+//	apiUrl           string  API the plan was computed against
+//	team             string  team id, when the API told it (omitted if unknown)
+//	stateLineage     string  lineage of the state file planned against (omitted if none)
+//	stateSerial      int     serial of that state file (0 if none)
+//	empty            bool    true when there are no changes
+//	refused          bool    true when a safety finding is not overridden:
+//	                         psync apply will refuse the plan (exit 3)
+//	summary          object  counts by action: create, adopt, update, replace,
+//	                         delete, assign, unassign, and their total
+//	changes          array   every change, in dependency order:
+//	  key              string  unique in the plan: "script/NAME", "template/NAME",
+//	                           "assignment/SCRIPT/MACHINE"
+//	  kind             string  "script", "template" or "assignment"
+//	  action           string  "create", "adopt", "update", "replace", "delete",
+//	                           "assign" or "unassign"
+//	  name             string  object name after the change (current name for a
+//	                           delete; the script's name for an assignment)
+//	  id               string  remote id acted on (omitted for a create, and for an
+//	                           assignment of a script created by the same plan)
+//	  machine          string  machine of an assign or unassign
+//	  reasons          array   why, in words ("body changed", "isEnabled true → false")
+//	  before, after    object  the object as it is and as it will be (omitted for
+//	                           a create and a delete respectively, and for
+//	                           assignments): name, runOnce, isEnabled, sensitive,
+//	                           body, bodySha256 for scripts; name, machineId, note
+//	                           for templates. body is omitted when unknown and
+//	                           always for a script sensitive on either side.
+//	  protected        bool    the object has preventDestroy
+//	  affectedMachines array   machines a delete or replace touches, where known
+//	  dependsOn        array   keys of the changes that must be done first
+//	unmanaged        array   remote objects psync neither owns nor is asked for:
+//	  kind, name, id   string
+//	  ignored          bool    matched by the manifest's ignore (omitted if false)
+//	  fate             string  "kept", "ignored" or "deleted by prune" (a delete of
+//	                           it is in changes)
+//	findings         array   safety rules the plan breaks:
+//	  rule             string  "prevent-destroy" or "max-delete-percent"
+//	  keys             array   the changes that break it
+//	  message          string  what is wrong, in words
+//	  override         string  the flag that allows it ("--allow-destroy",
+//	                           "--allow-mass-delete")
+//	  overridden       bool    that flag was given (omitted if false)
+//
+// This is a view for programs. A saved plan (psync plan --out FILE) is a
+// different document: the plan itself, preconditions included.
+//
+// # JSON apply report (psync apply --output json)
+//
+// One object, [JSONReport], with formatVersion [ReportFormatVersion]:
+//
+//	formatVersion  int     version of this format (1)
+//	dryRun         bool    nothing was written; results are the schedule
+//	interrupted    bool    the apply was stopped (Ctrl-C) before the end
+//	ok             bool    every change is done
+//	parallelism    int     the most changes run at once
+//	elapsedMs      int     wall time of the apply, in milliseconds
+//	totals         object  done, failed, skipped, pending and total counts
+//	results        array   one per change, in plan order:
+//	  key, kind, action, name, id, machine   as in the plan's changes
+//	  status         string  "done", "failed", "skipped" or "pending" (never
+//	                         started: the apply was interrupted)
+//	  error          string  for "failed": operation, object, HTTP status and
+//	                         the API's message
+//	  skippedBecause string  for "skipped": key of the failed change it needed
+//	  startedMs      int     start, in milliseconds from the start of the apply
+//	  durationMs     int     how long it took, in milliseconds
+//
+// # Markdown
+//
+// A pull-request comment that starts with the hidden marker
+// [MarkdownPlanMarker] (or [MarkdownReportMarker]) so that a CI workflow
+// can find and update its own comment. The summary comes first (with a
+// ⚠️ line when the plan is refused), then the findings, a table of changes
+// and the body diffs, each in a collapsible <details> block with a diff
+// fence, then the unmanaged objects. Names and reasons are escaped so that
+// no Markdown or HTML in them takes effect. The comment is kept under
+// [Options].MaxMarkdownBytes (default [DefaultMaxMarkdownBytes]): body
+// diffs are left out first, then unmanaged objects, then table rows, and a
+// note says how much is missing and to run psync plan locally.
+package render

@@ -1,0 +1,200 @@
+package render
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/plan"
+)
+
+// ReportFormatVersion is the version of the JSON apply report (see doc.go).
+const ReportFormatVersion = 1
+
+// JSONPlan is the document `psync plan --output json` writes. Its fields
+// are described in the package documentation.
+type JSONPlan struct {
+	FormatVersion int             `json:"formatVersion"`
+	APIURL        string          `json:"apiUrl"`
+	Team          string          `json:"team,omitempty"`
+	StateLineage  string          `json:"stateLineage,omitempty"`
+	StateSerial   int64           `json:"stateSerial"`
+	Empty         bool            `json:"empty"`
+	Refused       bool            `json:"refused"`
+	Summary       JSONSummary     `json:"summary"`
+	Changes       []JSONChange    `json:"changes"`
+	Unmanaged     []JSONUnmanaged `json:"unmanaged"`
+	Findings      []plan.Finding  `json:"findings"`
+}
+
+// JSONSummary counts changes by action, plus their total.
+type JSONSummary struct {
+	plan.Summary
+	Total int `json:"total"`
+}
+
+// JSONChange is one change. Before and After carry no body for a script
+// that is sensitive on either side.
+type JSONChange struct {
+	Key              string           `json:"key"`
+	Kind             plan.Kind        `json:"kind"`
+	Action           plan.Action      `json:"action"`
+	Name             string           `json:"name"`
+	ID               string           `json:"id,omitempty"`
+	Machine          string           `json:"machine,omitempty"`
+	Reasons          []string         `json:"reasons"`
+	Before           *plan.Attributes `json:"before,omitempty"`
+	After            *plan.Attributes `json:"after,omitempty"`
+	Protected        bool             `json:"protected"`
+	AffectedMachines []string         `json:"affectedMachines,omitempty"`
+	DependsOn        []string         `json:"dependsOn,omitempty"`
+}
+
+// JSONUnmanaged is an unmanaged object and what the plan does with it.
+type JSONUnmanaged struct {
+	plan.Unmanaged
+	// Fate is "kept", "ignored" or "deleted by prune".
+	Fate string `json:"fate"`
+}
+
+// JSONReport is the document `psync apply --output json` writes.
+type JSONReport struct {
+	FormatVersion int          `json:"formatVersion"`
+	DryRun        bool         `json:"dryRun"`
+	Interrupted   bool         `json:"interrupted"`
+	OK            bool         `json:"ok"`
+	Parallelism   int          `json:"parallelism"`
+	ElapsedMs     int64        `json:"elapsedMs"`
+	Totals        JSONTotals   `json:"totals"`
+	Results       []JSONResult `json:"results"`
+}
+
+// JSONTotals counts results by status.
+type JSONTotals struct {
+	Done    int `json:"done"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Pending int `json:"pending"`
+	Total   int `json:"total"`
+}
+
+// JSONResult is the outcome of one change.
+type JSONResult struct {
+	Key            string      `json:"key"`
+	Kind           plan.Kind   `json:"kind"`
+	Action         plan.Action `json:"action"`
+	Name           string      `json:"name"`
+	ID             string      `json:"id,omitempty"`
+	Machine        string      `json:"machine,omitempty"`
+	Status         string      `json:"status"`
+	Error          string      `json:"error,omitempty"`
+	SkippedBecause string      `json:"skippedBecause,omitempty"`
+	StartedMs      int64       `json:"startedMs"`
+	DurationMs     int64       `json:"durationMs"`
+}
+
+// jsonView is for programs.
+type jsonView struct{}
+
+func (jsonView) plan(w io.Writer, p *plan.Plan) error { return writeJSON(w, NewJSONPlan(p)) }
+
+func (jsonView) report(w io.Writer, r *apply.Report) error { return writeJSON(w, NewJSONReport(r)) }
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Bodies are shell scripts: keep && and <<EOF readable.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// NewJSONPlan is the JSON view of p. Slices are never null, so programs
+// can iterate without checks.
+func NewJSONPlan(p *plan.Plan) JSONPlan {
+	s := p.Summary()
+	out := JSONPlan{
+		FormatVersion: plan.FormatVersion,
+		APIURL:        p.APIURL,
+		Team:          p.Team,
+		StateLineage:  p.StateLineage,
+		StateSerial:   p.StateSerial,
+		Empty:         p.Empty(),
+		Refused:       p.Refused(),
+		Summary:       JSONSummary{Summary: s, Total: s.Total()},
+		Changes:       make([]JSONChange, 0, len(p.Changes)),
+		Unmanaged:     make([]JSONUnmanaged, 0, len(p.Unmanaged)),
+		Findings:      make([]plan.Finding, 0, len(p.Findings)),
+	}
+	for _, c := range p.Changes {
+		out.Changes = append(out.Changes, JSONChange{
+			Key: c.Key, Kind: c.Kind, Action: c.Action, Name: c.Name, ID: c.ID, Machine: c.Machine,
+			Reasons:          nonNil(c.Reasons),
+			Before:           publicAttributes(c.Before, sensitive(c)),
+			After:            publicAttributes(c.After, sensitive(c)),
+			Protected:        c.Protected,
+			AffectedMachines: c.AffectedMachines,
+			DependsOn:        c.DependsOn,
+		})
+	}
+	for _, u := range p.Unmanaged {
+		out.Unmanaged = append(out.Unmanaged, JSONUnmanaged{Unmanaged: u, Fate: unmanagedFate(p, u)})
+	}
+	for _, f := range p.Findings {
+		f.Keys = nonNil(f.Keys)
+		out.Findings = append(out.Findings, f)
+	}
+	return out
+}
+
+// publicAttributes copies a, without the body when the change is
+// sensitive on either side.
+func publicAttributes(a *plan.Attributes, sensitive bool) *plan.Attributes {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	if sensitive {
+		c.Body = nil
+	}
+	return &c
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// NewJSONReport is the JSON view of r.
+func NewJSONReport(r *apply.Report) JSONReport {
+	n := r.Counts()
+	out := JSONReport{
+		FormatVersion: ReportFormatVersion,
+		DryRun:        r.DryRun,
+		Interrupted:   r.Interrupted,
+		OK:            r.OK(),
+		Parallelism:   r.Parallelism,
+		ElapsedMs:     r.Elapsed.Milliseconds(),
+		Totals: JSONTotals{
+			Done: n[apply.Done], Failed: n[apply.Failed], Skipped: n[apply.Skipped], Pending: n[apply.Pending],
+			Total: len(r.Results),
+		},
+		Results: make([]JSONResult, 0, len(r.Results)),
+	}
+	for _, res := range r.Results {
+		c := res.Change
+		jr := JSONResult{
+			Key: c.Key, Kind: c.Kind, Action: c.Action, Name: c.Name, ID: c.ID, Machine: c.Machine,
+			Status:         res.Status.String(),
+			SkippedBecause: res.SkippedBecause,
+			StartedMs:      res.Started.Milliseconds(),
+			DurationMs:     res.Duration.Milliseconds(),
+		}
+		if res.Status == apply.Failed {
+			jr.Error = resultError(res)
+		}
+		out.Results = append(out.Results, jr)
+	}
+	return out
+}

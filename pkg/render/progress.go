@@ -1,0 +1,167 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/psync-dev/psync/pkg/apply"
+)
+
+// Progress prints an apply as it runs: each change when it finishes, with
+// its duration and the same wording as the text report, and on a terminal
+// a status line ("\r"-rewritten) with done/total and the elapsed time. It
+// is safe for concurrent use, so it can be the applier's event callback.
+type Progress struct {
+	w     io.Writer
+	st    styler
+	live  bool
+	now   func() time.Time
+	start time.Time
+
+	mu       sync.Mutex
+	total    int
+	done     int
+	inFlight int
+	note     string // the last EventProgress message, for the status line
+	shown    int    // width of the status line on screen, 0 if none
+	closed   bool
+	stop     chan struct{}
+	ticker   sync.WaitGroup
+}
+
+// progressTick is how often a live status line refreshes its clock when
+// no event arrives (a long template create, say).
+const progressTick = time.Second
+
+// NewProgress starts reporting an apply of total changes to w. live
+// selects the status line: pass true only when w is a terminal. Close it
+// when the apply returns.
+func NewProgress(w io.Writer, total int, o Options, live bool) *Progress {
+	return newProgress(w, total, o, live, time.Now, progressTick)
+}
+
+// newProgress takes the clock and refresh period, so tests can fix them
+// (tick 0: no refresh goroutine).
+func newProgress(w io.Writer, total int, o Options, live bool, now func() time.Time, tick time.Duration) *Progress {
+	p := &Progress{w: w, st: styler{on: o.Color}, live: live, now: now, start: now(), total: total}
+	if live && tick > 0 {
+		p.stop = make(chan struct{})
+		p.ticker.Add(1)
+		go p.refresh(tick)
+	}
+	return p
+}
+
+func (p *Progress) refresh(tick time.Duration) {
+	defer p.ticker.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if !p.closed {
+				p.drawStatus()
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Event reports one apply event. Events after Close are ignored.
+func (p *Progress) Event(e apply.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if e.Total > 0 {
+		p.total = e.Total
+	}
+	switch e.Kind {
+	case apply.EventStarted:
+		p.inFlight++
+	case apply.EventProgress:
+		msg := object(e.Result.Change) + ": " + sanitize(e.Message)
+		if p.live {
+			p.note = msg
+		} else {
+			p.println("  ...     " + msg)
+		}
+	case apply.EventFinished:
+		p.inFlight = max(0, p.inFlight-1)
+		if e.Done > 0 {
+			p.done = e.Done
+		} else {
+			p.done++
+		}
+		p.note = ""
+		p.println(textView{st: p.st}.resultLine(e.Result))
+	}
+	p.drawStatus()
+}
+
+// println prints a line above the status line.
+func (p *Progress) println(s string) {
+	p.clearStatus()
+	fmt.Fprintln(p.w, s)
+}
+
+// clearStatus blanks the status line with spaces (no terminal escape
+// codes, so Options.Color alone decides whether any appear).
+func (p *Progress) clearStatus() {
+	if p.shown > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.shown))
+		p.shown = 0
+	}
+}
+
+func (p *Progress) drawStatus() {
+	if !p.live {
+		return
+	}
+	line := fmt.Sprintf("[%d/%d] %s elapsed", p.done, p.total, duration(p.now().Sub(p.start)))
+	if p.inFlight > 0 {
+		line += fmt.Sprintf(", %d in progress", p.inFlight)
+	}
+	if p.note != "" {
+		line += " (" + p.note + ")"
+	}
+	// Keep it on one line of a narrow terminal: a wrapped line cannot be
+	// rewritten with "\r".
+	if r := []rune(line); len(r) > statusWidthMax {
+		line = string(r[:statusWidthMax-1]) + "…"
+	}
+	// Pad over the longer line it replaces.
+	if n := utf8.RuneCountInString(line); n < p.shown {
+		line += strings.Repeat(" ", p.shown-n)
+	}
+	fmt.Fprint(p.w, "\r"+line)
+	p.shown = utf8.RuneCountInString(line)
+}
+
+// statusWidthMax fits an 80-column terminal.
+const statusWidthMax = 79
+
+// Close stops the status line and erases it, so that the report printed
+// next starts on a clean line. It is safe to call more than once.
+func (p *Progress) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.clearStatus()
+	p.mu.Unlock()
+	if p.stop != nil {
+		close(p.stop)
+		p.ticker.Wait()
+	}
+}

@@ -1,0 +1,338 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/plan"
+)
+
+// textView is for people, Terraform-like.
+type textView struct{ st styler }
+
+// textMachineLimit caps the machines listed on one line of a delete.
+const textMachineLimit = 10
+
+func (v textView) plan(w io.Writer, p *plan.Plan) error {
+	var b bytes.Buffer
+	st := v.st
+	target := sanitize(p.APIURL)
+	if p.Team != "" {
+		target += " (team " + quote(p.Team) + ")"
+	}
+	if p.Empty() {
+		fmt.Fprintf(&b, "%s The team matches the manifest.\n", st.bold("No changes."))
+	} else {
+		fmt.Fprintf(&b, "psync will perform the following actions on %s:\n", target)
+		for _, it := range items(p) {
+			b.WriteByte('\n')
+			v.item(&b, it)
+		}
+	}
+	v.unmanaged(&b, p)
+	if !p.Empty() {
+		fmt.Fprintf(&b, "\n%s %s\n", st.bold("Plan:"), summaryLine(p.Summary()))
+	}
+	v.findings(&b, p)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// header is "  + script "name"", the symbol right-aligned in three columns
+// so that names line up whatever the action.
+func (v textView) header(c plan.Change) string {
+	pad := strings.Repeat(" ", max(0, 3-len(Symbol(c.Action))))
+	h := pad + v.st.symbol(c.Action) + " " + v.st.bold(fmt.Sprintf("%s %s", c.Kind, quote(c.Name)))
+	if c.ID != "" {
+		h += " (id " + quote(c.ID) + ")"
+	}
+	return h
+}
+
+const indent = "      "
+
+func (v textView) item(b *bytes.Buffer, it item) {
+	st := v.st
+	c := it.first()
+	if it.group() {
+		pad := strings.Repeat(" ", max(0, 3-len(Symbol(c.Action))))
+		what := "assign to"
+		if c.Action == plan.Unassign {
+			what = "unassign from"
+		}
+		fmt.Fprintf(b, "%s%s %s: %s %s\n", pad, st.symbol(c.Action), st.bold("script "+quote(c.Name)), what, plural(len(it.changes), "machine"))
+		for _, r := range it.reasons() {
+			fmt.Fprintf(b, "%s# %s\n", indent, sanitize(r))
+		}
+		for _, m := range it.machines() {
+			fmt.Fprintf(b, "%s%s %s\n", indent, st.symbol(c.Action), quote(m))
+		}
+		return
+	}
+	fmt.Fprintln(b, v.header(c))
+	for _, r := range c.Reasons {
+		fmt.Fprintf(b, "%s# %s\n", indent, sanitize(r))
+	}
+	for _, a := range attrChanges(c) {
+		switch {
+		case a.old == nil:
+			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.green("+"), a.name, *a.new)
+		case a.new == nil:
+			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.red("-"), a.name, *a.old)
+		default:
+			fmt.Fprintf(b, "%s%s %s: %s → %s\n", indent, st.yellow("~"), a.name, *a.old, *a.new)
+		}
+	}
+	v.body(b, c)
+	if c.Action == plan.Delete || c.Action == plan.Replace {
+		if c.Protected {
+			fmt.Fprintf(b, "%s%s\n", indent, st.alarm("! protected by preventDestroy"))
+		}
+		if n := len(c.AffectedMachines); n > 0 {
+			fmt.Fprintf(b, "%s%s\n", indent, st.yellow(fmt.Sprintf("! affects %s: %s", plural(n, "machine"), sanitize(listMachines(c.AffectedMachines, textMachineLimit)))))
+		}
+	}
+}
+
+func (v textView) body(b *bytes.Buffer, c plan.Change) {
+	st := v.st
+	bv := bodyOf(c)
+	sym := st.yellow("~")
+	if c.Before == nil {
+		sym = st.green("+")
+	}
+	switch bv.kind {
+	case bodySensitive:
+		switch {
+		case c.Before == nil:
+			fmt.Fprintf(b, "%s%s body: (sensitive)\n", indent, sym)
+		case bv.changed:
+			fmt.Fprintf(b, "%s%s body: (sensitive body changed)\n", indent, sym)
+		default:
+			fmt.Fprintf(b, "%s%s body: (sensitive body, previous content unknown)\n", indent, sym)
+		}
+	case bodyUnknownOld:
+		fmt.Fprintf(b, "%s%s body: (new body, previous content unknown; %s)\n", indent, sym, plural(bv.lines, "line"))
+	case bodyDiff:
+		fmt.Fprintf(b, "%s%s body: %s\n", indent, sym, diffStat(bv.diff))
+		for _, h := range bv.diff.hunks {
+			fmt.Fprintf(b, "%s  %s\n", indent, st.cyan(h.header()))
+			for _, l := range h.lines {
+				line := string(l.op) + sanitize(l.text)
+				switch l.op {
+				case '+':
+					line = st.green(line)
+				case '-':
+					line = st.red(line)
+				}
+				fmt.Fprintf(b, "%s  %s\n", indent, line)
+				if !l.eol {
+					fmt.Fprintf(b, "%s  \\ No newline at end of file\n", indent)
+				}
+			}
+		}
+	}
+}
+
+func diffStat(u unified) string {
+	return fmt.Sprintf("%s added, %s removed", plural(u.added, "line"), plural(u.removed, "line"))
+}
+
+// attr is one attribute of a change: old nil for one that appears, new nil
+// for one that goes away. Values are already quoted for display.
+type attr struct {
+	name     string
+	old, new *string
+}
+
+// attrChanges lists the readable attributes that differ between Before and
+// After (all of After's for a create). Bodies are the body view's business.
+func attrChanges(c plan.Change) []attr {
+	if c.After == nil || c.Kind == plan.KindAssignment {
+		return nil
+	}
+	var out []attr
+	add := func(name string, old, new *string) {
+		if old != nil && new != nil && *old == *new {
+			return
+		}
+		if old == nil && new == nil {
+			return
+		}
+		out = append(out, attr{name, old, new})
+	}
+	str := func(s string) *string { q := quote(s); return &q }
+	boolp := func(p *bool) *string {
+		if p == nil {
+			return nil
+		}
+		s := strconv.FormatBool(*p)
+		return &s
+	}
+	before := c.Before
+	if before == nil {
+		before = &plan.Attributes{}
+	}
+	creating := c.Before == nil
+	after := c.After
+	if !creating {
+		add("name", str(before.Name), str(after.Name))
+	}
+	switch c.Kind {
+	case plan.KindScript:
+		add("runOnce", boolp(before.RunOnce), boolp(after.RunOnce))
+		add("isEnabled", boolp(before.IsEnabled), boolp(after.IsEnabled))
+		if before.Sensitive != after.Sensitive && (!creating || after.Sensitive) {
+			add("sensitive", boolp(&before.Sensitive), boolp(&after.Sensitive))
+		}
+	case plan.KindTemplate:
+		opt := func(s string) *string {
+			if s == "" {
+				return nil
+			}
+			return str(s)
+		}
+		add("machineId", opt(before.MachineID), opt(after.MachineID))
+		add("note", opt(before.Note), opt(after.Note))
+	}
+	if creating {
+		for i := range out {
+			out[i].old = nil
+		}
+	}
+	return out
+}
+
+func (v textView) unmanaged(b *bytes.Buffer, p *plan.Plan) {
+	if len(p.Unmanaged) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s\n", v.st.bold("Unmanaged objects (not in the manifest, not owned by psync; deleted only with prune):"))
+	for _, u := range p.Unmanaged {
+		fmt.Fprintf(b, "  %s %s (id %s): %s\n", u.Kind, quote(u.Name), quote(u.ID), unmanagedFate(p, u))
+	}
+}
+
+func (v textView) findings(b *bytes.Buffer, p *plan.Plan) {
+	st := v.st
+	for _, f := range p.Findings {
+		b.WriteByte('\n')
+		if f.Overridden {
+			fmt.Fprintf(b, "%s, allowed by %s\n", st.yellow("Warning: safety rule "+string(f.Rule)+" broken"), f.Override)
+		} else {
+			fmt.Fprintf(b, "%s\n", st.alarm("Error: unsafe plan: safety rule "+string(f.Rule)+" broken"))
+		}
+		fmt.Fprintf(b, "  %s\n", sanitize(f.Message))
+		if len(f.Keys) > 0 {
+			fmt.Fprintf(b, "  Changes: %s\n", sanitize(strings.Join(f.Keys, ", ")))
+		}
+		if !f.Overridden {
+			fmt.Fprintf(b, "  To apply it anyway, pass %s.\n", st.bold(f.Override))
+		}
+	}
+	if p.Refused() {
+		fmt.Fprintf(b, "\n%s\n", st.alarm("This plan is refused: it breaks a safety rule and will not be applied without the override named above."))
+	}
+}
+
+func (v textView) report(w io.Writer, r *apply.Report) error {
+	var b bytes.Buffer
+	if r.DryRun {
+		v.schedule(&b, r)
+	} else {
+		for _, res := range r.Results {
+			b.WriteString(v.resultLine(res))
+			b.WriteByte('\n')
+		}
+		if len(r.Results) > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(v.reportSummary(r))
+		b.WriteByte('\n')
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// statusWidth aligns the object after the status word.
+const statusWidth = len("skipped")
+
+// resultLine is one change's outcome; Progress prints the same lines.
+func (v textView) resultLine(res apply.Result) string {
+	st := v.st
+	c := res.Change
+	pad := strings.Repeat(" ", statusWidth-len(res.Status.String())+1)
+	sym := strings.Repeat(" ", max(0, 3-len(Symbol(c.Action)))) + st.symbol(c.Action)
+	line := fmt.Sprintf("  %s%s%s %s", st.status(res.Status), pad, sym, object(c))
+	switch res.Status {
+	case apply.Done:
+		line += " (" + duration(res.Duration) + ")"
+	case apply.Failed:
+		line += " (" + duration(res.Duration) + "): " + st.red(sanitize(resultError(res)))
+	case apply.Skipped:
+		line += ": " + "skipped because " + sanitize(res.SkippedBecause) + " failed"
+	case apply.Pending:
+		line += ": not started"
+	}
+	return line
+}
+
+// resultError is the failure's text, from Err or from a report read back
+// from JSON.
+func resultError(res apply.Result) string {
+	if res.Err != nil {
+		return res.Err.Error()
+	}
+	if res.Error != "" {
+		return res.Error
+	}
+	return "failed"
+}
+
+func (v textView) reportSummary(r *apply.Report) string {
+	st := v.st
+	n := r.Counts()
+	counts := fmt.Sprintf("%d done, %d failed, %d skipped", n[apply.Done], n[apply.Failed], n[apply.Skipped])
+	if n[apply.Pending] > 0 {
+		counts += fmt.Sprintf(", %d pending", n[apply.Pending])
+	}
+	switch {
+	case r.Interrupted:
+		return st.yellow("Apply interrupted:") + " " + counts + " in " + duration(r.Elapsed) + "."
+	case r.OK():
+		return st.green("Apply complete:") + " " + counts + " in " + duration(r.Elapsed) + "."
+	}
+	return st.alarm("Apply failed:") + " " + counts + " in " + duration(r.Elapsed) + "."
+}
+
+// schedule is a dry run: what would run, in start order, with offsets.
+func (v textView) schedule(b *bytes.Buffer, r *apply.Report) {
+	st := v.st
+	fmt.Fprintf(b, "%s nothing was changed. Schedule at parallelism %d:\n\n", st.bold("Dry run:"), r.Parallelism)
+	res := slices.Clone(r.Results)
+	slices.SortStableFunc(res, func(a, b apply.Result) int { return int(a.Started - b.Started) })
+	for _, x := range res {
+		c := x.Change
+		line := fmt.Sprintf("  +%-8s %s %s", duration(x.Started), st.symbol(c.Action), "would "+verb(c.Action)+" "+object(c))
+		if x.Duration > 0 {
+			line += " (" + duration(x.Duration) + ")"
+		}
+		switch x.Status {
+		case apply.Failed:
+			line += ": " + st.red("would fail: "+sanitize(resultError(x)))
+		case apply.Skipped:
+			line += ": would be skipped because " + sanitize(x.SkippedBecause) + " failed"
+		case apply.Pending:
+			line += ": not reached"
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	n := len(r.Results)
+	fmt.Fprintf(b, "\n%s %s would be applied in about %s.\n", st.bold("Dry run complete:"), plural(n, "change"), duration(r.Elapsed))
+}
