@@ -1,0 +1,276 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Client. The zero value of every optional field picks
+// a sensible default.
+type Config struct {
+	// BaseURL is the API's base, e.g. https://api.paperspace.com/v1 (a
+	// trailing slash is fine). Plain http:// is refused unless the host is
+	// loopback or InsecureHTTP is set.
+	BaseURL string
+	// APIKey is sent as a bearer token, only to BaseURL's host.
+	APIKey string
+	// HTTPClient is used for the requests (its Transport is wrapped to add
+	// auth); nil means a client with http.DefaultTransport.
+	HTTPClient *http.Client
+	// InsecureHTTP allows http:// to a host that is not loopback.
+	InsecureHTTP bool
+	// RateLimit is the most requests per second, shared by all goroutines
+	// using the client; 0 means unlimited until the API throttles.
+	RateLimit float64
+	// Timeout bounds one HTTP attempt (default 30s).
+	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one operation (default 8).
+	MaxAttempts int
+	// MaxRetryTime bounds the time one operation spends retrying
+	// (default 2m).
+	MaxRetryTime time.Duration
+	// Debug, when set, receives one line per HTTP attempt: method, path,
+	// status, attempt and duration. The key never appears in it.
+	Debug io.Writer
+	// UserAgent is sent with every request (default "psync").
+	UserAgent string
+
+	// BackoffBase and BackoffMax shape the exponential backoff between
+	// attempts: attempt n waits a uniformly random time in
+	// [0, min(BackoffMax, BackoffBase·2ⁿ)) (full jitter), or Retry-After
+	// when the API sends it. Defaults 250ms and 15s.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// MaxResponseBytes caps how much of one response body is read
+	// (default 64 MiB); a larger body is an error, not a crash.
+	MaxResponseBytes int64
+	// PollInterval is how often an asynchronous template creation (live
+	// dialect) is polled (default 2s).
+	PollInterval time.Duration
+}
+
+// Client talks to the API. It implements Reader and Writer and is safe for
+// concurrent use; all its goroutines share one rate limiter.
+type Client struct {
+	base     *url.URL
+	baseStr  string
+	key      string
+	hc       *http.Client
+	cfg      Config
+	limiter  *limiter
+	counters counters
+	debugMu  sync.Mutex
+
+	mu      sync.Mutex
+	dialect Dialect // detected from responses; "" until known
+	session *sessionResult
+}
+
+type sessionResult struct {
+	team string
+	err  error
+}
+
+// Defaults.
+const (
+	defaultTimeout      = 30 * time.Second
+	defaultMaxAttempts  = 8
+	defaultMaxRetryTime = 2 * time.Minute
+	defaultBackoffBase  = 250 * time.Millisecond
+	defaultBackoffMax   = 15 * time.Second
+	defaultMaxResponse  = 64 << 20
+	defaultPoll         = 2 * time.Second
+)
+
+// New checks cfg and returns a client. It refuses a missing key, a URL that
+// is not absolute http(s), a URL carrying credentials, and plain http:// to
+// a non-loopback host unless cfg.InsecureHTTP.
+func New(cfg Config) (*Client, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("no API key")
+	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n") {
+		return nil, errors.New("the API key contains a line break")
+	}
+	base, err := ParseBaseURL(cfg.BaseURL, cfg.InsecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = defaultMaxAttempts
+	}
+	if cfg.MaxRetryTime <= 0 {
+		cfg.MaxRetryTime = defaultMaxRetryTime
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = defaultBackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = defaultBackoffMax
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = defaultMaxResponse
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPoll
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "psync"
+	}
+	if cfg.RateLimit < 0 {
+		return nil, fmt.Errorf("rate limit %v: must not be negative", cfg.RateLimit)
+	}
+
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
+	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = &bearer{key: cfg.APIKey, host: base.Host, scheme: base.Scheme, next: next}
+
+	c := &Client{
+		base:    base,
+		baseStr: base.String(),
+		key:     cfg.APIKey,
+		hc:      hc,
+		cfg:     cfg,
+		limiter: newLimiter(cfg.RateLimit),
+	}
+	return c, nil
+}
+
+// ParseBaseURL parses and normalises an API base URL (lower-case scheme
+// and host, no trailing slash), refusing plain http:// to a host that is
+// not loopback unless insecure. Its String() is the stable identity of the
+// API a state file belongs to.
+func ParseBaseURL(raw string, insecure bool) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("no API URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("API URL %q: %w", raw, err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("API URL %q: want an absolute https:// URL", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("API URL %q: no host", raw)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in logs and state files.
+		return nil, fmt.Errorf("API URL must not contain credentials; put the key in PAPERSPACE_API_KEY")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("API URL %q: must not have a query or fragment", raw)
+	}
+	u.Host = strings.ToLower(u.Host)
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	if u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("API URL %q: refusing plain http:// to %s, which is not loopback: the key would travel unencrypted (use https://, or --insecure-http if you really mean it)", u.String(), u.Hostname())
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// BaseURL returns the normalised base URL the client talks to.
+func (c *Client) BaseURL() string { return c.baseStr }
+
+// Dialect returns the API dialect detected so far ("" before any list).
+func (c *Client) Dialect() Dialect {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dialect
+}
+
+// noteDialect records the dialect a response revealed. The live dialect is
+// sticky: one envelope or live-only field is proof enough.
+func (c *Client) noteDialect(d Dialect) {
+	if d == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dialect == "" || d == DialectPaperspaceV1 {
+		c.dialect = d
+	}
+}
+
+// bearer adds the key to requests for the API's own scheme and host only,
+// so a redirect elsewhere never carries it.
+type bearer struct {
+	key, host, scheme string
+	next              http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.EqualFold(r.URL.Host, b.host) || r.URL.Scheme != b.scheme {
+		return b.next.RoundTrip(r)
+	}
+	r2 := r.Clone(r.Context())
+	r2.Header.Set("Authorization", "Bearer "+b.key)
+	return b.next.RoundTrip(r2)
+}
+
+// redact removes the key from s: servers have been known to echo request
+// headers back in their error messages.
+func (c *Client) redact(s string) string {
+	if c.key == "" || !strings.Contains(s, c.key) {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[REDACTED]")
+}
+
+func (c *Client) redactAny(v any) any {
+	switch v := v.(type) {
+	case string:
+		return c.redact(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[c.redact(k)] = c.redactAny(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = c.redactAny(x)
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+func (c *Client) debugf(format string, args ...any) {
+	if c.cfg.Debug == nil {
+		return
+	}
+	line := c.redact(fmt.Sprintf(format, args...))
+	c.debugMu.Lock()
+	defer c.debugMu.Unlock()
+	fmt.Fprintln(c.cfg.Debug, line)
+}

@@ -1,0 +1,85 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/psync-dev/psync/pkg/api"
+)
+
+// Fetch returns the whole remote picture: scripts, custom templates and
+// the OS catalogue, fetched concurrently (the session too, once per
+// client), every page followed, de-duplicated by id and sorted by name
+// then id. The dialect is detected from the answers.
+func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
+	var (
+		scripts   scriptList
+		templates templateList
+		osts      []OSTemplate
+		team      string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { scripts, err = c.listScripts(gctx, nil); return err })
+	g.Go(func() (err error) { templates, err = c.listTemplates(gctx, nil); return err })
+	g.Go(func() (err error) { osts, err = c.ListOSTemplates(gctx, ListOptions{}); return err })
+	g.Go(func() (err error) { team, err = c.Session(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	live := scripts.live || templates.live
+	dialect := dialectOf(live)
+	c.noteDialect(dialect)
+	if team == "" {
+		team = scripts.team
+	}
+	if team == "" {
+		team = templates.team
+	}
+	return &Snapshot{
+		Dialect:          dialect,
+		Team:             team,
+		AssignmentsKnown: scripts.assignKnow,
+		Scripts:          scripts.scripts,
+		Templates:        templates.templates,
+		OSTemplates:      osts,
+	}, nil
+}
+
+// Session returns the id of the team the key belongs to, from GET
+// /auth/session. It returns "", nil when the API has no such route (the
+// spec has none). The answer is remembered for the client's lifetime.
+func (c *Client) Session(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	if s := c.session; s != nil {
+		c.mu.Unlock()
+		return s.team, s.err
+	}
+	c.mu.Unlock()
+
+	o := op{Op: "get", Kind: "session"}
+	resp, err := c.do(ctx, &request{op: o, method: http.MethodGet, path: "/auth/session"}, c.newRetrier())
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusMethodNotAllowed || e.Status == http.StatusNotImplemented) {
+			c.remember(&sessionResult{})
+			return "", nil
+		}
+		return "", err
+	}
+	var s api.Session
+	if err := c.decodeBody(o, resp, &s); err != nil {
+		return "", err
+	}
+	c.remember(&sessionResult{team: s.Team.ID})
+	return s.Team.ID, nil
+}
+
+func (c *Client) remember(s *sessionResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.session = s
+}

@@ -1,0 +1,411 @@
+package remote
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/api"
+)
+
+// The wire structs below read both dialects at once: every field either
+// dialect uses, unknown fields ignored. Pointers tell "absent" from zero,
+// which is how the dialect is detected.
+
+type wireScript struct {
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	RunOnce            *bool      `json:"runOnce"`
+	IsRunOnce          *bool      `json:"isRunOnce"`
+	IsEnabled          *bool      `json:"isEnabled"`
+	TeamID             string     `json:"teamId"`
+	AssignedMachineIDs *[]string  `json:"assignedMachineIds"`
+	Script             *string    `json:"script"`
+	DtDeleted          *time.Time `json:"dtDeleted"`
+}
+
+func (w *wireScript) id() string { return w.ID }
+
+func (w *wireScript) live() bool { return w.IsRunOnce != nil || w.AssignedMachineIDs != nil }
+
+func (w *wireScript) script() Script {
+	s := Script{ID: w.ID, Name: w.Name, IsEnabled: true, Body: w.Script}
+	switch {
+	case w.RunOnce != nil:
+		s.RunOnce = *w.RunOnce
+	case w.IsRunOnce != nil:
+		s.RunOnce = *w.IsRunOnce
+	}
+	if w.IsEnabled != nil {
+		s.IsEnabled = *w.IsEnabled
+	}
+	if w.AssignedMachineIDs != nil && len(*w.AssignedMachineIDs) > 0 {
+		s.AssignedMachines = slices.Clone(*w.AssignedMachineIDs)
+		slices.Sort(s.AssignedMachines)
+		s.AssignedMachines = slices.Compact(s.AssignedMachines)
+	}
+	return s
+}
+
+type wireTemplate struct {
+	ID              string     `json:"id"`
+	Name            string     `json:"name"`
+	Note            *string    `json:"note"`
+	MachineID       string     `json:"machineId"`
+	ParentMachineID string     `json:"parentMachineId"`
+	TeamID          string     `json:"teamId"`
+	DtDeleted       *time.Time `json:"dtDeleted"`
+}
+
+func (w *wireTemplate) id() string { return w.ID }
+
+func (w *wireTemplate) live() bool { return w.ParentMachineID != "" }
+
+func (w *wireTemplate) template() Template {
+	t := Template{ID: w.ID, Name: w.Name, MachineID: w.MachineID}
+	if t.MachineID == "" {
+		t.MachineID = w.ParentMachineID
+	}
+	if w.Note != nil {
+		t.Note = *w.Note
+	}
+	return t
+}
+
+type wireOSTemplate struct {
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	OS                   string `json:"os"`
+	OperatingSystemLabel string `json:"operatingSystemLabel"`
+}
+
+func (w *wireOSTemplate) id() string { return w.ID }
+
+func (w *wireOSTemplate) osTemplate() OSTemplate {
+	t := OSTemplate{ID: w.ID, Name: w.Name, OS: w.OS}
+	if t.OS == "" {
+		t.OS = w.OperatingSystemLabel
+	}
+	return t
+}
+
+// listMeta is what a list revealed besides its items.
+type listMeta struct {
+	envelope bool // the live dialect's {items, hasMore, nextPage}
+	requests int
+}
+
+// maxPages stops a server whose cursors never end.
+const maxPages = 100_000
+
+// listAll fetches every page of a list, de-duplicated by id (pages have
+// been seen to repeat items), in the order the API gave them.
+//
+// A list may be a bare array (spec) or an envelope (live). Envelopes are
+// followed through nextPage; a bare array that fills the page is followed
+// with after=<last id>, the spec's cursor for the OS catalogue, until a
+// page is short or brings nothing new.
+func listAll[W any, P interface {
+	*W
+	id() string
+}](ctx context.Context, c *Client, o op, path string, q url.Values, limit int) ([]W, listMeta, error) {
+	var (
+		out    []W
+		meta   listMeta
+		seen   = map[string]bool{}
+		cursor string
+	)
+	if limit <= 0 {
+		limit = api.MaxLimit
+	}
+	for page := 0; ; page++ {
+		if page >= maxPages {
+			return nil, meta, c.redactError(o.err(0, fmt.Errorf("more than %d pages; the API's cursors do not end", maxPages)))
+		}
+		query := url.Values{}
+		for k, v := range q {
+			query[k] = v
+		}
+		query.Set("limit", strconv.Itoa(limit))
+		if cursor != "" {
+			query.Set("after", cursor)
+		}
+		resp, err := c.do(ctx, &request{op: o, method: http.MethodGet, path: path, query: query}, c.newRetrier())
+		meta.requests++
+		if err != nil {
+			return nil, meta, err
+		}
+		items, next, more, env, derr := decodePage[W](o, resp)
+		if derr != nil {
+			return nil, meta, c.redactError(derr)
+		}
+		meta.envelope = meta.envelope || env
+		added := 0
+		if out == nil {
+			out = make([]W, 0, len(items))
+		}
+		for i := range items {
+			id := P(&items[i]).id()
+			if id == "" {
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("item %d of the list has no id", len(out)+i)))
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			out = append(out, items[i])
+			added++
+		}
+		switch {
+		case env && more:
+			if next == "" && len(items) > 0 {
+				next = P(&items[len(items)-1]).id()
+			}
+			if next == "" || next == cursor {
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("the API says there are more items but its cursor does not advance (%q)", next)))
+			}
+			cursor = next
+		case !env && len(items) >= limit && added > 0:
+			cursor = P(&items[len(items)-1]).id()
+		default:
+			return out, meta, nil
+		}
+	}
+}
+
+// decodePage decodes one page: a bare array or an envelope. An object
+// without items is the API's error object (some 2xx carry one) or a clear
+// error, never an empty list.
+func decodePage[W any](o op, resp *response) (items []W, next string, more, envelope bool, err *Error) {
+	trimmed := bytes.TrimSpace(resp.body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var p struct {
+			Items    *[]W    `json:"items"`
+			HasMore  bool    `json:"hasMore"`
+			NextPage *string `json:"nextPage"`
+			Code     *string `json:"code"`
+			Message  *string `json:"message"`
+		}
+		if err := decodeBody(o, resp, &p); err != nil {
+			return nil, "", false, false, err
+		}
+		if p.Items == nil {
+			if a, ok := errorBody(trimmed); ok {
+				e := o.err(resp.status, nil)
+				fillAPIError(e, a)
+				return nil, "", false, false, e
+			}
+			return nil, "", false, false, o.err(resp.status, fmt.Errorf("expected a list, got an object without items: %s", snippet(trimmed)))
+		}
+		if p.NextPage != nil {
+			next = *p.NextPage
+		}
+		return *p.Items, next, p.HasMore, true, nil
+	}
+	if err := decodeBody(o, resp, &items); err != nil {
+		return nil, "", false, false, err
+	}
+	if items == nil {
+		// JSON null: not a list.
+		return nil, "", false, false, o.err(resp.status, fmt.Errorf("expected a list, got %s", snippet(trimmed)))
+	}
+	return items, "", false, false, nil
+}
+
+// scriptList is what a list of scripts revealed.
+type scriptList struct {
+	scripts    []Script
+	live       bool
+	assignKnow bool
+	team       string
+}
+
+func (c *Client) listScripts(ctx context.Context, q url.Values) (scriptList, error) {
+	o := op{Op: "list", Kind: "scripts"}
+	ws, meta, err := listAll[wireScript](ctx, c, o, "/startup-scripts", q, 0)
+	if err != nil {
+		return scriptList{}, err
+	}
+	l := scriptList{live: meta.envelope, scripts: make([]Script, 0, len(ws))}
+	for i := range ws {
+		w := &ws[i]
+		if w.live() {
+			l.live = true
+		}
+		if w.AssignedMachineIDs != nil {
+			l.assignKnow = true
+		}
+		if l.team == "" {
+			l.team = w.TeamID
+		}
+		if w.DtDeleted != nil {
+			continue // deleted; the live API shows it for a while
+		}
+		l.scripts = append(l.scripts, w.script())
+	}
+	if l.live && len(ws) == 0 {
+		l.assignKnow = true
+	}
+	sortScripts(l.scripts)
+	return l, nil
+}
+
+type templateList struct {
+	templates []Template
+	live      bool
+	team      string
+}
+
+func (c *Client) listTemplates(ctx context.Context, q url.Values) (templateList, error) {
+	o := op{Op: "list", Kind: "templates"}
+	ws, meta, err := listAll[wireTemplate](ctx, c, o, "/custom-templates", q, 0)
+	if err != nil {
+		return templateList{}, err
+	}
+	l := templateList{live: meta.envelope, templates: make([]Template, 0, len(ws))}
+	for i := range ws {
+		w := &ws[i]
+		if w.live() {
+			l.live = true
+		}
+		if l.team == "" {
+			l.team = w.TeamID
+		}
+		if w.DtDeleted != nil {
+			continue
+		}
+		l.templates = append(l.templates, w.template())
+	}
+	sortTemplates(l.templates)
+	return l, nil
+}
+
+func sortScripts(s []Script) {
+	slices.SortFunc(s, func(a, b Script) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+}
+
+func sortTemplates(t []Template) {
+	slices.SortFunc(t, func(a, b Template) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+}
+
+func sortOSTemplates(t []OSTemplate) {
+	slices.SortFunc(t, func(a, b OSTemplate) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+}
+
+// ListScripts returns every startup script, sorted by name then id.
+func (c *Client) ListScripts(ctx context.Context) ([]Script, error) {
+	l, err := c.listScripts(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.noteDialect(dialectOf(l.live))
+	return l.scripts, nil
+}
+
+// ListTemplates returns every custom template, sorted by name then id.
+func (c *Client) ListTemplates(ctx context.Context) ([]Template, error) {
+	l, err := c.listTemplates(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.noteDialect(dialectOf(l.live))
+	return l.templates, nil
+}
+
+// ListOSTemplates returns the OS template catalogue. With opts.Order or
+// opts.OrderBy set the API's order is kept; otherwise the result is sorted
+// by name then id. opts.Name filters by exact name (the API may match
+// partially; the client keeps exact matches only).
+func (c *Client) ListOSTemplates(ctx context.Context, opts ListOptions) ([]OSTemplate, error) {
+	if opts.Limit < 0 || opts.Limit > api.MaxLimit {
+		return nil, &Error{Op: "list", Kind: "OS templates", Err: fmt.Errorf("limit %d: must be 1 to %d", opts.Limit, api.MaxLimit)}
+	}
+	q := url.Values{}
+	if opts.Name != "" {
+		q.Set("name", opts.Name)
+	}
+	if opts.OrderBy != "" {
+		q.Set("orderBy", opts.OrderBy)
+	}
+	if opts.Order != "" {
+		q.Set("order", opts.Order)
+	}
+	o := op{Op: "list", Kind: "OS templates"}
+	ws, _, err := listAll[wireOSTemplate](ctx, c, o, "/os-templates", q, opts.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OSTemplate, 0, len(ws))
+	for i := range ws {
+		t := ws[i].osTemplate()
+		if opts.Name != "" && t.Name != opts.Name {
+			continue
+		}
+		out = append(out, t)
+	}
+	if opts.OrderBy == "" && opts.Order == "" {
+		sortOSTemplates(out)
+	}
+	return out, nil
+}
+
+// GetScript returns one script; IsNotFound(err) when it does not exist.
+func (c *Client) GetScript(ctx context.Context, id string) (Script, error) {
+	o := op{Op: "get", Kind: "script", ID: id}
+	var w wireScript
+	if err := c.getJSON(ctx, o, "/startup-scripts/"+url.PathEscape(id), &w); err != nil {
+		return Script{}, err
+	}
+	if err := c.checkID(o, w.ID); err != nil {
+		return Script{}, err
+	}
+	if w.live() {
+		c.noteDialect(DialectPaperspaceV1)
+	}
+	return w.script(), nil
+}
+
+// GetTemplate returns one custom template; IsNotFound(err) when it does not
+// exist.
+func (c *Client) GetTemplate(ctx context.Context, id string) (Template, error) {
+	o := op{Op: "get", Kind: "template", ID: id}
+	var w wireTemplate
+	if err := c.getJSON(ctx, o, "/custom-templates/"+url.PathEscape(id), &w); err != nil {
+		return Template{}, err
+	}
+	if err := c.checkID(o, w.ID); err != nil {
+		return Template{}, err
+	}
+	return w.template(), nil
+}
+
+func (c *Client) getJSON(ctx context.Context, o op, path string, v any) error {
+	resp, err := c.do(ctx, &request{op: o, method: http.MethodGet, path: path}, c.newRetrier())
+	if err != nil {
+		return err
+	}
+	return c.decodeBody(o, resp, v)
+}
+
+// checkID refuses an answer that is not an object of the expected kind
+// (decoding {} or someone else's JSON into a struct succeeds silently).
+func (c *Client) checkID(o op, id string) error {
+	if id == "" {
+		return c.redactError(o.err(0, errors.New("the API's answer has no id")))
+	}
+	return nil
+}
+
+func dialectOf(live bool) Dialect {
+	if live {
+		return DialectPaperspaceV1
+	}
+	return DialectSpec
+}

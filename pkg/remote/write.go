@@ -1,0 +1,341 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/api"
+)
+
+// Client implements both halves of the API.
+var (
+	_ Reader = (*Client)(nil)
+	_ Writer = (*Client)(nil)
+)
+
+// CreateScript creates a script and never makes a duplicate: when a POST
+// fails ambiguously (timeout, reset, 5xx after the request was sent) the
+// scripts named in.Name are listed before anything is retried, and an
+// existing one is returned instead of creating another.
+func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, error) {
+	o := op{Op: "create", Kind: "script", Name: in.Name}
+	live := c.Dialect() == DialectPaperspaceV1
+	var body []byte
+	if live {
+		// The live create takes name, script and isRunOnce; isEnabled is
+		// set by the update below when it is not the default.
+		body = jsonBody(api.LiveStartupScriptWrite{Name: &in.Name, Script: &in.Body, IsRunOnce: &in.RunOnce})
+	} else {
+		body = jsonBody(api.StartupScriptCreate{Name: in.Name, Script: in.Body, RunOnce: &in.RunOnce, IsEnabled: &in.IsEnabled})
+	}
+	var found Script
+	find := func(ctx context.Context) (int, error) {
+		matches, err := c.scriptsNamed(ctx, in.Name)
+		if len(matches) == 1 {
+			found = matches[0]
+		}
+		return len(matches), err
+	}
+	resp, err := c.createNoDuplicate(ctx, o, "/startup-scripts", body, find)
+	if err != nil {
+		return Script{}, err
+	}
+	got := found
+	if resp != nil {
+		var w wireScript
+		if err := c.decodeBody(o, resp, &w); err != nil {
+			return Script{}, err
+		}
+		if err := c.checkID(o, w.ID); err != nil {
+			return Script{}, err
+		}
+		got = w.script()
+	}
+	if got.RunOnce != in.RunOnce || got.IsEnabled != in.IsEnabled {
+		// A dialect that ignored a flag on create, or an object found
+		// after an ambiguous failure: make it what was asked for.
+		return c.UpdateScript(ctx, got.ID, in)
+	}
+	return got, nil
+}
+
+// scriptsNamed lists the scripts named exactly name (the live API's name
+// filter may match partially).
+func (c *Client) scriptsNamed(ctx context.Context, name string) ([]Script, error) {
+	l, err := c.listScripts(ctx, url.Values{"name": {name}})
+	if err != nil {
+		return nil, err
+	}
+	var out []Script
+	for _, s := range l.scripts {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// createNoDuplicate POSTs body until it succeeds, fails for good, or the
+// object turns out to exist after an ambiguous failure. In that last case
+// it returns a nil response and find has captured the object. find
+// returns how many objects match the request.
+func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body []byte, find func(context.Context) (int, error)) (*response, error) {
+	r := c.newRetrier()
+	for {
+		resp, err := c.do(ctx, &request{op: o, method: http.MethodPost, path: path, body: body, create: true}, r)
+		if err == nil {
+			return resp, nil
+		}
+		var amb *ambiguousError
+		if !errors.As(err, &amb) {
+			return nil, err
+		}
+		// Wait first: a write the server is still finishing must have a
+		// chance to show in the list.
+		if werr := r.wait(ctx, amb.retryAfter); werr != nil {
+			e := *amb.err
+			e.Message = joinMessage(e.Message, "it may or may not have been created; run plan again to see")
+			if !errors.Is(werr, errBudget) && e.Err == nil {
+				e.Err = werr
+			}
+			return nil, &e
+		}
+		n, ferr := find(ctx)
+		switch {
+		case ferr != nil:
+			e := *amb.err
+			e.Message = joinMessage(e.Message, "it may or may not have been created, and looking it up failed")
+			e.Err = ferr
+			return nil, c.redactError(&e)
+		case n == 1:
+			c.debugf("psync: %s %s %q: found after an ambiguous failure; not creating it again", o.Op, o.Kind, o.Name)
+			return nil, nil
+		case n > 1:
+			e := *amb.err
+			e.Message = fmt.Sprintf("after an ambiguous failure, %d objects named %q exist; delete the extra ones (by id) or adopt one, then plan again", n, o.Name)
+			return nil, c.redactError(&e)
+		}
+		// Not there: the POST never took effect, so sending it again is
+		// safe.
+	}
+}
+
+func joinMessage(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// UpdateScript replaces a script's name, body and flags.
+func (c *Client) UpdateScript(ctx context.Context, id string, in ScriptInput) (Script, error) {
+	o := op{Op: "update", Kind: "script", Name: in.Name, ID: id}
+	var body []byte
+	if c.Dialect() == DialectPaperspaceV1 {
+		body = jsonBody(api.LiveStartupScriptWrite{Name: &in.Name, Script: &in.Body, IsEnabled: &in.IsEnabled, IsRunOnce: &in.RunOnce})
+	} else {
+		body = jsonBody(api.StartupScriptCreate{Name: in.Name, Script: in.Body, RunOnce: &in.RunOnce, IsEnabled: &in.IsEnabled})
+	}
+	resp, err := c.do(ctx, &request{op: o, method: http.MethodPut, path: "/startup-scripts/" + url.PathEscape(id), body: body}, c.newRetrier())
+	if err != nil {
+		return Script{}, err
+	}
+	var w wireScript
+	if err := c.decodeBody(o, resp, &w); err != nil {
+		return Script{}, err
+	}
+	if err := c.checkID(o, w.ID); err != nil {
+		return Script{}, err
+	}
+	return w.script(), nil
+}
+
+// DeleteScript deletes a script. A 404 on a retry means an earlier attempt
+// did it, and is success; a 404 on the first attempt is returned
+// (IsNotFound) for the caller to judge.
+func (c *Client) DeleteScript(ctx context.Context, id string) error {
+	return c.delete(ctx, op{Op: "delete", Kind: "script", ID: id}, "/startup-scripts/"+url.PathEscape(id))
+}
+
+// DeleteTemplate deletes a custom template, like DeleteScript.
+func (c *Client) DeleteTemplate(ctx context.Context, id string) error {
+	return c.delete(ctx, op{Op: "delete", Kind: "template", ID: id}, "/custom-templates/"+url.PathEscape(id))
+}
+
+func (c *Client) delete(ctx context.Context, o op, path string) error {
+	_, err := c.do(ctx, &request{op: o, method: http.MethodDelete, path: path}, c.newRetrier())
+	var e *Error
+	if errors.As(err, &e) && e.Attempts > 1 && IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// AssignScript assigns a script to a machine; assigning twice is harmless.
+func (c *Client) AssignScript(ctx context.Context, id, machineID string) error {
+	return c.assignment(ctx, "assign", id, machineID)
+}
+
+// UnassignScript removes a script from a machine; harmless when it is not
+// assigned.
+func (c *Client) UnassignScript(ctx context.Context, id, machineID string) error {
+	return c.assignment(ctx, "unassign", id, machineID)
+}
+
+func (c *Client) assignment(ctx context.Context, verb, id, machineID string) error {
+	o := op{Op: verb, Kind: "script", ID: id, Target: "machine " + machineID}
+	resp, err := c.do(ctx, &request{
+		op: o, method: http.MethodPost,
+		path: "/startup-scripts/" + url.PathEscape(id) + "/" + verb,
+		body: jsonBody(api.MachineRef{MachineID: machineID}),
+	}, c.newRetrier())
+	if err != nil {
+		return err
+	}
+	_ = resp // the spec returns nothing useful; the live API the script
+	return nil
+}
+
+// CreateTemplate creates a custom template from a machine and returns once
+// it is ready (the live API creates asynchronously: its event is polled).
+// Like CreateScript it never makes a duplicate: after an ambiguous failure
+// it looks for a template with that name made from that machine.
+func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template, error) {
+	o := op{Op: "create", Kind: "template", Name: in.Name}
+	body := jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name, Note: in.Note})
+	if c.Dialect() == DialectPaperspaceV1 {
+		body = jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name})
+	}
+	var found Template
+	find := func(ctx context.Context) (int, error) {
+		matches, err := c.templatesNamed(ctx, in.Name, in.MachineID)
+		if len(matches) == 1 {
+			found = matches[0]
+		}
+		return len(matches), err
+	}
+	resp, err := c.createNoDuplicate(ctx, o, "/custom-templates", body, find)
+	if err != nil {
+		return Template{}, err
+	}
+	if resp == nil {
+		return found, nil
+	}
+	var w struct {
+		wireTemplate
+		Data  *wireTemplate     `json:"data"`
+		Event *api.MachineEvent `json:"event"`
+	}
+	if err := c.decodeBody(o, resp, &w); err != nil {
+		return Template{}, err
+	}
+	t := w.wireTemplate
+	if w.Data != nil {
+		t = *w.Data
+		c.noteDialect(DialectPaperspaceV1)
+	}
+	o.ID = t.ID
+	if err := c.checkID(o, t.ID); err != nil {
+		return Template{}, err
+	}
+	if w.Event != nil {
+		if err := c.waitEvent(ctx, o, *w.Event); err != nil {
+			return Template{}, err
+		}
+	}
+	return t.template(), nil
+}
+
+func (c *Client) templatesNamed(ctx context.Context, name, machineID string) ([]Template, error) {
+	q := url.Values{"name": {name}}
+	if machineID != "" {
+		q.Set("machineId", machineID)
+	}
+	l, err := c.listTemplates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []Template
+	for _, t := range l.templates {
+		if t.Name == name && (machineID == "" || t.MachineID == machineID) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// maxEventWait bounds how long an asynchronous creation is awaited.
+const maxEventWait = time.Hour
+
+// waitEvent polls a live machine event until it is final.
+func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error {
+	deadline := time.Now().Add(maxEventWait)
+	po := op{Op: "wait for", Kind: o.Kind, Name: o.Name, ID: o.ID}
+	for {
+		switch ev.State {
+		case api.EventDone:
+			return nil
+		case api.EventError, api.EventCancelled:
+			msg := "the API's " + ev.Name + " event ended " + ev.State
+			if ev.Error != nil && *ev.Error != "" {
+				msg += ": " + *ev.Error
+			} else {
+				msg += " (the API gave no reason)"
+			}
+			e := o.err(0, nil)
+			e.Message = msg
+			return c.redactError(e)
+		}
+		if ev.ID == "" {
+			return c.redactError(po.err(0, errors.New("the API's event has no id to poll")))
+		}
+		if time.Now().After(deadline) {
+			return c.redactError(po.err(0, fmt.Errorf("still %q after %s", ev.State, maxEventWait)))
+		}
+		t := time.NewTimer(c.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c.redactError(po.err(0, ctx.Err()))
+		case <-t.C:
+		}
+		resp, err := c.do(ctx, &request{op: po, method: http.MethodGet, path: "/machine-events/" + url.PathEscape(ev.ID)}, c.newRetrier())
+		if err != nil {
+			return err
+		}
+		var next api.MachineEvent
+		if err := c.decodeBody(po, resp, &next); err != nil {
+			return err
+		}
+		if next.ID == "" {
+			next.ID = ev.ID
+		}
+		ev = next
+	}
+}
+
+// UpdateTemplate renames a custom template and sets its note (the live
+// API has no note and ignores it).
+func (c *Client) UpdateTemplate(ctx context.Context, id string, in TemplateInput) (Template, error) {
+	o := op{Op: "update", Kind: "template", Name: in.Name, ID: id}
+	upd := api.CustomTemplateUpdate{Name: &in.Name, Note: &in.Note}
+	if c.Dialect() == DialectPaperspaceV1 {
+		upd.Note = nil
+	}
+	resp, err := c.do(ctx, &request{op: o, method: http.MethodPut, path: "/custom-templates/" + url.PathEscape(id), body: jsonBody(upd)}, c.newRetrier())
+	if err != nil {
+		return Template{}, err
+	}
+	var w wireTemplate
+	if err := c.decodeBody(o, resp, &w); err != nil {
+		return Template{}, err
+	}
+	if err := c.checkID(o, w.ID); err != nil {
+		return Template{}, err
+	}
+	return w.template(), nil
+}
