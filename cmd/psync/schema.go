@@ -1,9 +1,20 @@
 package main
 
-import "errors"
+import (
+	"github.com/psync-dev/psync/pkg/manifest"
+)
 
-// SchemaCmd is being built; see the issue that owns cmd/psync/schema.go.
+// SchemaCmd prints the manifest's JSON Schema, for editors
+// (yaml-language-server) and CI checks.
 type SchemaCmd struct{}
 
-// Run reports that the command is not built yet.
-func (c *SchemaCmd) Run() error { return errors.New("schema: not built yet") }
+// Run prints the JSON Schema (draft 2020-12) generated from the manifest's
+// Go types.
+func (c *SchemaCmd) Run(streams *IO) error {
+	b, err := manifest.Schema()
+	if err != nil {
+		return err
+	}
+	_, err = streams.Stdout.Write(b)
+	return err
+}

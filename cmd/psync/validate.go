@@ -1,9 +1,62 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// ValidateCmd is being built; see the issue that owns cmd/psync/validate.go.
+	"github.com/psync-dev/psync/pkg/manifest"
+)
+
+// ValidateCmd checks the manifest, its script files and their shell syntax
+// without contacting the API.
 type ValidateCmd struct{}
 
-// Run reports that the command is not built yet.
-func (c *ValidateCmd) Run() error { return errors.New("validate: not built yet") }
+// Run loads the manifest and runs `bash -n` on its shell scripts. Every
+// problem goes to stderr as file:line:column: message and the exit code is
+// 1; a valid manifest prints a one-line summary to stdout.
+func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
+	m, err := manifest.Load(g.File)
+	var invalid *manifest.Errors
+	if errors.As(err, &invalid) {
+		for _, d := range invalid.Diagnostics {
+			fmt.Fprintln(streams.Stderr, d)
+		}
+		fmt.Fprintf(streams.Stderr, "psync: manifest invalid: %s\n", nounCount(len(invalid.Diagnostics), "problem"))
+		return withCode(ExitError, nil)
+	}
+	if err != nil {
+		return err
+	}
+	diags, err := manifest.CheckShell(ctx, m)
+	switch {
+	case errors.Is(err, manifest.ErrNoBash):
+		fmt.Fprintf(streams.Stderr, "psync: note: %v\n", err)
+	case err != nil:
+		return err
+	}
+	if len(diags) > 0 {
+		manifest.SortDiagnostics(diags)
+		for _, d := range diags {
+			fmt.Fprintln(streams.Stderr, d)
+		}
+		fmt.Fprintf(streams.Stderr, "psync: shell scripts invalid: %s\n", nounCount(len(diags), "syntax error"))
+		return withCode(ExitError, nil)
+	}
+	machines := 0
+	for _, a := range m.Assignments {
+		machines += len(a.Machines)
+	}
+	fmt.Fprintf(streams.Stdout, "%s: OK (%s, %s, %s to %s)\n", g.File,
+		nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
+		nounCount(len(m.Assignments), "assignment"), nounCount(machines, "machine"))
+	return nil
+}
+
+// nounCount is "1 script", "2 scripts".
+func nounCount(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

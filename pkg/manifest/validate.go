@@ -99,6 +99,9 @@ type named struct {
 // ref names other as seen from at: "line 6" within one file, the full
 // position across files.
 func ref(at, other Position) string {
+	if at.File == other.File && at.Line == other.Line && other.Column != 0 {
+		return fmt.Sprintf("column %d", other.Column)
+	}
 	if at.File == other.File && other.Line != 0 {
 		return fmt.Sprintf("line %d", other.Line)
 	}
@@ -264,7 +267,7 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 	}
 	joined := filepath.Join(b.dir, filepath.FromSlash(rel))
 	if !within(b.dir, joined) {
-		b.errorf(at, "file %q is outside the manifest's directory %s", rel, b.dir)
+		b.errorf(at, "file %q is outside the manifest's directory", rel)
 		return "", Position{}
 	}
 	root, err := filepath.EvalSymlinks(b.dir)
