@@ -1,0 +1,90 @@
+package state
+
+import "slices"
+
+// The mutation helpers below keep the state's slices sorted, so that a
+// journaled state is always in the form Save writes. The applier calls them
+// inside Journal.Update.
+
+// PutScript inserts sc, or replaces the entry with its id. Another entry of
+// the same name (a stale record of a script that was deleted outside psync
+// and created again) is dropped: script names are unique. The body of a
+// sensitive script is never kept.
+func (s *State) PutScript(sc Script) {
+	if sc.Sensitive {
+		sc.Body = nil
+	}
+	sc.Assignments = slices.Clone(sc.Assignments)
+	slices.Sort(sc.Assignments)
+	sc.Assignments = slices.Compact(sc.Assignments)
+	if len(sc.Assignments) == 0 {
+		sc.Assignments = nil
+	}
+	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool { return x.ID == sc.ID || x.Name == sc.Name })
+	i, _ := slices.BinarySearchFunc(s.Scripts, sc, compareScripts)
+	s.Scripts = slices.Insert(s.Scripts, i, sc)
+}
+
+// RemoveScript forgets the script with this id. It reports whether it was
+// there.
+func (s *State) RemoveScript(id string) bool {
+	n := len(s.Scripts)
+	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool { return x.ID == id })
+	return len(s.Scripts) != n
+}
+
+// PutTemplate inserts t, or replaces the entry with its id. When t is not
+// deposed, any other non-deposed entry of the same name is marked deposed:
+// it is the old template of a replace, still to be deleted (the next plan
+// deletes it if the apply stops before the delete).
+func (s *State) PutTemplate(t Template) {
+	s.Templates = slices.DeleteFunc(s.Templates, func(x Template) bool { return x.ID == t.ID })
+	if !t.Deposed {
+		for i := range s.Templates {
+			if s.Templates[i].Name == t.Name {
+				s.Templates[i].Deposed = true
+			}
+		}
+	}
+	i, _ := slices.BinarySearchFunc(s.Templates, t, compareTemplates)
+	s.Templates = slices.Insert(s.Templates, i, t)
+}
+
+// RemoveTemplate forgets the template with this id. It reports whether it
+// was there.
+func (s *State) RemoveTemplate(id string) bool {
+	n := len(s.Templates)
+	s.Templates = slices.DeleteFunc(s.Templates, func(x Template) bool { return x.ID == id })
+	return len(s.Templates) != n
+}
+
+// AddAssignment records that psync assigned the script with this id to
+// machine. It reports false, and changes nothing, when the script is not
+// owned.
+func (s *State) AddAssignment(scriptID, machine string) bool {
+	sc, ok := s.ScriptByID(scriptID)
+	if !ok {
+		return false
+	}
+	i, found := slices.BinarySearch(sc.Assignments, machine)
+	if !found {
+		sc.Assignments = slices.Insert(sc.Assignments, i, machine)
+	}
+	return true
+}
+
+// RemoveAssignment records that the script with this id is no longer
+// assigned to machine. It reports false when the script is not owned.
+func (s *State) RemoveAssignment(scriptID, machine string) bool {
+	sc, ok := s.ScriptByID(scriptID)
+	if !ok {
+		return false
+	}
+	if i, found := slices.BinarySearch(sc.Assignments, machine); found {
+		sc.Assignments = slices.Delete(sc.Assignments, i, i+1)
+	}
+	if len(sc.Assignments) == 0 {
+		sc.Assignments = nil
+	}
+	return true
+}

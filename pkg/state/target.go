@@ -1,0 +1,44 @@
+package state
+
+import (
+	"fmt"
+	"strings"
+)
+
+// TargetError is returned when a state belongs to another API URL or team
+// than the one psync is pointed at. The command line exits 3 on it.
+type TargetError struct {
+	StateAPIURL, StateTeam string
+	APIURL, Team           string
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("the state belongs to %s, not %s: use --state to pick the state file of this target, or --api-url to point at the state's",
+		describeTarget(e.StateAPIURL, e.StateTeam), describeTarget(e.APIURL, e.Team))
+}
+
+func describeTarget(url, team string) string {
+	if team == "" {
+		return url
+	}
+	return fmt.Sprintf("%s (team %s)", url, team)
+}
+
+// CheckTarget refuses (with a *TargetError) a state that belongs to another
+// API URL, or to another team when both the state and the caller know the
+// team. A state that does not record its target yet adopts this one: the
+// next Save records it. URLs are compared without a trailing slash.
+func (s *State) CheckTarget(apiURL, team string) error {
+	norm := func(u string) string { return strings.TrimRight(u, "/") }
+	if s.APIURL != "" && norm(s.APIURL) != norm(apiURL) ||
+		s.Team != "" && team != "" && s.Team != team {
+		return &TargetError{StateAPIURL: s.APIURL, StateTeam: s.Team, APIURL: apiURL, Team: team}
+	}
+	if s.APIURL == "" {
+		s.APIURL = norm(apiURL)
+	}
+	if s.Team == "" {
+		s.Team = team
+	}
+	return nil
+}
