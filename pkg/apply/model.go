@@ -48,6 +48,9 @@ type Result struct {
 	// Duration how long it took. Both zero unless it ran.
 	Started  time.Duration `json:"started"`
 	Duration time.Duration `json:"duration"`
+	// Step is the order in which the change started (1 for the first),
+	// zero unless it ran. In a dry run it is the schedule.
+	Step int `json:"step,omitempty"`
 }
 
 // Report is the outcome of an apply: one Result per change, in plan order.

@@ -1,0 +1,248 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// perform maps one change to its API calls and journals each success. It
+// returns the id of the object a create or replace made.
+//
+// Writer errors are returned as they are: the remote client already words
+// them with the operation, the object, the status and the API's message.
+func (r *runner) perform(ctx context.Context, c plan.Change) (string, error) {
+	switch c.Kind {
+	case plan.KindScript:
+		return r.script(ctx, c)
+	case plan.KindTemplate:
+		return r.template(ctx, c)
+	case plan.KindAssignment:
+		return "", r.assignment(ctx, c)
+	}
+	return "", fmt.Errorf("%s: unknown kind %q", c.Key, c.Kind)
+}
+
+func (r *runner) script(ctx context.Context, c plan.Change) (string, error) {
+	switch c.Action {
+	case plan.Create, plan.Update, plan.Adopt:
+		in, err := scriptInput(c)
+		if err != nil {
+			return "", err
+		}
+		var s remote.Script
+		if c.Action == plan.Create {
+			s, err = r.w.CreateScript(ctx, in)
+		} else {
+			s, err = r.w.UpdateScript(ctx, c.ID, in)
+			if s.ID == "" {
+				s.ID = c.ID
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		entry := scriptEntry(s.ID, c, in)
+		if err := r.journal(c, s.ID, func(st *state.State) { putScript(st, entry) }); err != nil {
+			return "", err
+		}
+		return s.ID, nil
+	case plan.Delete:
+		if err := ignoreNotFound(r.w.DeleteScript(ctx, c.ID)); err != nil {
+			return "", err
+		}
+		return "", r.journal(c, c.ID, func(st *state.State) { removeScript(st, c.ID) })
+	}
+	return "", unsupported(c)
+}
+
+func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
+	switch c.Action {
+	case plan.Create, plan.Replace:
+		in, err := templateInput(c)
+		if err != nil {
+			return "", err
+		}
+		t, err := r.w.CreateTemplate(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		entry := templateEntry(t.ID, c, in)
+		if c.Action == plan.Create {
+			return t.ID, r.journal(c, t.ID, func(st *state.State) { putTemplate(st, entry) })
+		}
+		// Replace: record the new template and depose the old one in one
+		// journal update, so that a crash between the create and the
+		// delete leaves a state from which the next plan deletes the old.
+		old := c.ID
+		before := templateBefore(c)
+		if err := r.journal(c, t.ID, func(st *state.State) {
+			putTemplate(st, entry)
+			deposeTemplate(st, old, before)
+		}); err != nil {
+			return "", err
+		}
+		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, old)); err != nil {
+			return "", fmt.Errorf("replace template %q: created %s, but deleting the old %s failed (it stays deposed in the state; the next apply deletes it): %w", c.Name, t.ID, old, err)
+		}
+		return t.ID, r.journal(c, old, func(st *state.State) { removeTemplate(st, old) })
+	case plan.Update, plan.Adopt:
+		in, err := templateInput(c)
+		if err != nil {
+			return "", err
+		}
+		if _, err := r.w.UpdateTemplate(ctx, c.ID, in); err != nil {
+			return "", err
+		}
+		entry := templateEntry(c.ID, c, in)
+		return c.ID, r.journal(c, c.ID, func(st *state.State) { putTemplate(st, entry) })
+	case plan.Delete:
+		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, c.ID)); err != nil {
+			return "", err
+		}
+		return "", r.journal(c, c.ID, func(st *state.State) { removeTemplate(st, c.ID) })
+	}
+	return "", unsupported(c)
+}
+
+func (r *runner) assignment(ctx context.Context, c plan.Change) error {
+	switch c.Action {
+	case plan.Assign:
+		id, err := r.scriptID(c)
+		if err != nil {
+			return err
+		}
+		if err := r.w.AssignScript(ctx, id, c.Machine); err != nil {
+			return err
+		}
+		return r.journal(c, id, func(st *state.State) { addAssignment(st, id, c.Machine) })
+	case plan.Unassign:
+		if err := ignoreNotFound(r.w.UnassignScript(ctx, c.ID, c.Machine)); err != nil {
+			return err
+		}
+		return r.journal(c, c.ID, func(st *state.State) { removeAssignment(st, c.ID, c.Machine) })
+	}
+	return unsupported(c)
+}
+
+// scriptID is the id of an assignment's script: the change's own, or the
+// one its script's create produced earlier in this run.
+func (r *runner) scriptID(c plan.Change) (string, error) {
+	if c.ID != "" {
+		return c.ID, nil
+	}
+	if i, ok := r.graph.byKey["script/"+c.Name]; ok && r.ids[i] != "" {
+		return r.ids[i], nil
+	}
+	return "", fmt.Errorf("%s %s: the id of script %q is unknown (it has no id in the plan and no change creating it)", c.Action, c.Key, c.Name)
+}
+
+// journal records a successful write. Its failure fails the change: the
+// object exists but the state does not say so, which the next plan shows
+// (it adopts the object by name).
+func (r *runner) journal(c plan.Change, id string, fn func(*state.State)) error {
+	if err := r.j.Update(fn); err != nil {
+		return fmt.Errorf("%s %s: done (id %s) but not recorded in the state: %w", c.Action, c.Key, id, err)
+	}
+	return nil
+}
+
+func unsupported(c plan.Change) error {
+	return fmt.Errorf("%s: the applier cannot %s a %s", c.Key, c.Action, c.Kind)
+}
+
+func scriptInput(c plan.Change) (remote.ScriptInput, error) {
+	a := c.After
+	if a == nil {
+		return remote.ScriptInput{}, fmt.Errorf("%s %s: the plan has no attributes for it", c.Action, c.Key)
+	}
+	if a.Body == nil {
+		// Saved plans never carry a sensitive script's body; the caller
+		// must fill it in from the manifest.
+		return remote.ScriptInput{}, fmt.Errorf("%s %s: the plan has no body for it", c.Action, c.Key)
+	}
+	return remote.ScriptInput{
+		Name:      a.Name,
+		Body:      *a.Body,
+		RunOnce:   boolOr(a.RunOnce, false),
+		IsEnabled: boolOr(a.IsEnabled, true),
+	}, nil
+}
+
+func scriptEntry(id string, c plan.Change, in remote.ScriptInput) state.Script {
+	e := state.Script{
+		ID:             id,
+		Name:           in.Name,
+		BodySHA256:     bodyHash(in.Body),
+		Sensitive:      c.After.Sensitive,
+		RunOnce:        in.RunOnce,
+		IsEnabled:      in.IsEnabled,
+		PreventDestroy: c.Protected,
+	}
+	if !e.Sensitive {
+		body := in.Body
+		e.Body = &body
+	}
+	return e
+}
+
+func templateInput(c plan.Change) (remote.TemplateInput, error) {
+	a := c.After
+	if a == nil {
+		return remote.TemplateInput{}, fmt.Errorf("%s %s: the plan has no attributes for it", c.Action, c.Key)
+	}
+	in := remote.TemplateInput{Name: a.Name, MachineID: a.MachineID, Note: a.Note}
+	if in.MachineID == "" && c.Before != nil {
+		in.MachineID = c.Before.MachineID
+	}
+	return in, nil
+}
+
+func templateEntry(id string, c plan.Change, in remote.TemplateInput) state.Template {
+	return state.Template{ID: id, Name: in.Name, MachineID: in.MachineID, Note: in.Note, PreventDestroy: c.Protected}
+}
+
+// templateBefore is the replaced template as the state should remember it
+// if it did not already.
+func templateBefore(c plan.Change) state.Template {
+	t := state.Template{ID: c.ID, Name: c.Name, PreventDestroy: c.Protected}
+	if b := c.Before; b != nil {
+		t.Name, t.MachineID, t.Note = b.Name, b.MachineID, b.Note
+	}
+	return t
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// ignoreNotFound treats a 404 on a delete or unassign as success: the
+// object is already gone, which is what the change wanted.
+func ignoreNotFound(err error) error {
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// isNotFound recognises a 404 from any Writer: an error that says so
+// through a NotFound method or its HTTP status.
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	var nf interface{ NotFound() bool }
+	if errors.As(err, &nf) && nf.NotFound() {
+		return true
+	}
+	var sc interface{ StatusCode() int }
+	return errors.As(err, &sc) && sc.StatusCode() == http.StatusNotFound
+}

@@ -1,0 +1,131 @@
+package apply
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// StaleError says that a saved plan no longer matches what it was planned
+// against, naming everything that moved.
+type StaleError struct {
+	// Objects names each moved object and how, the state first and then in
+	// plan order: `script "x": changed since the plan (fingerprint a → b)`,
+	// `state changed since the plan (serial 4 → 6)`.
+	Objects []string
+}
+
+func (e *StaleError) Error() string {
+	if len(e.Objects) == 1 {
+		return e.Objects[0]
+	}
+	return fmt.Sprintf("%d objects changed since the plan:\n  %s", len(e.Objects), strings.Join(e.Objects, "\n  "))
+}
+
+// CheckPreconditions checks a saved plan against a fresh snapshot of the
+// remote and the current state before anything is applied. It returns nil
+// when nothing the plan relied on moved, and otherwise a *StaleError naming
+// every object that did, all at once:
+//
+//   - the state must have the plan's lineage and serial;
+//   - a change planned against an existing object (Precondition.Exists)
+//     needs that object, by id, with the same Fingerprint;
+//   - a create needs its name still free;
+//   - an assign or unassign of an existing script needs the script.
+func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) error {
+	var stale []string
+	var lineage string
+	var serial int64
+	if st != nil {
+		lineage, serial = st.Lineage, st.Serial
+	}
+	switch {
+	case p.StateLineage != lineage:
+		stale = append(stale, fmt.Sprintf("state replaced since the plan (lineage %s → %s)", orNone(p.StateLineage), orNone(lineage)))
+	case p.StateSerial != serial:
+		stale = append(stale, fmt.Sprintf("state changed since the plan (serial %d → %d)", p.StateSerial, serial))
+	}
+
+	scripts := map[string]remote.Script{}
+	scriptNames := map[string]string{}
+	for _, s := range snap.Scripts {
+		scripts[s.ID] = s
+		scriptNames[s.Name] = s.ID
+	}
+	templates := map[string]remote.Template{}
+	templateNames := map[string]string{}
+	for _, t := range snap.Templates {
+		templates[t.ID] = t
+		templateNames[t.Name] = t.ID
+	}
+	// One line per moved object, however many changes touch it.
+	seen := map[string]bool{}
+	add := func(object, format string, args ...any) {
+		if seen[object] {
+			return
+		}
+		seen[object] = true
+		stale = append(stale, object+": "+fmt.Sprintf(format, args...))
+	}
+
+	for _, c := range p.Changes {
+		pre := c.Precondition
+		switch c.Kind {
+		case plan.KindScript, plan.KindTemplate:
+			object := fmt.Sprintf("%s %q", c.Kind, c.Name)
+			if !pre.Exists {
+				names := scriptNames
+				if c.Kind == plan.KindTemplate {
+					names = templateNames
+				}
+				if id, taken := names[c.Name]; taken {
+					add(object, "created since the plan (id %s)", id)
+				}
+				continue
+			}
+			var fp string
+			var found bool
+			if c.Kind == plan.KindScript {
+				var s remote.Script
+				s, found = scripts[c.ID]
+				fp = s.Fingerprint()
+			} else {
+				var t remote.Template
+				t, found = templates[c.ID]
+				fp = t.Fingerprint()
+			}
+			switch {
+			case !found:
+				add(object, "deleted since the plan (id %s)", c.ID)
+			case pre.Fingerprint != "" && fp != pre.Fingerprint:
+				add(object, "changed since the plan (fingerprint %s → %s)", pre.Fingerprint, fp)
+			}
+		case plan.KindAssignment:
+			if c.ID == "" {
+				continue // its script is created by this plan
+			}
+			object := fmt.Sprintf("script %q", c.Name)
+			s, found := scripts[c.ID]
+			switch {
+			case !found:
+				add(object, "deleted since the plan (id %s)", c.ID)
+			case pre.Fingerprint != "" && s.Fingerprint() != pre.Fingerprint:
+				add(object, "changed since the plan (fingerprint %s → %s)", pre.Fingerprint, s.Fingerprint())
+			}
+		}
+	}
+	if len(stale) > 0 {
+		return &StaleError{Objects: stale}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
