@@ -102,7 +102,8 @@ func (s mdSection) partial(room int) (string, int) {
 
 func bodySection(c plan.Change) (mdSection, bool) {
 	bv := bodyOf(c)
-	head := mdSymbol(c.Action) + " " + md(string(c.Kind)) + " " + mdCode(c.Name)
+	// Inside <summary> Markdown is not parsed: HTML only.
+	head := "<code>" + md(Symbol(c.Action)) + "</code> " + md(string(c.Kind)) + " " + mdCode(c.Name)
 	switch bv.kind {
 	case bodyDiff:
 		var lines []string
@@ -152,11 +153,6 @@ func row(it item) string {
 	for _, r := range it.reasons() {
 		reasons = append(reasons, md(r))
 	}
-	for _, a := range attrChanges(c) {
-		if c.Before != nil && a.old != nil && a.new != nil {
-			reasons = append(reasons, md(fmt.Sprintf("%s: %s → %s", a.name, *a.old, *a.new)))
-		}
-	}
 	if (c.Action == plan.Delete || c.Action == plan.Replace) && !it.group() {
 		if c.Protected {
 			reasons = append(reasons, "**protected** (preventDestroy)")
@@ -166,7 +162,7 @@ func row(it item) string {
 		}
 	}
 	if bv := bodyOf(c); bv.kind == bodySensitive {
-		if bv.changed {
+		if bv.changed && c.Before != nil {
 			reasons = append(reasons, "sensitive body changed (not shown)")
 		} else {
 			reasons = append(reasons, "sensitive body (not shown)")
@@ -407,8 +403,9 @@ func mdFindings(p *plan.Plan) string {
 			fmt.Fprintf(&b, "- 🛑 **%s**: %s", md(string(f.Rule)), md(f.Message))
 		}
 		if changes != "" {
-			fmt.Fprintf(&b, " Changes: %s.", changes)
+			fmt.Fprintf(&b, " (changes: %s)", changes)
 		}
+		b.WriteString(".")
 		if !f.Overridden {
 			fmt.Fprintf(&b, " To apply it anyway, pass %s.", mdCode(f.Override))
 		}
@@ -439,6 +436,8 @@ func (v markdownView) reportDoc(r *apply.Report) string {
 			plural(len(r.Results), "change"), duration(r.Elapsed), r.Parallelism)
 	case r.Interrupted:
 		fmt.Fprintf(&head, "### psync apply\n\n⚠️ **Apply interrupted:** %s in %s.\n\n", counts, duration(r.Elapsed))
+	case len(r.Results) == 0:
+		head.WriteString("### psync apply\n\n**Apply complete:** nothing to do.\n\n")
 	case r.OK():
 		fmt.Fprintf(&head, "### psync apply\n\n**Apply complete:** %s in %s.\n\n", counts, duration(r.Elapsed))
 	default:
@@ -462,8 +461,12 @@ func (v markdownView) reportDoc(r *apply.Report) string {
 		if r.DryRun && res.Status == apply.Done {
 			status = "would " + verb(c.Action)
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | +%s | %s | %s |\n",
-			status, mdSymbol(c.Action), c.Action, what, duration(res.Started), duration(res.Duration), detail))
+		started, took := "+"+duration(res.Started), duration(res.Duration)
+		if res.Status == apply.Pending || res.Status == apply.Skipped {
+			started, took = "", "" // it never ran
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n",
+			status, mdSymbol(c.Action), c.Action, what, started, took, detail))
 	}
 	doc := head.String()
 	if len(rows) == 0 {

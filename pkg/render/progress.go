@@ -25,7 +25,7 @@ type Progress struct {
 	mu       sync.Mutex
 	total    int
 	done     int
-	inFlight int
+	started  map[string]bool // keys of changes running now
 	note     string // the last EventProgress message, for the status line
 	shown    int    // width of the status line on screen, 0 if none
 	closed   bool
@@ -47,7 +47,7 @@ func NewProgress(w io.Writer, total int, o Options, live bool) *Progress {
 // newProgress takes the clock and refresh period, so tests can fix them
 // (tick 0: no refresh goroutine).
 func newProgress(w io.Writer, total int, o Options, live bool, now func() time.Time, tick time.Duration) *Progress {
-	p := &Progress{w: w, st: styler{on: o.Color}, live: live, now: now, start: now(), total: total}
+	p := &Progress{w: w, st: styler{on: o.Color}, live: live, now: now, start: now(), total: total, started: map[string]bool{}}
 	if live && tick > 0 {
 		p.stop = make(chan struct{})
 		p.ticker.Add(1)
@@ -86,7 +86,7 @@ func (p *Progress) Event(e apply.Event) {
 	}
 	switch e.Kind {
 	case apply.EventStarted:
-		p.inFlight++
+		p.started[e.Result.Change.Key] = true
 	case apply.EventProgress:
 		msg := object(e.Result.Change) + ": " + sanitize(e.Message)
 		if p.live {
@@ -95,7 +95,8 @@ func (p *Progress) Event(e apply.Event) {
 			p.println("  ...     " + msg)
 		}
 	case apply.EventFinished:
-		p.inFlight = max(0, p.inFlight-1)
+		// A skipped change never started.
+		delete(p.started, e.Result.Change.Key)
 		if e.Done > 0 {
 			p.done = e.Done
 		} else {
@@ -127,8 +128,8 @@ func (p *Progress) drawStatus() {
 		return
 	}
 	line := fmt.Sprintf("[%d/%d] %s elapsed", p.done, p.total, duration(p.now().Sub(p.start)))
-	if p.inFlight > 0 {
-		line += fmt.Sprintf(", %d in progress", p.inFlight)
+	if n := len(p.started); n > 0 {
+		line += fmt.Sprintf(", %d in progress", n)
 	}
 	if p.note != "" {
 		line += " (" + p.note + ")"

@@ -119,7 +119,11 @@ func (v textView) body(b *bytes.Buffer, c plan.Change) {
 	case bodyUnknownOld:
 		fmt.Fprintf(b, "%s%s body: (new body, previous content unknown; %s)\n", indent, sym, plural(bv.lines, "line"))
 	case bodyDiff:
-		fmt.Fprintf(b, "%s%s body: %s\n", indent, sym, diffStat(bv.diff))
+		if c.Before == nil {
+			fmt.Fprintf(b, "%s%s body: %s\n", indent, sym, plural(bv.diff.added, "line"))
+		} else {
+			fmt.Fprintf(b, "%s%s body: %s\n", indent, sym, diffStat(bv.diff))
+		}
 		for _, h := range bv.diff.hunks {
 			fmt.Fprintf(b, "%s  %s\n", indent, st.cyan(h.header()))
 			for _, l := range h.lines {
@@ -187,9 +191,7 @@ func attrChanges(c plan.Change) []attr {
 	case plan.KindScript:
 		add("runOnce", boolp(before.RunOnce), boolp(after.RunOnce))
 		add("isEnabled", boolp(before.IsEnabled), boolp(after.IsEnabled))
-		if before.Sensitive != after.Sensitive && (!creating || after.Sensitive) {
-			add("sensitive", boolp(&before.Sensitive), boolp(&after.Sensitive))
-		}
+		// Sensitivity is psync's own, not the API's: the body line says it.
 	case plan.KindTemplate:
 		opt := func(s string) *string {
 			if s == "" {
@@ -245,6 +247,11 @@ func (v textView) report(w io.Writer, r *apply.Report) error {
 	if r.DryRun {
 		v.schedule(&b, r)
 	} else {
+		if len(r.Results) == 0 {
+			b.WriteString("Apply complete: nothing to do.\n")
+			_, err := w.Write(b.Bytes())
+			return err
+		}
 		for _, res := range r.Results {
 			b.WriteString(v.resultLine(res))
 			b.WriteByte('\n')
@@ -275,7 +282,7 @@ func (v textView) resultLine(res apply.Result) string {
 	case apply.Failed:
 		line += " (" + duration(res.Duration) + "): " + st.red(sanitize(resultError(res)))
 	case apply.Skipped:
-		line += ": " + "skipped because " + sanitize(res.SkippedBecause) + " failed"
+		line += " (because " + sanitize(res.SkippedBecause) + " failed)"
 	case apply.Pending:
 		line += ": not started"
 	}

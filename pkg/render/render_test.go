@@ -1,0 +1,125 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/render -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got):\n%s", path, diff)
+	}
+}
+
+var extension = map[Format]string{Text: "txt", JSON: "json", Markdown: "md"}
+
+func renderPlan(t *testing.T, p *plan.Plan, f Format, o Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Plan(&b, p, f, o); err != nil {
+		t.Fatalf("Plan(%s): %v", f, err)
+	}
+	return b.Bytes()
+}
+
+func renderReport(t *testing.T, r *apply.Report, f Format, o Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Report(&b, r, f, o); err != nil {
+		t.Fatalf("Report(%s): %v", f, err)
+	}
+	return b.Bytes()
+}
+
+func TestPlanGolden(t *testing.T) {
+	for _, s := range planScenarios {
+		for _, f := range []Format{Text, JSON, Markdown} {
+			if s.mdOnly && f != Markdown {
+				continue
+			}
+			t.Run(s.name+"/"+string(f), func(t *testing.T) {
+				golden(t, "plan/"+s.name+"."+extension[f], renderPlan(t, s.plan(), f, Options{}))
+			})
+		}
+	}
+	// One coloured rendering shows where the colours go.
+	t.Run("updates/color", func(t *testing.T) {
+		golden(t, "plan/updates.color.txt", renderPlan(t, updatesPlan(), Text, Options{Color: true}))
+	})
+}
+
+func TestReportGolden(t *testing.T) {
+	for _, s := range reportScenarios {
+		for _, f := range []Format{Text, JSON, Markdown} {
+			t.Run(s.name+"/"+string(f), func(t *testing.T) {
+				golden(t, "report/"+s.name+"."+extension[f], renderReport(t, s.report(), f, Options{}))
+			})
+		}
+	}
+}
+
+// fakeClock advances only when told to.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestProgressGolden(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		name := "progress/plain.txt"
+		if live {
+			name = "progress/live.txt"
+		}
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			r := failedReport()
+			n := len(r.Results)
+			p := newProgress(&b, n, Options{}, live, clock.now, 0)
+			start := func(i int) { p.Event(apply.Event{Kind: apply.EventStarted, Result: apply.Result{Change: r.Results[i].Change}, Total: n}) }
+			finish := func(i, done int) {
+				p.Event(apply.Event{Kind: apply.EventFinished, Result: r.Results[i], Done: done, Total: n})
+			}
+			start(0)
+			start(1)
+			clock.t = clock.t.Add(ms(700))
+			p.Event(apply.Event{Kind: apply.EventProgress, Result: apply.Result{Change: r.Results[1].Change}, Message: "creating (45%)", Total: n})
+			clock.t = clock.t.Add(ms(800))
+			finish(0, 1)
+			finish(2, 2)
+			finish(3, 3)
+			clock.t = clock.t.Add(ms(801))
+			finish(1, 4)
+			p.Close()
+			p.Close()
+			p.Event(apply.Event{Kind: apply.EventFinished, Result: r.Results[1], Done: 5, Total: n}) // ignored
+			golden(t, name, b.Bytes())
+		})
+	}
+}
