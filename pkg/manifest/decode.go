@@ -23,6 +23,7 @@ type positions struct {
 	values map[string]Position   // yaml key -> where its value is
 	items  map[string][]Position // yaml key -> where each sequence item is
 	styles map[string]yaml.Style // yaml key -> how its scalar value was written
+	bad    map[string]bool       // yaml keys whose value could not be decoded
 }
 
 func (l *located) setPositions(p positions) { l.pos = p }
@@ -43,6 +44,10 @@ func (l *located) value(key string) Position {
 	}
 	return l.pos.at
 }
+
+// bad reports whether key's value was already reported as mistyped, so
+// validation does not pile a second message onto it.
+func (l *located) bad(key string) bool { return l.pos.bad[key] }
 
 // item is where item i of key's sequence was written.
 func (l *located) item(key string, i int) Position {
@@ -119,8 +124,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())
+		before := len(d.diags.list)
 		d.decode(n, e.Elem(), what)
-		v.Set(e)
+		if len(d.diags.list) == before {
+			v.Set(e) // a mistyped value stays absent
+		}
 	case reflect.Struct:
 		d.decodeStruct(n, v, what)
 	case reflect.Slice:
@@ -279,7 +287,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			}
 			p.items[name] = ps
 		}
+		before := len(d.diags.list)
 		d.decode(val, v.Field(f), fmt.Sprintf("%q", name))
+		if len(d.diags.list) != before {
+			if p.bad == nil {
+				p.bad = make(map[string]bool)
+			}
+			p.bad[name] = true
+		}
 	}
 	if pp, ok := v.Addr().Interface().(positioned); ok {
 		pp.setPositions(p)

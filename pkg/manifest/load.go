@@ -112,6 +112,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // parse decodes every YAML document of one file.
 func parse(src source, diags *diagnostics) []parsed {
 	var out []parsed
+	docs := 0
 	dec := yaml.NewDecoder(bytes.NewReader(src.data))
 	d := &decoder{file: src.name, diags: diags, budget: 8*len(src.data) + 10000}
 	for {
@@ -124,6 +125,7 @@ func parse(src source, diags *diagnostics) []parsed {
 			diags.list = append(diags.list, syntaxError(src.name, err))
 			return out
 		}
+		docs++
 		root := &n
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 			root = root.Content[0]
@@ -136,6 +138,9 @@ func parse(src source, diags *diagnostics) []parsed {
 		if root.Kind != yaml.DocumentNode {
 			d.decode(root, reflect.ValueOf(doc).Elem(), "the manifest")
 		}
+		if !isNull(root) && root.Kind != yaml.MappingNode && root.Kind != yaml.DocumentNode {
+			continue // reported as "must be a mapping"; nothing more to check
+		}
 		if doc.pos.at.File == "" {
 			doc.pos.at = d.pos(root)
 		}
@@ -144,7 +149,7 @@ func parse(src source, diags *diagnostics) []parsed {
 			return out
 		}
 	}
-	if len(out) == 0 {
+	if docs == 0 {
 		diags.add(Position{File: src.name, Line: 1, Column: 1}, "the file is empty: a manifest starts with \"version: 1\"")
 	}
 	return out

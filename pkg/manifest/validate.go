@@ -115,6 +115,7 @@ func (b *builder) errorf(at Position, format string, args ...any) {
 func (b *builder) header(p parsed) {
 	d := p.doc
 	switch {
+	case d.bad("version"):
 	case d.Version == nil:
 		b.errorf(d.Pos(), "missing \"version: 1\" (every manifest file states its format version)")
 	case *d.Version != SupportedVersion:
@@ -181,6 +182,8 @@ func checkName(name string) string {
 func (b *builder) declare(kind string, l *located, name string, previous []string, seen map[string]Position) bool {
 	ok := true
 	switch {
+	case l.bad("name"):
+		return false
 	case !l.has("name") || name == "":
 		b.errorf(l.value("name"), "a %s needs a name", kind)
 		return false
@@ -355,6 +358,7 @@ func within(root, p string) bool {
 func (b *builder) template(t *DocTemplate) {
 	b.declare("template", &t.located, t.Name, t.PreviousNames, b.tmpls)
 	switch {
+	case t.bad("machineId"):
 	case !t.has("machineId") || t.MachineID == "":
 		b.errorf(t.value("machineId"), "template %q needs a machineId (the machine it is made from, e.g. psbox001)", t.Name)
 	default:
@@ -393,6 +397,7 @@ func (b *builder) checkMachine(at Position, id string) bool {
 func (b *builder) assignment(a *DocAssignment) {
 	at := a.value("script")
 	switch {
+	case a.bad("script"):
 	case !a.has("script") || a.Script == "":
 		b.errorf(at, "an assignment needs a script")
 	default:
@@ -405,7 +410,11 @@ func (b *builder) assignment(a *DocAssignment) {
 		}
 	}
 	if !a.has("machines") {
-		b.errorf(a.Pos(), "assignment of %q needs machines (a list of machine ids)", a.Script)
+		if a.Script == "" {
+			b.errorf(a.Pos(), "an assignment needs machines (a list of machine ids)")
+		} else {
+			b.errorf(a.Pos(), "assignment of %q needs machines (a list of machine ids)", a.Script)
+		}
 	}
 	idx, ok := b.assigned[a.Script]
 	if !ok {
