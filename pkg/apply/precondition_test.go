@@ -1,0 +1,136 @@
+package apply_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// savedPlan is a plan made against snap and a state at serial 4.
+func savedPlan(snap *remote.Snapshot) *plan.Plan {
+	scripts := map[string]remote.Script{}
+	for _, s := range snap.Scripts {
+		scripts[s.ID] = s
+	}
+	templates := map[string]remote.Template{}
+	for _, t := range snap.Templates {
+		templates[t.ID] = t
+	}
+	pin := func(c plan.Change) plan.Change {
+		if c.Precondition.Exists {
+			if c.Kind == plan.KindTemplate {
+				c.Precondition.Fingerprint = templates[c.ID].Fingerprint()
+			} else {
+				c.Precondition.Fingerprint = scripts[c.ID].Fingerprint()
+			}
+		}
+		return c
+	}
+	p := newPlan(
+		createScript("new"),
+		pin(updateScript("scr-upd", "upd", "echo v2\n")),
+		pin(unassign("scr-old", "old", "psbox001")),
+		pin(deleteScript("scr-old", "old", "assignment/old/psbox001")),
+		pin(replaceTemplate("tpl-rep", "rep", "psbox001", "psbox004")),
+		createTemplate("fresh", "psbox002"),
+		assign("", "new", "psbox001"),
+	)
+	p.StateLineage, p.StateSerial = "L", 4
+	return p
+}
+
+func snapshot() *remote.Snapshot {
+	return &remote.Snapshot{
+		Scripts: []remote.Script{
+			{ID: "scr-old", Name: "old", IsEnabled: true},
+			{ID: "scr-upd", Name: "upd", IsEnabled: true},
+		},
+		Templates: []remote.Template{{ID: "tpl-rep", Name: "rep", MachineID: "psbox001"}},
+	}
+}
+
+func TestCheckPreconditionsAcceptsAnUnmovedPlan(t *testing.T) {
+	p := savedPlan(snapshot())
+	if err := apply.CheckPreconditions(p, snapshot(), &state.State{Lineage: "L", Serial: 4}); err != nil {
+		t.Errorf("CheckPreconditions = %v, want nil", err)
+	}
+}
+
+func TestCheckPreconditionsNamesEveryMovedObjectAtOnce(t *testing.T) {
+	p := savedPlan(snapshot())
+	moved := snapshot()
+	moved.Scripts[1].RunOnce = true                                                // upd edited in the console
+	moved.Scripts = moved.Scripts[1:]                                              // old deleted by someone
+	moved.Scripts = append(moved.Scripts, remote.Script{ID: "scr-9", Name: "new"}) // new's name taken
+	moved.Templates[0].Note = "edited"                                             // rep edited
+	moved.Templates = append(moved.Templates, remote.Template{ID: "tpl-9", Name: "fresh"})
+
+	err := apply.CheckPreconditions(p, moved, &state.State{Lineage: "L", Serial: 6})
+	var stale *apply.StaleError
+	if !errors.As(err, &stale) {
+		t.Fatalf("CheckPreconditions = %v, want a *StaleError", err)
+	}
+	before := snapshot()
+	want := []string{
+		"state changed since the plan (serial 4 → 6)",
+		`script "new": created since the plan (id scr-9)`,
+		`script "upd": changed since the plan (fingerprint ` + before.Scripts[1].Fingerprint() + " → " + moved.Scripts[0].Fingerprint() + ")",
+		`script "old": deleted since the plan (id scr-old)`,
+		`template "rep": changed since the plan (fingerprint ` + before.Templates[0].Fingerprint() + " → " + moved.Templates[0].Fingerprint() + ")",
+		`template "fresh": created since the plan (id tpl-9)`,
+	}
+	if diff := cmp.Diff(want, stale.Objects); diff != "" {
+		t.Errorf("stale objects (-want +got):\n%s", diff)
+	}
+	if got := err.Error(); got != "6 objects changed since the plan:\n  "+want[0]+"\n  "+want[1]+"\n  "+want[2]+"\n  "+want[3]+"\n  "+want[4]+"\n  "+want[5] {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestCheckPreconditionsStateLineage(t *testing.T) {
+	p := savedPlan(snapshot())
+	for name, tt := range map[string]struct {
+		st   *state.State
+		want string
+	}{
+		"other lineage": {&state.State{Lineage: "M", Serial: 4}, "state replaced since the plan (lineage L → M)"},
+		"no state":      {nil, "state replaced since the plan (lineage L → (none))"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := apply.CheckPreconditions(p, snapshot(), tt.st)
+			var stale *apply.StaleError
+			if !errors.As(err, &stale) {
+				t.Fatalf("CheckPreconditions = %v, want a *StaleError", err)
+			}
+			if diff := cmp.Diff([]string{tt.want}, stale.Objects); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Error() = %q, want %q", err.Error(), tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckPreconditionsAssignmentOfADeletedScript(t *testing.T) {
+	snap := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-a", Name: "a"}}}
+	p := newPlan(assign("scr-a", "a", "psbox001"), assign("scr-a", "a", "psbox002"))
+	if err := apply.CheckPreconditions(p, snap, &state.State{}); err != nil {
+		t.Fatalf("unmoved: %v", err)
+	}
+	err := apply.CheckPreconditions(p, &remote.Snapshot{}, &state.State{})
+	var stale *apply.StaleError
+	if !errors.As(err, &stale) {
+		t.Fatalf("CheckPreconditions = %v, want a *StaleError", err)
+	}
+	// Named once, however many changes touch it.
+	if diff := cmp.Diff([]string{`script "a": deleted since the plan (id scr-a)`}, stale.Objects); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
