@@ -1,0 +1,809 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/api"
+	"github.com/psync-dev/psync/pkg/remote"
+)
+
+const testKey = "psk_live_SECRET_abcdef0123456789"
+
+// fake is a scriptable API server for the cases the sandbox cannot
+// produce: broken bodies, odd dialects, servers that misbehave.
+type fake struct {
+	t   *testing.T
+	srv *httptest.Server
+	mu  sync.Mutex
+	log []string // "METHOD /path?query"
+	h   func(w http.ResponseWriter, r *http.Request, n int)
+}
+
+func newFake(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int)) *fake {
+	t.Helper()
+	f := &fake{t: t, h: h}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+testKey {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"code":"UNAUTHORIZED","message":"bad key %q"}`, got)
+			return
+		}
+		f.mu.Lock()
+		f.log = append(f.log, r.Method+" "+r.URL.RequestURI())
+		n := len(f.log)
+		f.mu.Unlock()
+		f.h(w, r, n)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fake) requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func (f *fake) client(t *testing.T, mod ...func(*remote.Config)) *remote.Client {
+	t.Helper()
+	cfg := remote.Config{
+		BaseURL:     f.srv.URL + "/v1/",
+		APIKey:      testKey,
+		Timeout:     2 * time.Second,
+		MaxAttempts: 4,
+		BackoffBase: time.Millisecond,
+		BackoffMax:  5 * time.Millisecond,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := remote.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  remote.Config
+		want string // substring of the error; "" for success
+	}{
+		{"ok", remote.Config{BaseURL: "https://api.paperspace.com/v1", APIKey: "k"}, ""},
+		{"no key", remote.Config{BaseURL: "https://api.paperspace.com/v1"}, "no API key"},
+		{"no url", remote.Config{APIKey: "k"}, "no API URL"},
+		{"relative", remote.Config{BaseURL: "api.paperspace.com/v1", APIKey: "k"}, "absolute https://"},
+		{"ftp", remote.Config{BaseURL: "ftp://x/v1", APIKey: "k"}, "absolute https://"},
+		{"plain http remote", remote.Config{BaseURL: "http://api.example.com/v1", APIKey: "k"}, "refusing plain http://"},
+		{"plain http insecure", remote.Config{BaseURL: "http://api.example.com/v1", APIKey: "k", InsecureHTTP: true}, ""},
+		{"plain http loopback v4", remote.Config{BaseURL: "http://127.0.0.1:8080/v1", APIKey: "k"}, ""},
+		{"plain http loopback v6", remote.Config{BaseURL: "http://[::1]:8080/v1", APIKey: "k"}, ""},
+		{"plain http localhost", remote.Config{BaseURL: "http://localhost:8080/v1", APIKey: "k"}, ""},
+		{"credentials", remote.Config{BaseURL: "https://user:pw@api.example.com/v1", APIKey: "k"}, "must not contain credentials"},
+		{"query", remote.Config{BaseURL: "https://api.example.com/v1?x=1", APIKey: "k"}, "query"},
+		{"negative rate", remote.Config{BaseURL: "https://api.example.com/v1", APIKey: "k", RateLimit: -1}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := remote.New(tc.cfg)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("New: got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBaseURLNormalised(t *testing.T) {
+	c, err := remote.New(remote.Config{BaseURL: "HTTPS://API.Paperspace.com/v1/", APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.BaseURL(), "https://api.paperspace.com/v1"; got != want {
+		t.Errorf("BaseURL() = %q, want %q", got, want)
+	}
+}
+
+// The spec dialect: bare arrays, runOnce, teamId; no session route.
+func TestFetchSpecDialect(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch r.URL.Path {
+		case "/v1/startup-scripts":
+			writeJSON(w, 200, `[
+				{"id":"s2","name":"b","runOnce":true,"isEnabled":false,"teamId":"t1","dtCreated":"2024-01-01T00:00:00Z","unknown":{"x":1}},
+				{"id":"s1","name":"a","runOnce":false,"isEnabled":true,"teamId":"t1"},
+				{"id":"s0","name":"b","runOnce":false,"isEnabled":true,"teamId":"t1","script":"echo hi"},
+				{"id":"s1","name":"a","runOnce":false,"isEnabled":true,"teamId":"t1"}]`)
+		case "/v1/custom-templates":
+			writeJSON(w, 200, `[{"id":"c1","name":"ml","note":"n","machineId":"psbox001","teamId":"t1"}]`)
+		case "/v1/os-templates":
+			writeJSON(w, 200, `[{"id":"o2","name":"Ubuntu 22","os":"linux"},{"id":"o1","name":"Ubuntu 20","os":"linux","defaultUser":"paperspace"}]`)
+		default:
+			writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no route"}`)
+		}
+	})
+	c := f.client(t)
+	got, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "echo hi"
+	want := &remote.Snapshot{
+		Dialect: remote.DialectSpec,
+		Team:    "t1",
+		Scripts: []remote.Script{
+			{ID: "s1", Name: "a", IsEnabled: true},
+			{ID: "s0", Name: "b", IsEnabled: true, Body: &body},
+			{ID: "s2", Name: "b", RunOnce: true},
+		},
+		Templates:   []remote.Template{{ID: "c1", Name: "ml", Note: "n", MachineID: "psbox001"}},
+		OSTemplates: []remote.OSTemplate{{ID: "o1", Name: "Ubuntu 20", OS: "linux"}, {ID: "o2", Name: "Ubuntu 22", OS: "linux"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Fetch (-want +got):\n%s", diff)
+	}
+	if d := c.Dialect(); d != remote.DialectSpec {
+		t.Errorf("Dialect() = %q, want spec", d)
+	}
+	// The session is asked once per client, even across fetches.
+	if _, err := c.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sessions := 0
+	for _, r := range f.requests() {
+		if strings.HasPrefix(r, "GET /v1/auth/session") {
+			sessions++
+		}
+	}
+	if sessions != 1 {
+		t.Errorf("%d session requests, want 1", sessions)
+	}
+}
+
+// The live dialect: envelopes with cursors, isRunOnce, assignedMachineIds,
+// parentMachineId, repeated items across pages, deleted objects, and a
+// session naming the team.
+func TestFetchLiveDialect(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		q := r.URL.Query()
+		if q.Get("limit") != "120" && r.URL.Path != "/v1/auth/session" {
+			t.Errorf("%s: limit=%q, want 120", r.URL, q.Get("limit"))
+		}
+		switch r.URL.Path + "?" + q.Get("after") {
+		case "/v1/startup-scripts?":
+			writeJSON(w, 200, `{"items":[
+				{"id":"s1","name":"a","description":null,"isEnabled":true,"isRunOnce":true,"assignedMachineIds":["psbox002","psbox001"],"dtCreated":"2024-01-01T00:00:00Z","dtDeleted":null},
+				{"id":"s2","name":"b","isEnabled":true,"isRunOnce":false,"assignedMachineIds":[]}],
+				"hasMore":true,"nextPage":"cur1"}`)
+		case "/v1/startup-scripts?cur1":
+			writeJSON(w, 200, `{"items":[
+				{"id":"s2","name":"b","isEnabled":true,"isRunOnce":false,"assignedMachineIds":[]},
+				{"id":"s3","name":"gone","isEnabled":true,"isRunOnce":false,"assignedMachineIds":[],"dtDeleted":"2024-02-01T00:00:00Z"}],
+				"hasMore":false,"nextPage":null}`)
+		case "/v1/custom-templates?":
+			writeJSON(w, 200, `{"items":[{"id":"c1","name":"ml","parentMachineId":"psbox003","region":"East Coast (NY2)","availableMachineTypes":[{"machineTypeLabel":"A100","isAvailable":true}]}],"hasMore":false,"nextPage":null}`)
+		case "/v1/os-templates?":
+			writeJSON(w, 200, `{"items":[{"id":"o1","name":"Ubuntu 22","operatingSystemLabel":"Ubuntu 22.04"}],"hasMore":false,"nextPage":null}`)
+		case "/v1/auth/session?":
+			writeJSON(w, 200, `{"user":{"id":"u1"},"team":{"id":"team42","namespace":"acme"}}`)
+		default:
+			writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no route"}`)
+		}
+	})
+	got, err := f.client(t).Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &remote.Snapshot{
+		Dialect:          remote.DialectPaperspaceV1,
+		Team:             "team42",
+		AssignmentsKnown: true,
+		Scripts: []remote.Script{
+			{ID: "s1", Name: "a", RunOnce: true, IsEnabled: true, AssignedMachines: []string{"psbox001", "psbox002"}},
+			{ID: "s2", Name: "b", IsEnabled: true},
+		},
+		Templates:   []remote.Template{{ID: "c1", Name: "ml", MachineID: "psbox003"}},
+		OSTemplates: []remote.OSTemplate{{ID: "o1", Name: "Ubuntu 22", OS: "Ubuntu 22.04"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Fetch (-want +got):\n%s", diff)
+	}
+}
+
+// A bare array that fills the page is followed with after=<last id>, the
+// spec's cursor for the OS catalogue, until a short page.
+func TestBareArrayPaging(t *testing.T) {
+	const total = 250
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		q := r.URL.Query()
+		start := 0
+		if a := q.Get("after"); a != "" {
+			fmt.Sscanf(a, "o%03d", &start)
+			start++
+		}
+		var items []string
+		for i := start; i < total && len(items) < 120; i++ {
+			items = append(items, fmt.Sprintf(`{"id":"o%03d","name":"os %03d"}`, i, i))
+		}
+		writeJSON(w, 200, "["+strings.Join(items, ",")+"]")
+	})
+	got, err := f.client(t).ListOSTemplates(context.Background(), remote.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != total {
+		t.Errorf("got %d OS templates, want %d", len(got), total)
+	}
+	want := []string{"GET /v1/os-templates?limit=120", "GET /v1/os-templates?after=o119&limit=120", "GET /v1/os-templates?after=o239&limit=120"}
+	if diff := cmp.Diff(want, f.requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// A server whose cursor never advances is an error, not a hang.
+func TestCursorNotAdvancing(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{"items":[{"id":"s1","name":"a"}],"hasMore":true,"nextPage":"same"}`)
+	})
+	_, err := f.client(t).ListScripts(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cursor does not advance") {
+		t.Fatalf("got %v, want a cursor error", err)
+	}
+}
+
+// Bad answers give clear errors, never panics, and are not retried when
+// retrying cannot help.
+func TestBadResponses(t *testing.T) {
+	big := `[` + strings.Repeat(`{"id":"x","name":"y"},`, 5000) + `{"id":"z","name":"z"}]`
+	for _, tc := range []struct {
+		name     string
+		status   int
+		ctype    string
+		body     string
+		want     string // substring of the error
+		attempts int    // requests expected
+	}{
+		{"truncated json", 200, "application/json", `[{"id":"s1","name":"a"`, "truncated JSON response", 1},
+		{"html page", 200, "text/html", `<!DOCTYPE html><html><body>Login</body></html>`, "HTML page", 1},
+		{"html error page", 502, "text/html", `<html><body>Bad Gateway</body></html>`, "502: the server answered with an HTML page", 4},
+		{"wrong types", 200, "application/json", `[{"id":"s1","name":"a","isEnabled":"yes"}]`, "malformed JSON response", 1},
+		{"wrong shape", 200, "application/json", `"hello"`, "malformed JSON response", 1},
+		{"object without items", 200, "application/json", `{"foo":1}`, "object without items", 1},
+		{"null", 200, "application/json", `null`, "expected a list", 1},
+		{"empty body", 200, "application/json", ``, "empty response body", 1},
+		{"no id", 200, "application/json", `[{"name":"a"}]`, "has no id", 1},
+		{"2xx error body", 200, "application/json", `{"code":"BAD_REQUEST","message":"limit is wrong"}`, "200 BAD_REQUEST: limit is wrong", 1},
+		{"2xx retryable error body", 200, "application/json", `{"code":"INTERNAL_SERVER_ERROR","message":"oops"}`, "200 INTERNAL_SERVER_ERROR: oops", 4},
+		{"plain text error", 400, "text/plain", "bad\nthing", `400: unexpected response: "bad thing"`, 1},
+		{"error wrapper", 400, "application/json", `{"error":"nope"}`, "400: nope", 1},
+		{"huge body", 200, "application/json", big, "larger than 4096 bytes", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			})
+			c := f.client(t, func(c *remote.Config) { c.MaxResponseBytes = 4096 })
+			_, err := c.ListScripts(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			var e *remote.Error
+			if !errors.As(err, &e) || e.Op != "list" {
+				t.Errorf("error %#v is not a *remote.Error for list", err)
+			}
+			if n := len(f.requests()); n != tc.attempts {
+				t.Errorf("%d requests, want %d", n, tc.attempts)
+			}
+		})
+	}
+}
+
+// A body cut short by the connection is a network error: retried.
+func TestTruncatedConnectionRetried(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(200)
+			io.WriteString(w, `[{"id":"s1"`)
+			return // the server closes the connection short of 1000 bytes
+		}
+		writeJSON(w, 200, `[{"id":"s1","name":"a"}]`)
+	})
+	got, err := f.client(t).ListScripts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(f.requests()) != 2 {
+		t.Errorf("got %v after %d requests, want 1 script after 2", got, len(f.requests()))
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	c := f.client(t, func(c *remote.Config) { c.Timeout = 50 * time.Millisecond; c.MaxAttempts = 2 })
+	start := time.Now()
+	_, err := c.GetScript(context.Background(), "s1")
+	if err == nil || !strings.Contains(err.Error(), "no answer within 50ms") || !strings.Contains(err.Error(), "after 2 attempts") {
+		t.Fatalf("got %v, want a timeout after 2 attempts", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("errors.Is(err, DeadlineExceeded) = false for %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+func TestRetriesBounded(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 503, `{"code":"SERVICE_UNAVAILABLE","message":"down"}`)
+	})
+	c := f.client(t, func(c *remote.Config) { c.MaxAttempts = 3 })
+	err := c.DeleteScript(context.Background(), "s1")
+	want := "delete script s1: 503 SERVICE_UNAVAILABLE: down [after 3 attempts]"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	if n := len(f.requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+
+	// And bounded in time: Retry-After beyond the budget stops at once.
+	f2 := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Retry-After", "30")
+		writeJSON(w, 429, `{"code":"TOO_MANY_REQUESTS","message":"slow down"}`)
+	})
+	c2 := f2.client(t, func(c *remote.Config) { c.MaxAttempts = 10; c.MaxRetryTime = time.Second })
+	start := time.Now()
+	if _, err := c2.GetScript(context.Background(), "s1"); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("got %v, want a 429", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %s, want an immediate give-up", d)
+	}
+}
+
+func TestNotRetried(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 400, `{"code":"BAD_REQUEST","message":"script is longer than 16384 bytes","details":{"limit":16384},"issues":[{"message":"Too long","path":["script"]}]}`)
+	})
+	_, err := f.client(t).CreateScript(context.Background(), remote.ScriptInput{Name: "install-cuda", Body: "x", IsEnabled: true})
+	want := `create script "install-cuda": 400 BAD_REQUEST: script is longer than 16384 bytes (script: Too long; limit=16384)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+	var e *remote.Error
+	if !errors.As(err, &e) {
+		t.Fatal("not a *remote.Error")
+	}
+	wantErr := &remote.Error{Op: "create", Kind: "script", Name: "install-cuda", Status: 400, Code: "BAD_REQUEST",
+		Message: "script is longer than 16384 bytes", Details: map[string]any{"limit": float64(16384)},
+		Issues: []api.Issue{{Message: "Too long", Path: []string{"script"}}}, Attempts: 1}
+	if diff := cmp.Diff(wantErr, e); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if len(f.requests()) != 1 {
+		t.Errorf("%d requests, want 1", len(f.requests()))
+	}
+}
+
+func TestIsNotFound(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 404, `{"code":"NOT_FOUND","message":"startup script \"s9\" not found"}`)
+	})
+	_, err := f.client(t).GetScript(context.Background(), "s9")
+	if !remote.IsNotFound(err) {
+		t.Fatalf("IsNotFound(%v) = false", err)
+	}
+	if remote.IsNotFound(errors.New("x")) || remote.IsNotFound(nil) {
+		t.Error("IsNotFound true for a foreign error")
+	}
+}
+
+// A DELETE that succeeded but whose answer was lost is retried, and the
+// 404 of the retry means success.
+func TestDeleteRetryNotFoundIsSuccess(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 500, `{"code":"INTERNAL_SERVER_ERROR","message":"lost"}`)
+			return
+		}
+		writeJSON(w, 404, `{"code":"NOT_FOUND","message":"gone"}`)
+	})
+	if err := f.client(t).DeleteTemplate(context.Background(), "c1"); err != nil {
+		t.Fatalf("DeleteTemplate: %v", err)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	for _, form := range []string{"seconds", "date"} {
+		t.Run(form, func(t *testing.T) {
+			var first time.Time
+			var gap time.Duration
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					first = time.Now()
+					if form == "seconds" {
+						w.Header().Set("Retry-After", "1")
+					} else {
+						// HTTP dates have whole seconds: two seconds ahead
+						// is at least one second away.
+						w.Header().Set("Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))
+					}
+					writeJSON(w, 429, `{"code":"TOO_MANY_REQUESTS","message":"slow"}`)
+					return
+				}
+				gap = time.Since(first)
+				writeJSON(w, 200, `{"id":"s1","name":"a"}`)
+			})
+			if _, err := f.client(t).GetScript(context.Background(), "s1"); err != nil {
+				t.Fatal(err)
+			}
+			if gap < 950*time.Millisecond || gap > 3*time.Second {
+				t.Errorf("retried after %s, want about 1-2s", gap)
+			}
+		})
+	}
+}
+
+// The key is in no debug line and no error, even when the server echoes
+// the Authorization header back, and it never follows a redirect to
+// another host.
+func TestKeyNeverLeaks(t *testing.T) {
+	var elsewhereAuth atomic.Value
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhereAuth.Store(r.Header.Get("Authorization"))
+		writeJSON(w, 200, `[]`)
+	}))
+	defer elsewhere.Close()
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		auth := r.Header.Get("Authorization")
+		switch {
+		case r.URL.Path == "/v1/custom-templates":
+			http.Redirect(w, r, elsewhere.URL+"/v1/custom-templates", http.StatusFound)
+		case r.Method == http.MethodPost:
+			writeJSON(w, 400, fmt.Sprintf(`{"code":"BAD_REQUEST","message":"header was %s","details":{"auth":%q,"nested":[%q]},"issues":[{"message":%q,"path":[%q]}]}`, auth, auth, auth, auth, auth))
+		case r.Method == http.MethodPut:
+			writeJSON(w, 200, fmt.Sprintf(`{"id": 5, "echo": %q}`, auth))
+		case r.Method == http.MethodDelete:
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(403)
+			io.WriteString(w, "forbidden for "+auth)
+		default:
+			writeJSON(w, 200, fmt.Sprintf(`{"code":"UNAUTHORIZED","message":"%s is not valid"}`, auth))
+		}
+	})
+	var debug bytes.Buffer
+	c := f.client(t, func(c *remote.Config) { c.Debug = &debug })
+	var errs []error
+	_, err := c.CreateScript(context.Background(), remote.ScriptInput{Name: "x", Body: testKey})
+	errs = append(errs, err)
+	_, err = c.UpdateScript(context.Background(), "s1", remote.ScriptInput{Name: "x"})
+	errs = append(errs, err)
+	errs = append(errs, c.DeleteScript(context.Background(), "s1"))
+	_, err = c.GetScript(context.Background(), testKey)
+	errs = append(errs, err)
+	_, err = c.ListTemplates(context.Background())
+	errs = append(errs, err)
+	if got, _ := elsewhereAuth.Load().(string); got != "" {
+		t.Errorf("the redirect target received Authorization %q", got)
+	}
+	for i, err := range errs[:4] {
+		if err == nil {
+			t.Fatalf("call %d: no error", i)
+		}
+		var e *remote.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("call %d: %T is not a *remote.Error", i, err)
+		}
+		dump := fmt.Sprintf("%v %+v %#v", err, e, e)
+		for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
+			dump += u.Error()
+		}
+		if strings.Contains(dump, testKey) {
+			t.Errorf("call %d: the key is in the error: %s", i, dump)
+		}
+		if !strings.Contains(err.Error(), "[REDACTED]") && i != 1 {
+			t.Errorf("call %d: %v: want the echoed key shown as [REDACTED]", i, err)
+		}
+	}
+	if debug.Len() == 0 {
+		t.Fatal("no debug output")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(debug.String()), "\n") {
+		if strings.Contains(line, testKey) {
+			t.Errorf("debug line has the key: %s", line)
+		}
+	}
+}
+
+// One debug line per attempt: method, path, status, attempt, duration.
+func TestDebugLog(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 502, `{"code":"INTERNAL_SERVER_ERROR","message":"x"}`)
+			return
+		}
+		writeJSON(w, 200, `{"id":"s1","name":"a"}`)
+	})
+	var debug bytes.Buffer
+	c := f.client(t, func(c *remote.Config) { c.Debug = &debug })
+	if _, err := c.GetScript(context.Background(), "s1"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(debug.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("debug lines:\n%s\nwant 2", debug.String())
+	}
+	for i, want := range []string{"psync: GET /v1/startup-scripts/s1 -> 502 (attempt 1, ", "psync: GET /v1/startup-scripts/s1 -> 200 (attempt 2, "} {
+		if !strings.HasPrefix(lines[i], want) || !strings.HasSuffix(lines[i], ")") {
+			t.Errorf("line %d = %q, want prefix %q", i, lines[i], want)
+		}
+	}
+}
+
+// A create whose answer is lost after the write is looked up by name and
+// not made again; one whose POST never took effect is sent again.
+func TestCreateAmbiguous(t *testing.T) {
+	type obj struct{ id, name string }
+	for _, tc := range []struct {
+		name      string
+		wrote     bool // the failing POST did the write
+		posts     int
+		wantError string
+		preexist  int
+	}{
+		{name: "write happened", wrote: true, posts: 1},
+		{name: "write did not happen", wrote: false, posts: 2},
+		{name: "duplicates already", wrote: true, posts: 1, preexist: 1, wantError: `after an ambiguous failure, 2 objects named "deploy" exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var objs []obj
+			for i := range tc.preexist {
+				objs = append(objs, obj{fmt.Sprintf("old%d", i), "deploy"})
+			}
+			posts := 0
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch r.Method {
+				case http.MethodPost:
+					posts++
+					if posts == 1 || !tc.wrote && posts == 1 {
+						if tc.wrote {
+							objs = append(objs, obj{"new1", "deploy"})
+						}
+						writeJSON(w, 500, `{"code":"INTERNAL_SERVER_ERROR","message":"lost"}`)
+						return
+					}
+					objs = append(objs, obj{fmt.Sprintf("new%d", posts), "deploy"})
+					writeJSON(w, 201, fmt.Sprintf(`{"id":"new%d","name":"deploy","runOnce":false,"isEnabled":true}`, posts))
+				case http.MethodGet:
+					// A name filter that matches partially, as the live
+					// API's may: the client must compare exactly.
+					var items []string
+					for _, o := range objs {
+						items = append(items, fmt.Sprintf(`{"id":%q,"name":%q,"runOnce":false,"isEnabled":true}`, o.id, o.name))
+					}
+					items = append(items, `{"id":"other","name":"deploy-2","runOnce":false,"isEnabled":true}`)
+					writeJSON(w, 200, "["+strings.Join(items, ",")+"]")
+				}
+			})
+			got, err := f.client(t).CreateScript(context.Background(), remote.ScriptInput{Name: "deploy", Body: "echo", IsEnabled: true})
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("got %v, want %q", err, tc.wantError)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			} else if got.Name != "deploy" || got.ID == "" {
+				t.Errorf("got %+v", got)
+			}
+			if posts != tc.posts {
+				t.Errorf("%d POSTs, want %d", posts, tc.posts)
+			}
+			if want := tc.preexist + 1; len(objs) != want {
+				t.Errorf("%d objects, want %d", len(objs), want)
+			}
+			reqs := f.requests()
+			if len(reqs) < 2 || !strings.HasPrefix(reqs[1], "GET /v1/startup-scripts?") || !strings.Contains(reqs[1], "name=deploy") {
+				t.Errorf("requests %q: want a list by name right after the failed POST", reqs)
+			}
+		})
+	}
+}
+
+// A 429 on a create was not processed: it is retried directly, without a
+// lookup.
+func TestCreateThrottledRetriedDirectly(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			writeJSON(w, 429, `{"code":"TOO_MANY_REQUESTS","message":"slow"}`)
+			return
+		}
+		writeJSON(w, 201, `{"id":"c9","name":"ml","machineId":"psbox001","note":"x"}`)
+	})
+	got, err := f.client(t).CreateTemplate(context.Background(), remote.TemplateInput{Name: "ml", MachineID: "psbox001", Note: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(remote.Template{ID: "c9", Name: "ml", MachineID: "psbox001", Note: "x"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"POST /v1/custom-templates", "POST /v1/custom-templates"}, f.requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// The live dialect creates templates asynchronously: the event is polled
+// until done, and an error event is an error.
+func TestCreateTemplateLiveEvent(t *testing.T) {
+	for _, final := range []string{api.EventDone, api.EventError} {
+		t.Run(final, func(t *testing.T) {
+			polls := 0
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				switch {
+				case r.Method == http.MethodPost:
+					var body map[string]any
+					json.NewDecoder(r.Body).Decode(&body)
+					if _, ok := body["note"]; ok {
+						t.Errorf("live create body has a note: %v", body)
+					}
+					writeJSON(w, 200, `{"data":{"id":"c1","name":"ml","parentMachineId":"psbox001"},"event":{"id":"ev1","name":"template-create","state":"new"}}`)
+				case r.URL.Path == "/v1/machine-events/ev1":
+					polls++
+					state := "in progress"
+					if polls == 3 {
+						state = final
+					}
+					writeJSON(w, 200, fmt.Sprintf(`{"id":"ev1","name":"template-create","state":%q,"error":null}`, state))
+				case r.URL.Path == "/v1/custom-templates":
+					writeJSON(w, 200, `{"items":[],"hasMore":false,"nextPage":null}`)
+				default:
+					writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no"}`)
+				}
+			})
+			c := f.client(t, func(c *remote.Config) { c.PollInterval = time.Millisecond })
+			if _, err := c.ListTemplates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if c.Dialect() != remote.DialectPaperspaceV1 {
+				t.Fatalf("dialect %q", c.Dialect())
+			}
+			got, err := c.CreateTemplate(context.Background(), remote.TemplateInput{Name: "ml", MachineID: "psbox001", Note: "n"})
+			if final == api.EventError {
+				want := `create template "ml" (c1): the API's template-create event ended error (the API gave no reason)`
+				if err == nil || err.Error() != want {
+					t.Fatalf("got %v, want %s", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(remote.Template{ID: "c1", Name: "ml", MachineID: "psbox001"}, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if polls != 3 {
+				t.Errorf("%d polls, want 3", polls)
+			}
+		})
+	}
+}
+
+// The live create takes isRunOnce and no isEnabled: a disabled script is
+// created, then updated.
+func TestCreateScriptLive(t *testing.T) {
+	var bodies []string
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		b, _ := io.ReadAll(r.Body)
+		if len(b) > 0 {
+			bodies = append(bodies, r.Method+" "+string(b))
+		}
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, 200, `{"items":[],"hasMore":false,"nextPage":null}`)
+		case http.MethodPost:
+			writeJSON(w, 200, `{"id":"s1","name":"a","isEnabled":true,"isRunOnce":true,"assignedMachineIds":[]}`)
+		case http.MethodPut:
+			writeJSON(w, 200, `{"id":"s1","name":"a","isEnabled":false,"isRunOnce":true,"assignedMachineIds":[]}`)
+		}
+	})
+	c := f.client(t)
+	if _, err := c.ListScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.CreateScript(context.Background(), remote.ScriptInput{Name: "a", Body: "echo", RunOnce: true, IsEnabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(remote.Script{ID: "s1", Name: "a", RunOnce: true}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	want := []string{
+		`POST {"name":"a","script":"echo","isRunOnce":true}`,
+		`PUT {"name":"a","script":"echo","isEnabled":false,"isRunOnce":true}`,
+	}
+	if diff := cmp.Diff(want, bodies); diff != "" {
+		t.Errorf("bodies (-want +got):\n%s", diff)
+	}
+}
+
+func TestSessionNoRoute(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no route"}`)
+	})
+	team, err := f.client(t).Session(context.Background())
+	if team != "" || err != nil {
+		t.Errorf("Session() = %q, %v; want \"\", nil", team, err)
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	f := newFake(t, nil)
+	c, err := remote.New(remote.Config{BaseURL: f.srv.URL + "/v1", APIKey: "wrong-key-123", BackoffBase: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Fetch(context.Background())
+	var e *remote.Error
+	if !errors.As(err, &e) || e.Status != 401 || strings.Contains(err.Error(), "wrong-key-123") {
+		t.Fatalf("got %v, want a redacted 401", err)
+	}
+}
+
+func TestCanceledNotRetried(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := f.client(t).ListScripts(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's error", err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+func TestAssignErrors(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 404, `{"code":"NOT_FOUND","message":"machine \"psbox099\" not found"}`)
+	})
+	err := f.client(t).UnassignScript(context.Background(), "s1", "psbox099")
+	want := `unassign script s1 from machine psbox099: 404 NOT_FOUND: machine "psbox099" not found`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
