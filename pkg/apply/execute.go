@@ -2,9 +2,7 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -56,7 +54,7 @@ func (r *runner) script(ctx context.Context, c plan.Change) (string, error) {
 		if err := ignoreNotFound(r.w.DeleteScript(ctx, c.ID)); err != nil {
 			return "", err
 		}
-		return "", r.journal(c, c.ID, func(st *state.State) { removeScript(st, c.ID) })
+		return "", r.journal(c, c.ID, func(st *state.State) { st.RemoveScript(c.ID) })
 	}
 	return "", unsupported(c)
 }
@@ -74,7 +72,7 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
 		}
 		entry := templateEntry(t.ID, c, in)
 		if c.Action == plan.Create {
-			return t.ID, r.journal(c, t.ID, func(st *state.State) { putTemplate(st, entry) })
+			return t.ID, r.journal(c, t.ID, func(st *state.State) { st.PutTemplate(entry) })
 		}
 		// Replace: record the new template and depose the old one in one
 		// journal update, so that a crash between the create and the
@@ -82,15 +80,17 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
 		old := c.ID
 		before := templateBefore(c)
 		if err := r.journal(c, t.ID, func(st *state.State) {
-			putTemplate(st, entry)
-			deposeTemplate(st, old, before)
+			if _, known := st.TemplateByID(old); !known {
+				st.PutTemplate(before)
+			}
+			st.PutTemplate(entry) // deposes the old one of the same name
 		}); err != nil {
 			return "", err
 		}
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, old)); err != nil {
 			return "", fmt.Errorf("replace template %q: created %s, but deleting the old %s failed (it stays deposed in the state; the next apply deletes it): %w", c.Name, t.ID, old, err)
 		}
-		return t.ID, r.journal(c, old, func(st *state.State) { removeTemplate(st, old) })
+		return t.ID, r.journal(c, old, func(st *state.State) { st.RemoveTemplate(old) })
 	case plan.Update, plan.Adopt:
 		in, err := templateInput(c)
 		if err != nil {
@@ -100,12 +100,12 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
 			return "", err
 		}
 		entry := templateEntry(c.ID, c, in)
-		return c.ID, r.journal(c, c.ID, func(st *state.State) { putTemplate(st, entry) })
+		return c.ID, r.journal(c, c.ID, func(st *state.State) { st.PutTemplate(entry) })
 	case plan.Delete:
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, c.ID)); err != nil {
 			return "", err
 		}
-		return "", r.journal(c, c.ID, func(st *state.State) { removeTemplate(st, c.ID) })
+		return "", r.journal(c, c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) })
 	}
 	return "", unsupported(c)
 }
@@ -120,12 +120,12 @@ func (r *runner) assignment(ctx context.Context, c plan.Change) error {
 		if err := r.w.AssignScript(ctx, id, c.Machine); err != nil {
 			return err
 		}
-		return r.journal(c, id, func(st *state.State) { addAssignment(st, id, c.Machine) })
+		return r.journal(c, id, func(st *state.State) { st.AddAssignment(id, c.Machine) })
 	case plan.Unassign:
 		if err := ignoreNotFound(r.w.UnassignScript(ctx, c.ID, c.Machine)); err != nil {
 			return err
 		}
-		return r.journal(c, c.ID, func(st *state.State) { removeAssignment(st, c.ID, c.Machine) })
+		return r.journal(c, c.ID, func(st *state.State) { st.RemoveAssignment(c.ID, c.Machine) })
 	}
 	return unsupported(c)
 }
@@ -178,7 +178,7 @@ func scriptEntry(id string, c plan.Change, in remote.ScriptInput) state.Script {
 	e := state.Script{
 		ID:             id,
 		Name:           in.Name,
-		BodySHA256:     bodyHash(in.Body),
+		BodySHA256:     state.BodyHash(in.Body),
 		Sensitive:      c.After.Sensitive,
 		RunOnce:        in.RunOnce,
 		IsEnabled:      in.IsEnabled,
@@ -207,10 +207,10 @@ func templateEntry(id string, c plan.Change, in remote.TemplateInput) state.Temp
 	return state.Template{ID: id, Name: in.Name, MachineID: in.MachineID, Note: in.Note, PreventDestroy: c.Protected}
 }
 
-// templateBefore is the replaced template as the state should remember it
-// if it did not already.
+// templateBefore is the replaced template, deposed, as the state should
+// remember it if it did not already.
 func templateBefore(c plan.Change) state.Template {
-	t := state.Template{ID: c.ID, Name: c.Name, PreventDestroy: c.Protected}
+	t := state.Template{ID: c.ID, Name: c.Name, PreventDestroy: c.Protected, Deposed: true}
 	if b := c.Before; b != nil {
 		t.Name, t.MachineID, t.Note = b.Name, b.MachineID, b.Note
 	}
@@ -227,22 +227,17 @@ func boolOr(p *bool, def bool) bool {
 // ignoreNotFound treats a 404 on a delete or unassign as success: the
 // object is already gone, which is what the change wanted.
 func ignoreNotFound(err error) error {
-	if isNotFound(err) {
+	if remote.IsNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// isNotFound recognises a 404 from any Writer: an error that says so
-// through a NotFound method or its HTTP status.
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
+// putScript records a script, keeping the assignments the state already
+// records for it: an update rewrites the script, not where it runs.
+func putScript(st *state.State, s state.Script) {
+	if cur, ok := st.ScriptByID(s.ID); ok {
+		s.Assignments = cur.Assignments
 	}
-	var nf interface{ NotFound() bool }
-	if errors.As(err, &nf) && nf.NotFound() {
-		return true
-	}
-	var sc interface{ StatusCode() int }
-	return errors.As(err, &sc) && sc.StatusCode() == http.StatusNotFound
+	st.PutScript(s)
 }

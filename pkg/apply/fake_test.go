@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/psync-dev/psync/pkg/api"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -46,11 +47,10 @@ type call struct {
 	Start, End time.Time
 }
 
-// notFound is how the fake says 404, the way any Writer error can.
-type notFound struct{ what string }
-
-func (e *notFound) Error() string   { return e.what + ": 404 NOT_FOUND" }
-func (e *notFound) StatusCode() int { return http.StatusNotFound }
+// notFound is the fake's 404, as the client reports it.
+func notFound(op, kind, id string) error {
+	return &remote.Error{Op: op, Kind: kind, ID: id, Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "not found"}
+}
 
 func newFakeAPI() *fakeAPI {
 	return &fakeAPI{
@@ -142,7 +142,7 @@ func (f *fakeAPI) UpdateScript(ctx context.Context, id string, in remote.ScriptI
 	var s remote.Script
 	err := f.do(ctx, "UpdateScript", "script/"+f.scriptName(id), id, func() error {
 		if _, ok := f.scripts[id]; !ok {
-			return &notFound{"update script " + id}
+			return notFound("update", "script", id)
 		}
 		s = remote.Script{ID: id, Name: in.Name, RunOnce: in.RunOnce, IsEnabled: in.IsEnabled}
 		f.scripts[id] = s
@@ -155,7 +155,7 @@ func (f *fakeAPI) UpdateScript(ctx context.Context, id string, in remote.ScriptI
 func (f *fakeAPI) DeleteScript(ctx context.Context, id string) error {
 	return f.do(ctx, "DeleteScript", "script/"+f.scriptName(id), id, func() error {
 		if _, ok := f.scripts[id]; !ok {
-			return &notFound{"delete script " + id}
+			return notFound("delete", "script", id)
 		}
 		delete(f.scripts, id)
 		delete(f.assignments, id)
@@ -166,7 +166,7 @@ func (f *fakeAPI) DeleteScript(ctx context.Context, id string) error {
 func (f *fakeAPI) AssignScript(ctx context.Context, id, machine string) error {
 	return f.do(ctx, "AssignScript", "assignment/"+f.scriptName(id)+"/"+machine, id, func() error {
 		if _, ok := f.scripts[id]; !ok {
-			return &notFound{"assign script " + id}
+			return notFound("assign", "script", id)
 		}
 		if !slices.Contains(f.assignments[id], machine) {
 			f.assignments[id] = append(f.assignments[id], machine)
@@ -178,7 +178,7 @@ func (f *fakeAPI) AssignScript(ctx context.Context, id, machine string) error {
 func (f *fakeAPI) UnassignScript(ctx context.Context, id, machine string) error {
 	return f.do(ctx, "UnassignScript", "assignment/"+f.scriptName(id)+"/"+machine, id, func() error {
 		if _, ok := f.scripts[id]; !ok {
-			return &notFound{"unassign script " + id}
+			return notFound("unassign", "script", id)
 		}
 		f.assignments[id] = slices.DeleteFunc(f.assignments[id], func(m string) bool { return m == machine })
 		return nil
@@ -200,7 +200,7 @@ func (f *fakeAPI) UpdateTemplate(ctx context.Context, id string, in remote.Templ
 	err := f.do(ctx, "UpdateTemplate", "template/"+f.templateName(id), id, func() error {
 		cur, ok := f.templates[id]
 		if !ok {
-			return &notFound{"update template " + id}
+			return notFound("update", "template", id)
 		}
 		cur.Name, cur.Note = in.Name, in.Note
 		f.templates[id] = cur
@@ -213,7 +213,7 @@ func (f *fakeAPI) UpdateTemplate(ctx context.Context, id string, in remote.Templ
 func (f *fakeAPI) DeleteTemplate(ctx context.Context, id string) error {
 	return f.do(ctx, "DeleteTemplate", "template/"+f.templateName(id), id, func() error {
 		if _, ok := f.templates[id]; !ok {
-			return &notFound{"delete template " + id}
+			return notFound("delete", "template", id)
 		}
 		delete(f.templates, id)
 		return nil

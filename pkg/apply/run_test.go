@@ -517,7 +517,7 @@ func TestRunNotFoundOnDeleteIsDone(t *testing.T) {
 		"assignment/x/psbox001": {Status: apply.Done},
 		"script/x":              {Status: apply.Done},
 		"template/tx":           {Status: apply.Done},
-		"script/y":              {Status: apply.Failed, Error: "update script scr-y: 404 NOT_FOUND"},
+		"script/y":              {Status: apply.Failed, Error: notFound("update", "script", "scr-y").Error()},
 	}
 	if diff := cmp.Diff(want, outcomes(report)); diff != "" {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
