@@ -134,11 +134,13 @@ func (l *limiter) recentRate(now time.Time) float64 {
 	if n < 4 {
 		return 0
 	}
+	// n samples span n-1 intervals; a burst is spread over at least half
+	// the window so it does not read as a huge rate.
 	span := now.Sub(oldest)
 	if span < limiterWindow/2 {
 		span = limiterWindow / 2
 	}
-	return float64(n) / span.Seconds()
+	return float64(n-1) / span.Seconds()
 }
 
 func (l *limiter) set(now time.Time) {
