@@ -637,3 +637,41 @@ func TestRunDoesNotStoreSensitiveBodies(t *testing.T) {
 		t.Errorf("state: %+v; want the hash only", got.Scripts)
 	}
 }
+
+func TestRunReplaceWhoseDeleteFailsLeavesTheOldDeposed(t *testing.T) {
+	for name, st := range map[string]*state.State{
+		"owned":   {Templates: []state.Template{{ID: "tpl-rep", Name: "rep", MachineID: "psbox001"}}},
+		"unknown": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAPI()
+			f.seedTemplate("tpl-rep", "rep", "psbox001")
+			f.Fail = map[string]error{"template/rep": nil}
+			// Fail only the delete of the old "rep", not the create of the new.
+			f.OnCall = func(c call) {
+				if c.Op == "DeleteTemplate" {
+					f.mu.Lock()
+					f.Fail["template/rep"] = errors.New("delete template tpl-rep: 500")
+					f.mu.Unlock()
+				}
+			}
+			j := newMemJournal(st)
+			report, err := apply.Run(context.Background(), newPlan(replaceTemplate("tpl-rep", "rep", "psbox001", "psbox002")), f, j, apply.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := outcomes(report)["template/rep"]; o.Status != apply.Failed || !strings.Contains(o.Error, "it stays deposed in the state") {
+				t.Errorf("outcome %+v, want failed, saying the old template stays deposed", o)
+			}
+			newID := "tpl001" // the fake numbers what it creates
+			got, _ := j.snapshot()
+			want := []state.Template{
+				{ID: newID, Name: "rep", MachineID: "psbox002"},
+				{ID: "tpl-rep", Name: "rep", MachineID: "psbox001", Deposed: true},
+			}
+			if diff := cmp.Diff(want, got.Templates, sortState); diff != "" {
+				t.Errorf("templates in the state (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
