@@ -1,9 +1,108 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
 
-// SandboxCmd is being built; see the issue that owns cmd/psync/sandbox.go.
-type SandboxCmd struct{}
+	"github.com/psync-dev/psync/pkg/sandbox"
+)
 
-// Run reports that the command is not built yet.
-func (c *SandboxCmd) Run() error { return errors.New("sandbox: not built yet") }
+// SandboxCmd groups the sandbox's subcommands.
+type SandboxCmd struct {
+	Serve SandboxServeCmd `cmd:"" help:"Serve the API sandbox over HTTP until interrupted."`
+}
+
+// SandboxServeCmd runs the sandbox standalone.
+type SandboxServeCmd struct {
+	Listen   string   `name:"listen" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Address to listen on (port 0 picks a free one)."`
+	Data     string   `name:"data" placeholder:"DIR" help:"Persist the sandbox's data in DIR (default: in memory, lost at exit)."`
+	Key      []string `name:"key" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
+	Machines int      `name:"machines" default:"10" help:"Machines seeded per team (psbox001, psbox002, ...)."`
+	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API)."`
+	Sync     bool     `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
+
+	Latency       time.Duration `name:"latency" placeholder:"D" help:"Delay every API request by D (e.g. 20ms)."`
+	Jitter        time.Duration `name:"jitter" placeholder:"D" help:"Add a random delay up to D to every API request."`
+	ErrorRate     float64       `name:"error-rate" placeholder:"F" help:"Fraction of API requests answered 500 or 503 (e.g. 0.1)."`
+	ThrottleRate  float64       `name:"throttle-rate" placeholder:"F" help:"Fraction of API requests answered 429 with Retry-After."`
+	AmbiguousRate float64       `name:"ambiguous-rate" placeholder:"F" help:"Fraction of writes performed and then answered 500 or cut off."`
+	RPS           float64       `name:"rps" placeholder:"N" help:"Requests per second allowed per key; beyond it 429 with Retry-After (0: no limit)."`
+	RetryAfter    time.Duration `name:"retry-after" default:"1s" placeholder:"D" help:"Retry-After of --throttle-rate answers (whole seconds, rounded up)."`
+	Seed          int64         `name:"seed" help:"Seed of the fault decisions: the same seed gives the same sequence."`
+}
+
+// Run serves until SIGINT/SIGTERM or ctx ends. It prints the URL and the
+// keys on stderr: sandbox keys are not secrets, and this is the one place
+// they are shown.
+func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
+	keys := map[string]string{}
+	for _, kv := range c.Key {
+		team, key, ok := strings.Cut(kv, "=")
+		if !ok || team == "" || key == "" {
+			return fmt.Errorf("--key %q: want TEAM=KEY", kv)
+		}
+		if other, dup := keys[key]; dup {
+			return fmt.Errorf("--key: the same key is given to teams %s and %s", other, team)
+		}
+		keys[key] = team
+	}
+	retryAfter := c.RetryAfter
+	if retryAfter <= 0 {
+		retryAfter = -1 // Faults: negative sends "Retry-After: 0"
+	}
+	cfg := sandbox.Config{
+		DataDir:  c.Data,
+		Keys:     keys,
+		Machines: c.Machines,
+		Dialect:  c.Dialect,
+		Sync:     c.Sync,
+		Faults: sandbox.Faults{
+			Latency: c.Latency, Jitter: c.Jitter,
+			ErrorRate: c.ErrorRate, ThrottleRate: c.ThrottleRate, AmbiguousRate: c.AmbiguousRate,
+			RPS: c.RPS, Seed: c.Seed, RetryAfter: retryAfter,
+		},
+	}
+	if g.Debug {
+		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(streams.Stderr, format+"\n", args...) }
+	}
+	in, err := sandbox.Start(cfg, c.Listen)
+	if err != nil {
+		return err
+	}
+	where := "in memory (lost at exit)"
+	if c.Data != "" {
+		where = "in " + c.Data
+	}
+	fmt.Fprintf(streams.Stderr, "psync sandbox: serving %s, data %s\n", in.URL, where)
+	byTeam := in.Server.Keys()
+	teams := make([]string, 0, len(byTeam))
+	for t := range byTeam {
+		teams = append(teams, t)
+	}
+	sort.Strings(teams)
+	for _, t := range teams {
+		fmt.Fprintf(streams.Stderr, "psync sandbox: team %s: PAPERSPACE_API_KEY=%s\n", t, byTeam[t])
+	}
+	fmt.Fprintf(streams.Stderr, "psync sandbox: use it with: export PAPERSPACE_API_URL=%s PAPERSPACE_API_KEY=%s\n", in.URL, in.Key)
+	fmt.Fprintln(streams.Stderr, "psync sandbox: press Ctrl-C to stop")
+
+	var serveErr error
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- in.Wait() }()
+	select {
+	case <-ctx.Done():
+	case <-streams.Interrupts:
+	case serveErr = <-waitErr:
+	}
+	if err := in.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if serveErr != nil {
+		return fmt.Errorf("sandbox: %w", serveErr)
+	}
+	fmt.Fprintln(streams.Stderr, "psync sandbox: stopped")
+	return nil
+}

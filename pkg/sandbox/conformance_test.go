@@ -1,0 +1,230 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/psync-dev/psync/pkg/api"
+)
+
+// conformance checks every exchange the tests make against api/openapi.yaml:
+//   - a request the spec accepts must get a status the spec defines for the
+//     operation and a body matching its schema, or an error status with an
+//     api.Error body (the spec defines no error responses);
+//   - a request the spec rejects must be refused: 401 when it lacks the
+//     bearer key, else 400 (or 413);
+//   - a path the spec does not have must get 404 or 405 with an api.Error.
+//
+// /_sandbox/ endpoints are not part of the spec and are skipped.
+type conformance struct {
+	router routers.Router
+
+	mu         sync.Mutex
+	violations []string
+	exchanges  int
+	covered    map[string]bool // operationId -> answered with a spec status
+	operations []string
+}
+
+const specHost = "sandbox.test"
+
+func newConformance(specPath string) (*conformance, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(specPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("the spec is not valid: %w", err)
+	}
+	// Requests are matched with their host replaced, so one router serves
+	// every test server.
+	doc.Servers = openapi3.Servers{{URL: "http://" + specHost + "/v1"}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, err
+	}
+	c := &conformance{router: router, covered: map[string]bool{}}
+	for _, p := range doc.Paths.Map() {
+		for _, op := range p.Operations() {
+			c.operations = append(c.operations, op.OperationID)
+		}
+	}
+	sort.Strings(c.operations)
+	return c, nil
+}
+
+func (c *conformance) violate(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.violations = append(c.violations, fmt.Sprintf(format, args...))
+}
+
+// uncovered returns the operations no exchange exercised successfully.
+func (c *conformance) uncovered() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, op := range c.operations {
+		if !c.covered[op] {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// transport wraps next so that every exchange is checked.
+func (c *conformance) transport(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		var reqBody []byte
+		if req.Body != nil {
+			var err error
+			if reqBody, err = io.ReadAll(req.Body); err != nil {
+				return nil, err
+			}
+			req.Body.Close()
+			req.Body = io.NopCloser(bytes.NewReader(reqBody))
+		}
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err // no exchange to check (e.g. a dropped connection)
+		}
+		respBody, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(respBody))
+		if err != nil {
+			return resp, nil
+		}
+		c.check(req, reqBody, resp, respBody)
+		return resp, nil
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (c *conformance) check(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
+	if strings.HasPrefix(req.URL.Path, "/v1/_sandbox/") {
+		return
+	}
+	c.mu.Lock()
+	c.exchanges++
+	c.mu.Unlock()
+	what := fmt.Sprintf("%s %s -> %d", req.Method, req.URL.RequestURI(), resp.StatusCode)
+
+	vreq := req.Clone(context.Background())
+	u := *req.URL
+	u.Scheme, u.Host = "http", specHost
+	vreq.URL, vreq.Host = &u, specHost
+	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+
+	route, params, err := c.router.FindRoute(vreq)
+	if err != nil {
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			c.violate("%s: the spec has no such operation (%v), want 404 or 405", what, err)
+		}
+		c.checkError(what, resp, respBody)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{
+			MultiError: true,
+			AuthenticationFunc: func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
+				h := ai.RequestValidationInput.Request.Header.Get("Authorization")
+				if !strings.HasPrefix(h, "Bearer ") || strings.TrimSpace(h[len("Bearer "):]) == "" {
+					return errors.New("no bearer key")
+				}
+				return nil
+			},
+		},
+	}
+	if reqErr := openapi3filter.ValidateRequest(context.Background(), in); reqErr != nil {
+		// The spec rejects this request: the sandbox must too.
+		var secErr *openapi3filter.SecurityRequirementsError
+		want := []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge}
+		if errors.As(reqErr, &secErr) {
+			want = []int{http.StatusUnauthorized}
+		}
+		if !containsInt(want, resp.StatusCode) {
+			c.violate("%s: the spec rejects the request (%v), want status %v", what, firstLine(reqErr), want)
+		}
+		c.checkError(what, resp, respBody)
+		return
+	}
+	if route.Operation.Responses.Value(fmt.Sprint(resp.StatusCode)) == nil {
+		if resp.StatusCode < 400 {
+			c.violate("%s: status %d is not defined by the spec for %s", what, resp.StatusCode, route.Operation.OperationID)
+		}
+		c.checkError(what, resp, respBody)
+		return
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(respBody)),
+		Options:                &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		c.violate("%s: response does not match the spec: %v", what, err)
+		return
+	}
+	c.mu.Lock()
+	c.covered[route.Operation.OperationID] = true
+	c.mu.Unlock()
+}
+
+// checkError requires an error answer to carry an api.Error.
+func (c *conformance) checkError(what string, resp *http.Response, body []byte) {
+	if resp.StatusCode < 400 {
+		return
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		c.violate("%s: error Content-Type %q, want application/json", what, ct)
+	}
+	var e api.Error
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil || e.Code == "" || e.Message == "" {
+		c.violate("%s: error body %q is not an api.Error with a code and a message (%v)", what, body, err)
+	}
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// withQuery is a helper for list URLs.
+func withQuery(path string, kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	return path + "?" + q.Encode()
+}
