@@ -254,6 +254,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		}
 		p.keys[name] = d.pos(k)
 		f, ok := fields.byName[name]
+		if !ok && strings.HasPrefix(name, "x-") && v.Type() == reflect.TypeFor[Document]() {
+			// Extension keys, as in Docker Compose: a home for anchors
+			// ("x-gpus: &gpus [...]") that psync itself ignores.
+			continue
+		}
 		if !ok {
 			msg := fmt.Sprintf("unknown field %q in %s", name, what)
 			if s := suggest(name, fields.names); s != "" {

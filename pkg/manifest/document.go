@@ -12,6 +12,8 @@ import (
 // They also marshal back to YAML, for tools that write manifests.
 
 // Document is one psync manifest file (or one YAML document in it).
+// Top-level keys starting with "x-" are ignored, as in Docker Compose, to
+// give YAML anchors a home.
 type Document struct {
 	located `yaml:"-"`
 
@@ -70,6 +72,11 @@ type DocAssignment struct {
 
 	Script   string   `yaml:"script" jsonschema:"required,minLength=1" jsonschema_description:"Name of a script declared under scripts."`
 	Machines []string `yaml:"machines" jsonschema:"required,uniqueItems=true" jsonschema_description:"Machine ids, e.g. psbox001."`
+}
+
+// JSONSchemaExtend allows the "x-" extension keys the loader ignores.
+func (Document) JSONSchemaExtend(s *jsonschema.Schema) {
+	s.PatternProperties = map[string]*jsonschema.Schema{"^x-": {}}
 }
 
 // JSONSchemaExtend says "exactly one of file and script", which struct
