@@ -26,7 +26,7 @@ import (
 //     operation and a body matching its schema, or an error status with an
 //     api.Error body (the spec defines no error responses);
 //   - a request the spec rejects must be refused: 401 when it lacks the
-//     bearer key, else 400 (or 413);
+//     bearer key, else 400 or 413 (or 401 for a key that is not valid);
 //   - a path the spec does not have must get 404 or 405 with an api.Error.
 //
 // /_sandbox/ endpoints are not part of the spec and are skipped.
@@ -147,7 +147,7 @@ func (c *conformance) check(req *http.Request, reqBody []byte, resp *http.Respon
 			MultiError: true,
 			AuthenticationFunc: func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
 				h := ai.RequestValidationInput.Request.Header.Get("Authorization")
-				if !strings.HasPrefix(h, "Bearer ") || strings.TrimSpace(h[len("Bearer "):]) == "" {
+				if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") || strings.TrimSpace(h[7:]) == "" {
 					return errors.New("no bearer key")
 				}
 				return nil
@@ -155,11 +155,14 @@ func (c *conformance) check(req *http.Request, reqBody []byte, resp *http.Respon
 		},
 	}
 	if reqErr := openapi3filter.ValidateRequest(context.Background(), in); reqErr != nil {
-		// The spec rejects this request: the sandbox must too.
+		// The spec rejects this request: the sandbox must too. A wrong
+		// key (which the spec cannot see) is refused before anything else.
 		var secErr *openapi3filter.SecurityRequirementsError
-		want := []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge}
+		want := []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnauthorized}
 		if errors.As(reqErr, &secErr) {
 			want = []int{http.StatusUnauthorized}
+		} else if strings.Contains(reqErr.Error(), " in path ") {
+			want = []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnauthorized}
 		}
 		if !containsInt(want, resp.StatusCode) {
 			c.violate("%s: the spec rejects the request (%v), want status %v", what, firstLine(reqErr), want)

@@ -202,3 +202,5 @@ func (e *env) createScript(name, body string) api.StartupScript {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func newHTTPTestServer(s *sandbox.Server) *httptest.Server { return httptest.NewServer(s.Handler()) }
