@@ -172,7 +172,9 @@ func listAll[W any, P interface {
 				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("the API says there are more items but its cursor does not advance (%q)", next)))
 			}
 			cursor = next
-		case !env && len(items) >= limit && added > 0:
+		case !env && len(items) == limit && added > 0:
+			// Exactly a full page: there may be more. (A server that
+			// returns more than the limit does not page.)
 			cursor = P(&items[len(items)-1]).id()
 		default:
 			return out, meta, nil
