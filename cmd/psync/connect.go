@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/sandbox"
+)
+
+// keyEnv is where the API key comes from. Never a flag: a flag's value
+// shows in ps and in shell history.
+const keyEnv = "PAPERSPACE_API_KEY"
+
+// Target identifies what a state file belongs to.
+type Target struct {
+	// APIURL is the normalised base URL, or "sandbox:" and the sandbox's
+	// absolute data directory (its port changes every run; its data does
+	// not).
+	APIURL string
+	// Team is the key's team when the API tells it; empty otherwise.
+	Team string
+}
+
+// connect builds the API client from the global flags and
+// PAPERSPACE_API_KEY, or starts the in-process sandbox with --sandbox DIR,
+// and learns the target the state must belong to. The returned func
+// releases what connect started (the sandbox); it is never nil.
+func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Target, func(), error) {
+	noop := func() {}
+	cfg := remote.Config{
+		BaseURL:      g.APIURL,
+		InsecureHTTP: g.InsecureHTTP,
+		RateLimit:    g.RateLimit,
+		Timeout:      g.Timeout,
+		MaxAttempts:  g.MaxAttempts,
+		MaxRetryTime: g.MaxRetryTime,
+		UserAgent:    "psync/" + version(),
+	}
+	if g.Debug {
+		cfg.Debug = streams.Stderr
+	}
+
+	var (
+		target  Target
+		release = noop
+		inst    *sandbox.Instance
+	)
+	if g.Sandbox != "" {
+		dir, err := filepath.Abs(g.Sandbox)
+		if err != nil {
+			return nil, Target{}, noop, fmt.Errorf("sandbox directory %s: %w", g.Sandbox, err)
+		}
+		inst, err = sandbox.Start(sandbox.Config{DataDir: dir}, "127.0.0.1:0")
+		if err != nil {
+			return nil, Target{}, noop, fmt.Errorf("start the sandbox in %s: %w", g.Sandbox, err)
+		}
+		fmt.Fprintf(streams.Stderr, "psync: using the sandbox in %s (not Paperspace)\n", g.Sandbox)
+		release = func() {
+			if err := inst.Close(); err != nil {
+				fmt.Fprintf(streams.Stderr, "psync: closing the sandbox: %v\n", err)
+			}
+		}
+		cfg.BaseURL, cfg.APIKey = inst.URL, inst.Key
+		target.APIURL = "sandbox:" + dir
+	} else {
+		cfg.APIKey = strings.TrimSpace(os.Getenv(keyEnv))
+		if cfg.APIKey == "" {
+			return nil, Target{}, noop, fmt.Errorf("%s is not set: export your Paperspace API key in it (psync never takes the key as a flag, where ps would show it), or try psync without an account with --sandbox DIR", keyEnv)
+		}
+	}
+
+	client, err := remote.New(cfg)
+	if err != nil {
+		release()
+		return nil, Target{}, noop, fmt.Errorf("API client: %w", err)
+	}
+	if target.APIURL == "" {
+		target.APIURL = client.BaseURL()
+	}
+	team, err := client.Session(ctx)
+	if err != nil {
+		release()
+		return nil, Target{}, noop, fmt.Errorf("learn the API key's team: %w", err)
+	}
+	if team == "" && inst != nil {
+		team = inst.TeamID
+	}
+	target.Team = team
+	return client, target, release, nil
+}
