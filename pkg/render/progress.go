@@ -22,15 +22,15 @@ type Progress struct {
 	now   func() time.Time
 	start time.Time
 
-	mu       sync.Mutex
-	total    int
-	done     int
-	started  map[string]bool // keys of changes running now
-	note     string // the last EventProgress message, for the status line
-	shown    int    // width of the status line on screen, 0 if none
-	closed   bool
-	stop     chan struct{}
-	ticker   sync.WaitGroup
+	mu      sync.Mutex
+	total   int
+	done    int
+	started map[string]bool // keys of changes running now
+	note    string          // the last EventProgress message, for the status line
+	shown   int             // width of the status line on screen, 0 if none
+	closed  bool
+	stop    chan struct{}
+	ticker  sync.WaitGroup
 }
 
 // progressTick is how often a live status line refreshes its clock when

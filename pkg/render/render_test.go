@@ -102,7 +102,9 @@ func TestProgressGolden(t *testing.T) {
 			r := failedReport()
 			n := len(r.Results)
 			p := newProgress(&b, n, Options{}, live, clock.now, 0)
-			start := func(i int) { p.Event(apply.Event{Kind: apply.EventStarted, Result: apply.Result{Change: r.Results[i].Change}, Total: n}) }
+			start := func(i int) {
+				p.Event(apply.Event{Kind: apply.EventStarted, Result: apply.Result{Change: r.Results[i].Change}, Total: n})
+			}
 			finish := func(i, done int) {
 				p.Event(apply.Event{Kind: apply.EventFinished, Result: r.Results[i], Done: done, Total: n})
 			}
