@@ -239,3 +239,18 @@ func (p *Plan) Refused() bool {
 	}
 	return false
 }
+
+// Override marks the findings the given flags allow as overridden, and
+// the others as not: a saved plan is judged by the flags of the apply
+// that runs it, not of the plan that made it.
+func (p *Plan) Override(allowDestroy, allowMassDelete bool) {
+	for i := range p.Findings {
+		f := &p.Findings[i]
+		switch f.Rule {
+		case RulePreventDestroy:
+			f.Overridden = allowDestroy
+		case RuleMaxDeletePercent:
+			f.Overridden = allowMassDelete
+		}
+	}
+}

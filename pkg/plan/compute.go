@@ -1,0 +1,198 @@
+package plan
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// Options tune a plan.
+type Options struct {
+	// Prune also deletes unmanaged objects that are not ignored (as does
+	// the manifest's settings.prune).
+	Prune bool
+	// AllowDestroy and AllowMassDelete override the safety rules: the
+	// findings are still reported, marked Overridden.
+	AllowDestroy    bool
+	AllowMassDelete bool
+	// Targets limit the plan to these objects ("script/NAME",
+	// "template/NAME"), their assignments and what they depend on.
+	Targets []string
+	// APIURL and Team are the target, recorded in the plan.
+	APIURL, Team string
+}
+
+// Compute returns the changes that make the remote match desired, given
+// what the state records. It does no I/O. An empty plan (no changes) means
+// the remote already matches. An unsafe plan is computed in full and
+// carries Findings; refusing it is the caller's job (Plan.Refused).
+//
+// It fails when the inputs do not allow a plan: several remote objects of
+// one name that the state owns none of, or a target that names nothing.
+func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State, opts Options) (*Plan, error) {
+	if desired == nil {
+		return nil, errors.New("plan: no manifest")
+	}
+	if snap == nil {
+		snap = &remote.Snapshot{}
+	}
+	if st == nil {
+		st = state.New()
+	}
+	targets, err := parseTargets(opts.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p := &planner{
+		m:            desired,
+		snap:         snap,
+		st:           st,
+		opts:         opts,
+		prune:        opts.Prune || desired.Settings.Prune,
+		compareNotes: snap.Dialect != remote.DialectPaperspaceV1,
+		keys:         map[string]int{},
+		renamedFrom:  map[string]string{},
+	}
+	p.planScripts()
+	p.planTemplates()
+	if err := errors.Join(p.errs...); err != nil {
+		return nil, err
+	}
+	p.disambiguateKeys()
+	p.linkDependencies()
+
+	changes, unmanaged := p.changes, p.unmanaged
+	if targets != nil {
+		if changes, unmanaged, err = p.filterTargets(targets); err != nil {
+			return nil, err
+		}
+	}
+	changes, err = order(changes)
+	if err != nil {
+		return nil, err
+	}
+	sortUnmanaged(unmanaged)
+	plan := &Plan{
+		FormatVersion: FormatVersion,
+		APIURL:        opts.APIURL,
+		Team:          opts.Team,
+		StateLineage:  st.Lineage,
+		StateSerial:   st.Serial,
+		Changes:       changes,
+		Unmanaged:     unmanaged,
+	}
+	plan.Findings = findings(plan.Changes, snap, desired.Settings.MaxDeletePercent, opts)
+	if plan.Changes == nil {
+		plan.Changes = []Change{}
+	}
+	return plan, nil
+}
+
+// planner holds the indexes one Compute builds.
+type planner struct {
+	m            *manifest.Manifest
+	snap         *remote.Snapshot
+	st           *state.State
+	opts         Options
+	prune        bool
+	compareNotes bool
+
+	changes   []Change
+	unmanaged []Unmanaged
+	errs      []error
+	// keys maps a change's key to its index in changes (first one wins;
+	// deletes that collide are renamed by disambiguateKeys).
+	keys map[string]int
+	// renamedFrom maps "KIND/OLD" to the key of the change renaming the
+	// object away from OLD, so a create taking OLD waits for it.
+	renamedFrom map[string]string
+}
+
+func (p *planner) add(c Change) {
+	if _, dup := p.keys[c.Key]; !dup {
+		p.keys[c.Key] = len(p.changes)
+	}
+	p.changes = append(p.changes, c)
+}
+
+func key(kind Kind, name string) string { return string(kind) + "/" + name }
+
+func assignmentKey(script, machine string) string {
+	return string(KindAssignment) + "/" + script + "/" + machine
+}
+
+// disambiguateKeys gives every delete whose key another change also has
+// the key "KIND/NAME#ID", so that keys are unique. The other change keeps
+// the plain key.
+func (p *planner) disambiguateKeys() {
+	count := map[string]int{}
+	for _, c := range p.changes {
+		count[c.Key]++
+	}
+	for i := range p.changes {
+		c := &p.changes[i]
+		if count[c.Key] > 1 && c.Action == Delete {
+			c.Key += "#" + c.ID
+		}
+	}
+	p.keys = make(map[string]int, len(p.changes))
+	for i, c := range p.changes {
+		p.keys[c.Key] = i
+	}
+}
+
+// linkDependencies adds the edges that involve deletes and renames, once
+// keys are final: a create waits for the rename that frees its name; a
+// script's delete waits for its unassigns.
+func (p *planner) linkDependencies() {
+	unassigns := map[string][]string{} // script id -> unassign keys
+	for _, c := range p.changes {
+		if c.Kind == KindAssignment && c.Action == Unassign && c.ID != "" {
+			unassigns[c.ID] = append(unassigns[c.ID], c.Key)
+		}
+	}
+	for i := range p.changes {
+		c := &p.changes[i]
+		switch {
+		case c.Action == Create && c.Kind != KindAssignment:
+			if k, ok := p.renamedFrom[key(c.Kind, c.Name)]; ok {
+				c.DependsOn = appendUnique(c.DependsOn, k)
+			}
+		case c.Action == Delete && c.Kind == KindScript:
+			for _, k := range unassigns[c.ID] {
+				c.DependsOn = appendUnique(c.DependsOn, k)
+			}
+		}
+		slices.Sort(c.DependsOn)
+	}
+}
+
+func appendUnique(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func sortUnmanaged(u []Unmanaged) {
+	slices.SortFunc(u, func(a, b Unmanaged) int {
+		return cmp.Or(cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)), strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+}
+
+func kindRank(k Kind) int {
+	switch k {
+	case KindScript:
+		return 0
+	case KindTemplate:
+		return 1
+	}
+	return 2
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,547 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+func stateOf(scripts []state.Script, templates []state.Template) *state.State {
+	s := state.New()
+	s.Lineage, s.Serial, s.APIURL = "lineage-1", 5, "https://api.test/v1"
+	s.Scripts, s.Templates = scripts, templates
+	return s
+}
+
+func specSnap(scripts []remote.Script, templates []remote.Template) *remote.Snapshot {
+	return &remote.Snapshot{Dialect: remote.DialectSpec, Scripts: scripts, Templates: templates}
+}
+
+func liveSnap(scripts []remote.Script, templates []remote.Template) *remote.Snapshot {
+	for i := range scripts {
+		if scripts[i].AssignedMachines == nil {
+			scripts[i].AssignedMachines = []string{}
+		}
+	}
+	return &remote.Snapshot{Dialect: remote.DialectPaperspaceV1, AssignmentsKnown: true, Scripts: scripts, Templates: templates}
+}
+
+type S = []string
+
+// twelve returns n owned scripts s00.. with remote twins, for the
+// mass-delete rule.
+func twelve(n int) ([]manifest.Script, []remote.Script, []state.Script) {
+	var ms []manifest.Script
+	var rs []remote.Script
+	var ss []state.Script
+	for i := range n {
+		name := string(rune('a'+i)) + "-script"
+		id := "s" + string(rune('a'+i))
+		ms = append(ms, mScript(name, "x"))
+		rs = append(rs, rScript(id, name))
+		ss = append(ss, sScript(id, name, "x"))
+	}
+	return ms, rs, ss
+}
+
+func TestCompute(t *testing.T) {
+	withBody := func(s manifest.Script, f func(*manifest.Script)) manifest.Script { f(&s); return s }
+	protectedState := sScript("s1", "keep", "x")
+	protectedState.PreventDestroy = true
+	unverified := sScript("s1", "a", "")
+	unverified.BodySHA256, unverified.Body = "", nil
+	ms12, rs12, ss12 := twelve(12)
+
+	tests := []struct {
+		name      string
+		m         *manifest.Manifest
+		snap      *remote.Snapshot
+		st        *state.State
+		opts      Options
+		want      []row
+		unmanaged []Unmanaged
+		findings  []Finding
+	}{
+		{
+			name: "nothing at all",
+			m:    manifestOf(nil, nil),
+			snap: specSnap(nil, nil),
+		},
+		{
+			name: "create script, template and assignments",
+			m:    manifestOf([]manifest.Script{mScript("a", "echo a")}, []manifest.Template{mTemplate("t", "m1")}, mAssign("a", "m2", "m1")),
+			snap: specSnap(nil, nil),
+			want: []row{
+				{Key: "script/a", Action: Create},
+				{Key: "template/t", Action: Create},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m2", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+			},
+		},
+		{
+			name: "in sync: no changes",
+			m:    manifestOf([]manifest.Script{mScript("a", "echo a")}, []manifest.Template{mTemplate("t", "m1")}, mAssign("a", "m1")),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, []remote.Template{rTemplate("t1", "t", "m1")}),
+			st:   stateOf([]state.Script{sScript("s1", "a", "echo a", "m1")}, []state.Template{sTemplate("t1", "t", "m1")}),
+		},
+		{
+			name: "update: attributes and body",
+			m: manifestOf([]manifest.Script{withBody(mScript("a", "v2"), func(s *manifest.Script) {
+				s.IsEnabled, s.RunOnce = false, true
+			})}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "v1")}, nil),
+			want: []row{{Key: "script/a", Action: Update, ID: "s1", Exists: true,
+				Reasons: S{"runOnce false → true", "isEnabled true → false", "body changed"}}},
+		},
+		{
+			name: "update: body hash unknown",
+			m:    manifestOf([]manifest.Script{mScript("a", "v2")}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
+			st:   stateOf([]state.Script{unverified}, nil),
+			want: []row{{Key: "script/a", Action: Update, ID: "s1", Exists: true, Reasons: S{"content not verifiable"}}},
+		},
+		{
+			name: "update: sensitive and preventDestroy are recorded",
+			m: manifestOf([]manifest.Script{withBody(mScript("a", "v1"), func(s *manifest.Script) {
+				s.Sensitive, s.PreventDestroy = true, true
+			})}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "v1")}, nil),
+			want: []row{{Key: "script/a", Action: Update, ID: "s1", Exists: true, Protected: true,
+				Reasons: S{"sensitive false → true", "preventDestroy false → true"}}},
+		},
+		{
+			name: "update template: renamed outside psync, note",
+			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m1", Note: "y"}}),
+			snap: specSnap(nil, []remote.Template{{ID: "t1", Name: "other", MachineID: "m1", Note: "x"}}),
+			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
+			want: []row{{Key: "template/t", Action: Update, ID: "t1", Exists: true, Reasons: S{"name other → t", `note "x" → "y"`}}},
+		},
+		{
+			name: "live dialect: template notes are not compared",
+			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m1", Note: "y"}}),
+			snap: liveSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
+			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
+		},
+		{
+			name: "replace: source machine changed",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
+			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
+			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"machineId m1 → m2"}, Affected: S{"m1"}}},
+		},
+		{
+			name: "delete: owned, not in the manifest",
+			m:    manifestOf(nil, nil),
+			snap: specSnap([]remote.Script{rScript("s9", "gone")}, []remote.Template{rTemplate("t9", "old", "m9")}),
+			st:   stateOf([]state.Script{sScript("s9", "gone", "x", "m2", "m1")}, []state.Template{sTemplate("t9", "old", "m9")}),
+			want: []row{
+				{Key: "script/gone", Action: Delete, ID: "s9", Exists: true, Reasons: S{"not in manifest"}, Affected: S{"m1", "m2"}},
+				{Key: "template/old", Action: Delete, ID: "t9", Exists: true, Reasons: S{"not in manifest"}, Affected: S{"m9"}},
+			},
+		},
+		{
+			name: "delete: owned and gone remotely is nothing to do",
+			m:    manifestOf(nil, nil),
+			snap: specSnap(nil, nil),
+			st:   stateOf([]state.Script{sScript("s9", "gone", "x")}, []state.Template{sTemplate("t9", "old", "m9")}),
+		},
+		{
+			name: "delete: a deposed template",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("base", "m2")}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t0", "base", "m1"), rTemplate("t1", "base", "m2")}),
+			st:   stateOf(nil, []state.Template{{ID: "t0", Name: "base", MachineID: "m1", Deposed: true}, sTemplate("t1", "base", "m2")}),
+			want: []row{{Key: "template/base", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}, Affected: S{"m1"}}},
+		},
+		{
+			name: "delete: a deposed template beside an update of its successor",
+			m:    manifestOf(nil, []manifest.Template{{Name: "base", MachineID: "m2", Note: "new"}}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t0", "base", "m1"), rTemplate("t1", "base", "m2")}),
+			st:   stateOf(nil, []state.Template{{ID: "t0", Name: "base", MachineID: "m1", Deposed: true}, sTemplate("t1", "base", "m2")}),
+			want: []row{
+				{Key: "template/base", Action: Update, ID: "t1", Exists: true, Reasons: S{`note "" → "new"`}},
+				{Key: "template/base#t0", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}, Affected: S{"m1"}},
+			},
+		},
+		{
+			name: "adopt: unowned objects of a managed name",
+			m: manifestOf([]manifest.Script{withBody(mScript("a", "x"), func(s *manifest.Script) { s.IsEnabled = false })},
+				[]manifest.Template{mTemplate("t", "m1")}, mAssign("a", "m1")),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, []remote.Template{rTemplate("t1", "t", "m1")}),
+			want: []row{
+				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable", "isEnabled true → false"}},
+				{Key: "template/t", Action: Adopt, ID: "t1", Exists: true, Reasons: S{"adopting"}},
+				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+			},
+		},
+		{
+			name: "adopt with a different source machine is a replace",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
+			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"adopting", "machineId m1 → m2"}, Affected: S{"m1"}}},
+		},
+		{
+			name:      "unmanaged: listed, not deleted without prune",
+			m:         &manifest.Manifest{Ignore: manifest.Ignore{Scripts: S{"legacy-*"}}, Settings: manifest.Settings{MaxDeletePercent: 25}},
+			snap:      specSnap([]remote.Script{rScript("s1", "x"), rScript("s2", "legacy-1")}, []remote.Template{rTemplate("t1", "tx", "m1")}),
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-1", ID: "s2", Ignored: true}, {Kind: KindScript, Name: "x", ID: "s1"}, {Kind: KindTemplate, Name: "tx", ID: "t1"}},
+		},
+		{
+			name: "unmanaged: deleted with --prune, never when ignored",
+			m:    &manifest.Manifest{Ignore: manifest.Ignore{Scripts: S{"legacy-*"}}, Settings: manifest.Settings{MaxDeletePercent: 25}},
+			snap: specSnap([]remote.Script{rScript("s1", "x"), rScript("s2", "legacy-1")}, []remote.Template{rTemplate("t1", "tx", "m1")}),
+			opts: Options{Prune: true},
+			want: []row{
+				{Key: "script/x", Action: Delete, ID: "s1", Exists: true, Reasons: S{"not in manifest (prune)"}},
+				{Key: "template/tx", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}, Affected: S{"m1"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-1", ID: "s2", Ignored: true}, {Kind: KindScript, Name: "x", ID: "s1"}, {Kind: KindTemplate, Name: "tx", ID: "t1"}},
+		},
+		{
+			name: "unmanaged: settings.prune, live dialect shows affected machines",
+			m:    &manifest.Manifest{Settings: manifest.Settings{Prune: true, MaxDeletePercent: 25}},
+			snap: liveSnap([]remote.Script{rScript("s1", "x", "m1")}, nil),
+			want: []row{
+				{Key: "script/x", Action: Delete, ID: "s1", Exists: true, Reasons: S{"not in manifest (prune)"}, Affected: S{"m1"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "x", ID: "s1"}},
+		},
+		{
+			name:      "owned but now ignored: never deleted",
+			m:         &manifest.Manifest{Ignore: manifest.Ignore{Scripts: S{"legacy-*"}}, Settings: manifest.Settings{MaxDeletePercent: 25}},
+			snap:      specSnap([]remote.Script{rScript("s1", "legacy-a")}, nil),
+			st:        stateOf([]state.Script{sScript("s1", "legacy-a", "x")}, nil),
+			opts:      Options{Prune: true},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-a", ID: "s1", Ignored: true}},
+		},
+		{
+			name: "drift: owned script deleted outside psync",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, []manifest.Template{mTemplate("t", "m1")}, mAssign("a", "m1")),
+			snap: specSnap(nil, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m1")}, []state.Template{sTemplate("t1", "t", "m1")}),
+			want: []row{
+				{Key: "script/a", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "template/t", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+			},
+		},
+		{
+			name: "drift: deleted outside psync and made again by hand is adopted",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil),
+			snap: specSnap([]remote.Script{rScript("s2", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "x")}, nil),
+			want: []row{{Key: "script/a", Action: Adopt, ID: "s2", Exists: true, Reasons: S{"adopting: content not verifiable"}}},
+		},
+		{
+			name: "rename an owned object; a new object takes the old name",
+			m: manifestOf([]manifest.Script{
+				withBody(mScript("new", "x"), func(s *manifest.Script) { s.PreviousNames = S{"old"} }),
+				mScript("old", "y"),
+			}, []manifest.Template{{Name: "t2", MachineID: "m1", PreviousNames: S{"t1"}}}),
+			snap: specSnap([]remote.Script{rScript("s1", "old")}, []remote.Template{rTemplate("T1", "t1", "m1")}),
+			st:   stateOf([]state.Script{sScript("s1", "old", "x")}, []state.Template{sTemplate("T1", "t1", "m1")}),
+			want: []row{
+				{Key: "script/new", Action: Update, ID: "s1", Exists: true, Reasons: S{"renamed from old"}},
+				{Key: "script/old", Action: Create, DependsOn: S{"script/new"}},
+				{Key: "template/t2", Action: Update, ID: "T1", Exists: true, Reasons: S{"renamed from t1"}},
+			},
+		},
+		{
+			name: "rename an unowned object: adopted under the new name",
+			m:    manifestOf([]manifest.Script{withBody(mScript("new", "x"), func(s *manifest.Script) { s.PreviousNames = S{"gone", "old"} })}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "old")}, nil),
+			want: []row{{Key: "script/new", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable", "renamed from old"}}},
+		},
+		{
+			name:      "duplicate names: the state's id picks one",
+			m:         manifestOf([]manifest.Script{mScript("a", "x")}, nil),
+			snap:      specSnap([]remote.Script{rScript("s1", "a"), rScript("s2", "a")}, nil),
+			st:        stateOf([]state.Script{sScript("s2", "a", "x")}, nil),
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "a", ID: "s1"}},
+		},
+		{
+			name: "duplicate names: pruning the unowned twin",
+			m:    manifestOf([]manifest.Script{mScript("a", "y")}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "a"), rScript("s2", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s2", "a", "x")}, nil),
+			opts: Options{Prune: true},
+			want: []row{
+				{Key: "script/a", Action: Update, ID: "s2", Exists: true, Reasons: S{"body changed"}},
+				{Key: "script/a#s1", Action: Delete, ID: "s1", Exists: true, Reasons: S{"not in manifest (prune)"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "a", ID: "s1"}},
+		},
+		{
+			name: "assignments, spec dialect: the state records what psync assigned",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil, mAssign("a", "m3"), mAssign("a", "m2")),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m2", "m1")}, nil),
+			want: []row{
+				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
+				{Key: "assignment/a/m1", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"not in manifest"}},
+			},
+		},
+		{
+			name: "assignments, live dialect: the remote is the truth",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil, mAssign("a", "m1", "m2", "m3")),
+			snap: liveSnap([]remote.Script{rScript("s1", "a", "m1", "m4", "m5")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m1", "m2", "m5")}, nil),
+			want: []row{
+				{Key: "assignment/a/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"unassigned outside psync"}},
+				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
+				{Key: "assignment/a/m4", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"assigned outside psync"}},
+				{Key: "assignment/a/m5", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"not in manifest"}},
+			},
+		},
+		{
+			name: "assignments of a renamed script use its new name",
+			m:    manifestOf([]manifest.Script{withBody(mScript("new", "x"), func(s *manifest.Script) { s.PreviousNames = S{"old"} })}, nil, mAssign("new", "m1", "m2")),
+			snap: specSnap([]remote.Script{rScript("s1", "old")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "old", "x", "m1")}, nil),
+			want: []row{
+				{Key: "script/new", Action: Update, ID: "s1", Exists: true, Reasons: S{"renamed from old"}},
+				{Key: "assignment/new/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
+			},
+		},
+		{
+			name: "lost state: adopt by name, re-push bodies once, delete nothing",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, []manifest.Template{mTemplate("t", "m1")}, mAssign("a", "m1")),
+			snap: specSnap([]remote.Script{rScript("s1", "a"), rScript("s2", "b")}, []remote.Template{rTemplate("t1", "t", "m1"), rTemplate("t2", "u", "m1")}),
+			want: []row{
+				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable"}},
+				{Key: "template/t", Action: Adopt, ID: "t1", Exists: true, Reasons: S{"adopting"}},
+				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "b", ID: "s2"}, {Kind: KindTemplate, Name: "u", ID: "t2"}},
+		},
+		{
+			name: "lost state, live dialect: assignments read from the remote",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil, mAssign("a", "m1")),
+			snap: liveSnap([]remote.Script{rScript("s1", "a", "m1", "m2")}, nil),
+			want: []row{
+				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable"}},
+				{Key: "assignment/a/m2", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"assigned outside psync"}, DependsOn: S{"script/a"}},
+			},
+		},
+		{
+			name: "sensitive script: created, body kept out of JSON",
+			m:    manifestOf([]manifest.Script{withBody(mScript("secret", "TOKEN=hunter2"), func(s *manifest.Script) { s.Sensitive = true })}, nil),
+			snap: specSnap(nil, nil),
+			want: []row{{Key: "script/secret", Action: Create}},
+		},
+		{
+			name: "sensitive script: body changed",
+			m:    manifestOf([]manifest.Script{withBody(mScript("secret", "TOKEN=new"), func(s *manifest.Script) { s.Sensitive = true })}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "secret")}, nil),
+			st: stateOf([]state.Script{{ID: "s1", Name: "secret", Sensitive: true, IsEnabled: true,
+				BodySHA256: state.BodyHash("TOKEN=old")}}, nil),
+			want: []row{{Key: "script/secret", Action: Update, ID: "s1", Exists: true, Reasons: S{"body changed"}}},
+		},
+		{
+			name: "preventDestroy remembered in the state",
+			m:    manifestOf(nil, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "keep")}, nil),
+			st:   stateOf([]state.Script{protectedState}, nil),
+			want: []row{{Key: "script/keep", Action: Delete, ID: "s1", Exists: true, Protected: true, Reasons: S{"not in manifest"}}},
+			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"script/keep"}, Override: "--allow-destroy",
+				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
+		},
+		{
+			name: "preventDestroy overridden by --allow-destroy",
+			m:    manifestOf(nil, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "keep")}, nil),
+			st:   stateOf([]state.Script{protectedState}, nil),
+			opts: Options{AllowDestroy: true},
+			want: []row{{Key: "script/keep", Action: Delete, ID: "s1", Exists: true, Protected: true, Reasons: S{"not in manifest"}}},
+			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"script/keep"}, Override: "--allow-destroy", Overridden: true,
+				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
+		},
+		{
+			name: "preventDestroy in the manifest makes a replace unsafe",
+			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m2", PreventDestroy: true}, {Name: "u", MachineID: "m3", PreventDestroy: true}}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1"), rTemplate("u1", "u", "m1")}),
+			st:   stateOf(nil, []state.Template{{ID: "t1", Name: "t", MachineID: "m1", PreventDestroy: true}, {ID: "u1", Name: "u", MachineID: "m1", PreventDestroy: true}}),
+			want: []row{
+				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2"}, Affected: S{"m1"}},
+				{Key: "template/u", Action: Replace, ID: "u1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m3"}, Affected: S{"m1"}},
+			},
+			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t", "template/u"}, Override: "--allow-destroy",
+				Message: "the plan destroys 2 objects protected by preventDestroy (template/t, template/u): to destroy them, apply preventDestroy: false first, or pass --allow-destroy"}},
+		},
+		{
+			name: "maxDeletePercent: 4 of 12 is too many",
+			m:    manifestOf(ms12[:8], nil),
+			snap: specSnap(rs12, nil),
+			st:   stateOf(ss12, nil),
+			want: []row{
+				{Key: "script/i-script", Action: Delete, ID: "si", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/j-script", Action: Delete, ID: "sj", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/k-script", Action: Delete, ID: "sk", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/l-script", Action: Delete, ID: "sl", Exists: true, Reasons: S{"not in manifest"}},
+			},
+			findings: []Finding{{Rule: RuleMaxDeletePercent, Keys: S{"script/i-script", "script/j-script", "script/k-script", "script/l-script"}, Override: "--allow-mass-delete",
+				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest, or pass --allow-mass-delete"}},
+		},
+		{
+			name: "maxDeletePercent: overridden",
+			m:    manifestOf(ms12[:8], nil),
+			snap: specSnap(rs12, nil),
+			st:   stateOf(ss12, nil),
+			opts: Options{AllowMassDelete: true},
+			want: []row{
+				{Key: "script/i-script", Action: Delete, ID: "si", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/j-script", Action: Delete, ID: "sj", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/k-script", Action: Delete, ID: "sk", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/l-script", Action: Delete, ID: "sl", Exists: true, Reasons: S{"not in manifest"}},
+			},
+			findings: []Finding{{Rule: RuleMaxDeletePercent, Keys: S{"script/i-script", "script/j-script", "script/k-script", "script/l-script"}, Override: "--allow-mass-delete", Overridden: true,
+				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest, or pass --allow-mass-delete"}},
+		},
+		{
+			name: "maxDeletePercent: exactly the limit is allowed",
+			m:    manifestOf(ms12[:9], nil),
+			snap: specSnap(rs12, nil),
+			st:   stateOf(ss12, nil),
+			want: []row{
+				{Key: "script/j-script", Action: Delete, ID: "sj", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/k-script", Action: Delete, ID: "sk", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/l-script", Action: Delete, ID: "sl", Exists: true, Reasons: S{"not in manifest"}},
+			},
+		},
+		{
+			name: "maxDeletePercent: kinds under 10 objects are exempt",
+			m:    manifestOf(ms12[:1], nil),
+			snap: specSnap(rs12[:9], nil),
+			st:   stateOf(ss12[:9], nil),
+			want: []row{
+				{Key: "script/b-script", Action: Delete, ID: "sb", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/c-script", Action: Delete, ID: "sc", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/d-script", Action: Delete, ID: "sd", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/e-script", Action: Delete, ID: "se", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/f-script", Action: Delete, ID: "sf", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/g-script", Action: Delete, ID: "sg", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/h-script", Action: Delete, ID: "sh", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "script/i-script", Action: Delete, ID: "si", Exists: true, Reasons: S{"not in manifest"}},
+			},
+		},
+		{
+			name: "targets: one script and its assignments",
+			m: manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y")}, []manifest.Template{mTemplate("t", "m1")},
+				mAssign("a", "m1"), mAssign("b", "m1")),
+			snap: specSnap(nil, nil),
+			opts: Options{Targets: S{"script/a"}},
+			want: []row{
+				{Key: "script/a", Action: Create},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+			},
+		},
+		{
+			name: "targets: a create pulls in the rename it waits for",
+			m: manifestOf([]manifest.Script{
+				withBody(mScript("new", "x"), func(s *manifest.Script) { s.PreviousNames = S{"old"} }),
+				mScript("old", "y"), mScript("other", "z"),
+			}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "old")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "old", "x")}, nil),
+			opts: Options{Targets: S{"script/old"}},
+			want: []row{
+				{Key: "script/new", Action: Update, ID: "s1", Exists: true, Reasons: S{"renamed from old"}},
+				{Key: "script/old", Action: Create, DependsOn: S{"script/new"}},
+			},
+		},
+		{
+			name: "targets: unmanaged objects and deletes of the target only",
+			m:    manifestOf(nil, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "x"), rScript("s2", "y")}, []remote.Template{rTemplate("t1", "x", "m1")}),
+			opts: Options{Prune: true, Targets: S{"template/x"}},
+			want: []row{
+				{Key: "template/x", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}, Affected: S{"m1"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindTemplate, Name: "x", ID: "t1"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compute(tt.m, tt.snap, tt.st, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, rows(p)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.unmanaged, p.Unmanaged); diff != "" {
+				t.Errorf("unmanaged (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.findings, p.Findings); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+			var refused bool
+			for _, f := range tt.findings {
+				refused = refused || !f.Overridden
+			}
+			if p.Refused() != refused {
+				t.Errorf("Refused() = %t, want %t", p.Refused(), refused)
+			}
+			checkPlan(t, p, tt.m, tt.snap, tt.st, tt.opts)
+		})
+	}
+}
+
+func TestComputeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		m    *manifest.Manifest
+		snap *remote.Snapshot
+		st   *state.State
+		opts Options
+		want string
+	}{
+		{
+			name: "several unowned remote objects of one name",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, []manifest.Template{mTemplate("t", "m1")}),
+			snap: specSnap([]remote.Script{rScript("s2", "a"), rScript("s1", "a")}, []remote.Template{rTemplate("t1", "t", "m1"), rTemplate("t2", "t", "m1"), rTemplate("t3", "t", "m1")}),
+			want: `script "a": 2 remote scripts are called "a" and the state owns none of them (ids s1, s2): delete or rename all but the one psync should manage, or stop managing the name and add it to ignore.scripts
+template "t": 3 remote templates are called "t" and the state owns none of them (ids t1, t2, t3): delete or rename all but the one psync should manage, or stop managing the name and add it to ignore.templates`,
+		},
+		{
+			name: "several unowned remote objects of a previous name",
+			m:    manifestOf([]manifest.Script{{Name: "new", Body: "x", PreviousNames: S{"old"}}}, nil),
+			snap: specSnap([]remote.Script{rScript("s2", "old"), rScript("s1", "old")}, nil),
+			want: `script "new" (previous name "old"): 2 remote scripts are called "old" and the state owns none of them (ids s1, s2)`,
+		},
+		{
+			name: "malformed target",
+			m:    manifestOf(nil, nil),
+			opts: Options{Targets: S{"assignment/a/m1"}},
+			want: `target "assignment/a/m1": want script/NAME or template/NAME`,
+		},
+		{
+			name: "target naming nothing",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil),
+			opts: Options{Targets: S{"script/b", "script/a", "template/a"}},
+			want: `target script/b, template/a: no such object in the manifest, the remote or the state`,
+		},
+		{
+			name: "assignment of an undeclared script",
+			m:    manifestOf(nil, nil, mAssign("ghost", "m1")),
+			want: `assignment of script "ghost", which the manifest does not declare`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compute(tt.m, tt.snap, tt.st, tt.opts)
+			if err == nil {
+				t.Fatalf("no error; plan %+v", rows(p))
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error:\n%s\nwant prefix:\n%s", err, tt.want)
+			}
+		})
+	}
+}

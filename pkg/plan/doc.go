@@ -1,0 +1,38 @@
+// Package plan computes what psync would change, as data.
+//
+// Compute is a pure function of the desired state (the manifest), the
+// remote snapshot and the state file: no I/O, no clock, no randomness. Its
+// result is an ordered list of Changes (create, adopt, update, replace,
+// delete, assign, unassign), each with the reasons for it, the remote
+// fingerprint it was planned against and the changes it depends on, plus
+// the unmanaged objects and the safety findings that make a plan unsafe.
+//
+// Identity is by name within a kind, pinned by the id the state records.
+// The remote is the source of truth for what the API returns (names,
+// runOnce, isEnabled, notes, source machines and, in the live dialect,
+// assignments); the state fills the gaps: body hashes and, in the spec
+// dialect, the assignments psync made.
+//
+// Choices this package makes where DESIGN.md is silent:
+//   - A remote object that is not owned but is found under one of a
+//     manifest entry's previousNames is adopted (action adopt, reason
+//     "renamed from OLD"): it is renamed and recorded in the state. An owned
+//     one is updated in place.
+//   - maxDeletePercent counts deletes only (a replace keeps the number of
+//     objects; preventDestroy covers protected ones), against every remote
+//     object of that kind, owned or not, for kinds with at least 10 remote
+//     objects. The value is taken literally: 0 forbids any delete there.
+//   - In the live dialect templates have no note, so notes are not
+//     compared there (the API could never make them equal).
+//   - Changing only preventDestroy or sensitive is an update: the state
+//     must learn it, and an update is how the state learns anything.
+//   - An owned object whose name is now matched by ignore is never
+//     deleted; it is listed as an ignored unmanaged object.
+//   - Deletes whose key collides with another change (a pruned duplicate
+//     name, a deposed template) get the key "KIND/NAME#ID".
+//
+// Saved plans (Write, Read) are versioned JSON. The body of a sensitive
+// script is never written to them: applying a saved plan with sensitive
+// scripts needs the manifest that produced it, whose bodies
+// FillSensitiveBodies puts back after checking their hashes.
+package plan

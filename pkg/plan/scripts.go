@@ -1,0 +1,281 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// planScripts plans the scripts and their assignments.
+func (p *planner) planScripts() {
+	remotes := p.snap.Scripts
+	objs := make([]object, len(remotes))
+	for i, r := range remotes {
+		objs[i] = object{r.ID, r.Name}
+	}
+	owned := make([]object, len(p.st.Scripts))
+	stByID := make(map[string]*state.Script, len(p.st.Scripts))
+	for i := range p.st.Scripts {
+		s := &p.st.Scripts[i]
+		owned[i] = object{s.ID, s.Name}
+		stByID[s.ID] = s
+	}
+	mt := newMatcher(KindScript, objs, owned, nil)
+
+	desired := make([]desiredEntry, len(p.m.Scripts))
+	for i, d := range p.m.Scripts {
+		desired[i] = desiredEntry{d.Name, d.PreviousNames}
+	}
+	matches, errs := mt.matchAll(desired)
+	p.errs = append(p.errs, errs...)
+
+	assignments := map[string][]string{}
+	for _, a := range p.m.Assignments {
+		assignments[a.Script] = append(assignments[a.Script], a.Machines...)
+	}
+	declared := make(map[string]bool, len(p.m.Scripts))
+	for _, d := range p.m.Scripts {
+		declared[d.Name] = true
+	}
+	for name := range assignments {
+		if !declared[name] {
+			p.errs = append(p.errs, fmt.Errorf("assignment of script %q, which the manifest does not declare", name))
+		}
+	}
+
+	for i, d := range p.m.Scripts {
+		m := matches[i]
+		var r *remote.Script
+		var st *state.Script
+		if m.remote >= 0 {
+			r = &remotes[m.remote]
+			if m.owned {
+				st = stByID[r.ID]
+			}
+		}
+		c, changed := p.scriptChange(d, m, r, st)
+		if changed {
+			p.add(c)
+		}
+		p.planAssignments(d, c, r, st, assignments[d.Name])
+	}
+
+	for i := range remotes {
+		if mt.claimed[i] {
+			continue
+		}
+		r := &remotes[i]
+		st := stByID[r.ID]
+		ignored := p.m.IgnoresScript(r.Name)
+		if st == nil || ignored {
+			p.unmanaged = append(p.unmanaged, Unmanaged{Kind: KindScript, Name: r.Name, ID: r.ID, Ignored: ignored})
+		}
+		switch {
+		case ignored:
+		case st != nil:
+			p.add(p.scriptDelete(r, st, "not in manifest"))
+		case p.prune:
+			p.add(p.scriptDelete(r, nil, "not in manifest (prune)"))
+		}
+	}
+}
+
+// scriptAttributes is a remote script's side of a change, with what the
+// state knows of its body.
+func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
+	a := &Attributes{Name: r.Name, RunOnce: ptr(r.RunOnce), IsEnabled: ptr(r.IsEnabled)}
+	switch {
+	case r.Body != nil:
+		a.Body = ptr(*r.Body)
+		a.BodySHA256 = state.BodyHash(*r.Body)
+	case st != nil && st.BodySHA256 != "":
+		a.BodySHA256 = st.BodySHA256
+		if st.Body != nil {
+			a.Body = ptr(*st.Body)
+		}
+	}
+	if st != nil && st.Sensitive {
+		a.Sensitive = true
+		a.Body = nil
+	}
+	return a
+}
+
+// scriptChange is the change (if any) of one manifest script. It returns
+// the change even when nothing changes, for its key, id and precondition.
+func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st *state.Script) (Change, bool) {
+	c := Change{
+		Key:       key(KindScript, d.Name),
+		Kind:      KindScript,
+		Name:      d.Name,
+		Protected: d.PreventDestroy || st != nil && st.PreventDestroy,
+		After: &Attributes{
+			Name: d.Name, RunOnce: ptr(d.RunOnce), IsEnabled: ptr(d.IsEnabled),
+			Sensitive: d.Sensitive, Body: ptr(d.Body), BodySHA256: state.BodyHash(d.Body),
+		},
+	}
+	if r == nil {
+		c.Action = Create
+		if m.drifted {
+			c.Reasons = []string{"deleted outside psync"}
+		}
+		return c, true
+	}
+	c.ID = r.ID
+	c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
+	c.Before = scriptAttributes(r, st)
+	if d.Sensitive {
+		// A script that becomes sensitive shows no body, old or new.
+		c.Before.Sensitive = true
+		c.Before.Body = nil
+	}
+	before, after := c.Before, c.After
+
+	var reasons []string
+	adopt := !m.owned
+	if adopt {
+		if before.BodySHA256 == "" {
+			reasons = append(reasons, "adopting: content not verifiable")
+		} else {
+			reasons = append(reasons, "adopting")
+		}
+	}
+	reasons = append(reasons, p.nameReasons(KindScript, m, r.Name, d.Name)...)
+	if before.RunOnce != nil && *before.RunOnce != *after.RunOnce {
+		reasons = append(reasons, fmt.Sprintf("runOnce %t → %t", *before.RunOnce, *after.RunOnce))
+	}
+	if *before.IsEnabled != *after.IsEnabled {
+		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", *before.IsEnabled, *after.IsEnabled))
+	}
+	switch {
+	case before.BodySHA256 == "":
+		if !adopt {
+			reasons = append(reasons, "content not verifiable")
+		}
+	case before.BodySHA256 != after.BodySHA256:
+		reasons = append(reasons, "body changed")
+	}
+	if st != nil {
+		if st.Sensitive != d.Sensitive {
+			reasons = append(reasons, fmt.Sprintf("sensitive %t → %t", st.Sensitive, d.Sensitive))
+		}
+		if st.PreventDestroy != d.PreventDestroy {
+			reasons = append(reasons, fmt.Sprintf("preventDestroy %t → %t", st.PreventDestroy, d.PreventDestroy))
+		}
+	}
+	c.Reasons = reasons
+	switch {
+	case adopt:
+		c.Action = Adopt
+	case len(reasons) > 0:
+		c.Action = Update
+	default:
+		return c, false
+	}
+	return c, true
+}
+
+// nameReasons explains a name change and remembers it, so that a create
+// taking the old name waits for it.
+func (p *planner) nameReasons(kind Kind, m match, remoteName, name string) []string {
+	if remoteName == name {
+		return nil
+	}
+	p.renamedFrom[key(kind, remoteName)] = key(kind, name)
+	if m.how == byStateOld || m.how == byNameOld {
+		return []string{"renamed from " + m.from}
+	}
+	return []string{fmt.Sprintf("name %s → %s", remoteName, name)}
+}
+
+// scriptDelete deletes a remote script; st is its state entry if owned.
+func (p *planner) scriptDelete(r *remote.Script, st *state.Script, reason string) Change {
+	c := Change{
+		Key:          key(KindScript, r.Name),
+		Kind:         KindScript,
+		Action:       Delete,
+		Name:         r.Name,
+		ID:           r.ID,
+		Reasons:      []string{reason},
+		Before:       scriptAttributes(r, st),
+		Protected:    st != nil && st.PreventDestroy,
+		Precondition: Precondition{Exists: true, Fingerprint: r.Fingerprint()},
+	}
+	switch {
+	case p.snap.AssignmentsKnown:
+		c.AffectedMachines = slices.Clone(r.AssignedMachines)
+	case st != nil:
+		c.AffectedMachines = slices.Clone(st.Assignments)
+	}
+	slices.Sort(c.AffectedMachines)
+	if len(c.AffectedMachines) == 0 {
+		c.AffectedMachines = nil
+	}
+	return c
+}
+
+// planAssignments plans the assigns and unassigns of one manifest script,
+// whose own change is sc (planned or not). In the live dialect the remote
+// tells which machines the script is on; in the spec dialect only the state
+// does, for the assignments psync made, and psync unassigns only those.
+func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script, st *state.Script, machines []string) {
+	want := slices.Clone(machines)
+	slices.Sort(want)
+	want = slices.Compact(want)
+
+	var have, recorded []string
+	if st != nil {
+		recorded = slices.Clone(st.Assignments)
+		slices.Sort(recorded)
+	}
+	switch {
+	case r == nil:
+		// Created by this plan: on no machine yet.
+	case p.snap.AssignmentsKnown:
+		have = r.AssignedMachines
+	default:
+		// Owned: what psync assigned. Adopted in the spec dialect: unknown,
+		// so every wanted machine is assigned (assign is idempotent) and
+		// nothing is unassigned.
+		have = recorded
+	}
+	have = slices.Clone(have)
+	slices.Sort(have)
+
+	base := Change{Kind: KindAssignment, Name: d.Name, ID: sc.ID, Precondition: sc.Precondition}
+	if sc.Action == Create || sc.Action == Adopt {
+		base.DependsOn = []string{sc.Key}
+	}
+	if sc.Action == Create {
+		base.ID = ""
+	}
+	for _, mc := range want {
+		if _, ok := slices.BinarySearch(have, mc); ok {
+			continue
+		}
+		reason := "in manifest"
+		if _, ok := slices.BinarySearch(recorded, mc); ok && p.snap.AssignmentsKnown && r != nil {
+			reason = "unassigned outside psync"
+		}
+		c := base
+		c.Action, c.Key, c.Machine, c.Reasons = Assign, assignmentKey(d.Name, mc), mc, []string{reason}
+		c.DependsOn = slices.Clone(base.DependsOn)
+		p.add(c)
+	}
+	for _, mc := range have {
+		if _, ok := slices.BinarySearch(want, mc); ok {
+			continue
+		}
+		reason := "not in manifest"
+		if _, ok := slices.BinarySearch(recorded, mc); !ok && p.snap.AssignmentsKnown {
+			reason = "assigned outside psync"
+		}
+		c := base
+		c.Action, c.Key, c.Machine, c.Reasons = Unassign, assignmentKey(d.Name, mc), mc, []string{reason}
+		c.DependsOn = slices.Clone(base.DependsOn)
+		p.add(c)
+	}
+}

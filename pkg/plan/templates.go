@@ -1,0 +1,150 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// planTemplates plans the custom templates.
+func (p *planner) planTemplates() {
+	remotes := p.snap.Templates
+	objs := make([]object, len(remotes))
+	for i, r := range remotes {
+		objs[i] = object{r.ID, r.Name}
+	}
+	var owned []object
+	var deposed []string
+	stByID := make(map[string]*state.Template, len(p.st.Templates))
+	for i := range p.st.Templates {
+		t := &p.st.Templates[i]
+		stByID[t.ID] = t
+		if t.Deposed {
+			deposed = append(deposed, t.ID)
+		} else {
+			owned = append(owned, object{t.ID, t.Name})
+		}
+	}
+	mt := newMatcher(KindTemplate, objs, owned, deposed)
+	desired := make([]desiredEntry, len(p.m.Templates))
+	for i, d := range p.m.Templates {
+		desired[i] = desiredEntry{d.Name, d.PreviousNames}
+	}
+	matches, errs := mt.matchAll(desired)
+	p.errs = append(p.errs, errs...)
+
+	for i, d := range p.m.Templates {
+		m := matches[i]
+		var r *remote.Template
+		var st *state.Template
+		if m.remote >= 0 {
+			r = &remotes[m.remote]
+			if m.owned {
+				st = stByID[r.ID]
+			}
+		}
+		if c, changed := p.templateChange(d, m, r, st); changed {
+			p.add(c)
+		}
+	}
+
+	for i := range remotes {
+		if mt.claimed[i] {
+			continue
+		}
+		r := &remotes[i]
+		st := stByID[r.ID]
+		ignored := p.m.IgnoresTemplate(r.Name)
+		if st == nil || ignored {
+			p.unmanaged = append(p.unmanaged, Unmanaged{Kind: KindTemplate, Name: r.Name, ID: r.ID, Ignored: ignored})
+		}
+		switch {
+		case ignored:
+		case st != nil && st.Deposed:
+			p.add(p.templateDelete(r, st, "deposed by a replace"))
+		case st != nil:
+			p.add(p.templateDelete(r, st, "not in manifest"))
+		case p.prune:
+			p.add(p.templateDelete(r, nil, "not in manifest (prune)"))
+		}
+	}
+}
+
+func (p *planner) templateAttributes(r *remote.Template) *Attributes {
+	return &Attributes{Name: r.Name, MachineID: r.MachineID, Note: r.Note}
+}
+
+// templateChange is the change (if any) of one manifest template.
+func (p *planner) templateChange(d manifest.Template, m match, r *remote.Template, st *state.Template) (Change, bool) {
+	c := Change{
+		Key:       key(KindTemplate, d.Name),
+		Kind:      KindTemplate,
+		Name:      d.Name,
+		Protected: d.PreventDestroy || st != nil && st.PreventDestroy,
+		After:     &Attributes{Name: d.Name, MachineID: d.MachineID},
+	}
+	if p.compareNotes {
+		c.After.Note = d.Note
+	}
+	if r == nil {
+		c.Action = Create
+		if m.drifted {
+			c.Reasons = []string{"deleted outside psync"}
+		}
+		return c, true
+	}
+	c.ID = r.ID
+	c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
+	c.Before = p.templateAttributes(r)
+
+	var reasons []string
+	adopt := !m.owned
+	if adopt {
+		reasons = append(reasons, "adopting")
+	}
+	reasons = append(reasons, p.nameReasons(KindTemplate, m, r.Name, d.Name)...)
+	replace := r.MachineID != d.MachineID
+	if replace {
+		reasons = append(reasons, fmt.Sprintf("machineId %s → %s", r.MachineID, d.MachineID))
+		c.AffectedMachines = []string{r.MachineID}
+	}
+	if p.compareNotes && r.Note != d.Note {
+		reasons = append(reasons, fmt.Sprintf("note %q → %q", r.Note, d.Note))
+	}
+	if st != nil && st.PreventDestroy != d.PreventDestroy {
+		reasons = append(reasons, fmt.Sprintf("preventDestroy %t → %t", st.PreventDestroy, d.PreventDestroy))
+	}
+	c.Reasons = reasons
+	switch {
+	case replace:
+		c.Action = Replace
+	case adopt:
+		c.Action = Adopt
+	case len(reasons) > 0:
+		c.Action = Update
+	default:
+		return c, false
+	}
+	return c, true
+}
+
+// templateDelete deletes a remote template; st is its state entry if owned.
+func (p *planner) templateDelete(r *remote.Template, st *state.Template, reason string) Change {
+	c := Change{
+		Key:          key(KindTemplate, r.Name),
+		Kind:         KindTemplate,
+		Action:       Delete,
+		Name:         r.Name,
+		ID:           r.ID,
+		Reasons:      []string{reason},
+		Before:       p.templateAttributes(r),
+		Protected:    st != nil && st.PreventDestroy,
+		Precondition: Precondition{Exists: true, Fingerprint: r.Fingerprint()},
+	}
+	if r.MachineID != "" {
+		c.AffectedMachines = []string{r.MachineID}
+	}
+	return c
+}
