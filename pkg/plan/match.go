@@ -11,11 +11,11 @@ import (
 type how int
 
 const (
-	notFound    how = iota
-	byState         // the state owns an object of this name
-	byStateOld      // the state owns an object under one of its previous names
-	byName          // a remote object of this name (owned or not)
-	byNameOld       // a remote object under one of its previous names
+	notFound   how = iota
+	byState        // the state owns an object of this name
+	byStateOld     // the state owns an object under one of its previous names
+	byName         // a remote object of this name (owned or not)
+	byNameOld      // a remote object under one of its previous names
 )
 
 // match is the remote object a manifest entry corresponds to.
