@@ -272,12 +272,13 @@ type omission struct {
 
 func (o omission) note(limit int) string {
 	var parts []string
-	if o.diffs > 0 || o.partial {
-		s := fmt.Sprintf("%d of %d body diffs", o.diffs, o.diffsOf)
-		if o.partial {
-			s += " (and the end of one more)"
-		}
-		parts = append(parts, s)
+	switch {
+	case o.diffs > 0 && o.partial:
+		parts = append(parts, fmt.Sprintf("%d of %d body diffs and the end of one more", o.diffs, o.diffsOf))
+	case o.diffs > 0:
+		parts = append(parts, fmt.Sprintf("%d of %d body diffs", o.diffs, o.diffsOf))
+	case o.partial:
+		parts = append(parts, "the end of one body diff")
 	}
 	if o.unmanaged > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d unmanaged objects", o.unmanaged, o.unmanagedOf))
@@ -349,13 +350,11 @@ func (v markdownView) fit(full mdLayout, sections []mdSection) string {
 		}
 	}
 	o := omission{
+		// A partial diff is kept: it is in the "end of one" part.
 		diffs: len(full.diffs) - len(kept.diffs), diffsOf: len(full.diffs),
 		rows: len(full.rows) - len(kept.rows), rowsOf: len(full.rows),
 		unmanaged: len(full.unmanaged) - len(kept.unmanaged), unmanagedOf: len(full.unmanaged),
 		partial: partial,
-	}
-	if partial {
-		o.diffs-- // the partial one is counted as kept
 	}
 	o.bytes = fullLen - len(kept.String(""))
 	doc := kept.String(o.note(v.max))

@@ -244,6 +244,17 @@ func TestMarkdownStaysUnderTheLimit(t *testing.T) {
 			})
 		}
 	}
+	// Unmanaged objects go before table rows.
+	strays := hugePlan(2, 5)
+	for i := range 3000 {
+		strays.Unmanaged = append(strays.Unmanaged, plan.Unmanaged{Kind: plan.KindScript, Name: fmt.Sprintf("stray-%d", i), ID: fmt.Sprint(i)})
+	}
+	out := string(renderPlan(t, strays, Markdown, Options{}))
+	checkMarkdown(t, out, DefaultMaxMarkdownBytes, true)
+	if !regexp.MustCompile(`leaves out 2 of 2 body diffs, \d+ of 3001 unmanaged objects \(`).MatchString(out) ||
+		!strings.Contains(out, "<code>job-0001</code> → ") {
+		t.Errorf("unmanaged objects are not cut before rows and after diffs:\n%.2000s", out)
+	}
 	// A plan that fits is whole.
 	for _, s := range planScenarios {
 		if s.name == "huge" {
@@ -252,8 +263,8 @@ func TestMarkdownStaysUnderTheLimit(t *testing.T) {
 		checkMarkdown(t, string(renderPlan(t, s.plan(), Markdown, Options{})), DefaultMaxMarkdownBytes, false)
 	}
 	// The one long script keeps the start of its diff.
-	out := string(renderPlan(t, hugePlan(1, 4000), Markdown, Options{MaxMarkdownBytes: 20000}))
-	if !strings.Contains(out, "… diff truncated here") || !strings.Contains(out, "(and the end of one more)") {
+	out = string(renderPlan(t, hugePlan(1, 4000), Markdown, Options{MaxMarkdownBytes: 20000}))
+	if !strings.Contains(out, "… diff truncated here") || !strings.Contains(out, "leaves out the end of one body diff (") {
 		t.Errorf("a single huge diff is not partly shown:\n%.3000s", out)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,5 +125,52 @@ func TestProgressGolden(t *testing.T) {
 			p.Event(apply.Event{Kind: apply.EventFinished, Result: r.Results[1], Done: 5, Total: n}) // ignored
 			golden(t, name, b.Bytes())
 		})
+	}
+}
+
+// syncBuffer lets the test read what the refresh goroutine wrote.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestProgressRefreshesTheClockAndStops(t *testing.T) {
+	var w syncBuffer
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var mu sync.Mutex
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock.t = clock.t.Add(ms(100)) // time passes between refreshes
+		return clock.t
+	}
+	p := newProgress(&w, 3, Options{}, true, now, time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(w.String(), "elapsed") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	p.Close()
+	out := w.String()
+	if !strings.Contains(out, "\r[0/3] ") || !strings.Contains(out, "ms elapsed") {
+		t.Fatalf("no refreshed status line in %q", out)
+	}
+	if !strings.HasSuffix(out, "\r") {
+		t.Errorf("Close left the status line on screen: %q", out)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if after := w.String(); after != out {
+		t.Errorf("output after Close: %q", after[len(out):])
 	}
 }
