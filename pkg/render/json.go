@@ -136,8 +136,9 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 			DependsOn:        c.DependsOn,
 		})
 	}
+	fate := unmanagedFates(p)
 	for _, u := range p.Unmanaged {
-		out.Unmanaged = append(out.Unmanaged, JSONUnmanaged{Unmanaged: u, Fate: unmanagedFate(p, u)})
+		out.Unmanaged = append(out.Unmanaged, JSONUnmanaged{Unmanaged: u, Fate: fate(u)})
 	}
 	for _, f := range p.Findings {
 		f.Keys = nonNil(f.Keys)

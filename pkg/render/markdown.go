@@ -161,11 +161,15 @@ func row(it item) string {
 			reasons = append(reasons, fmt.Sprintf("affects %s", plural(n, "machine")))
 		}
 	}
-	if bv := bodyOf(c); bv.kind == bodySensitive {
-		if bv.changed && c.Before != nil {
-			reasons = append(reasons, "sensitive body changed (not shown)")
-		} else {
-			reasons = append(reasons, "sensitive body (not shown)")
+	// Only a sensitive body is described in the row: the others have a
+	// section of their own.
+	if sensitive(c) {
+		if bv := bodyOf(c); bv.kind == bodySensitive {
+			if bv.changed && c.Before != nil {
+				reasons = append(reasons, "sensitive body changed (not shown)")
+			} else {
+				reasons = append(reasons, "sensitive body (not shown)")
+			}
 		}
 	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdSymbol(c.Action), c.Action, c.Kind, name, strings.Join(reasons, "<br>"))
@@ -210,8 +214,9 @@ func (v markdownView) planDoc(p *plan.Plan) string {
 		}
 	}
 	var unmanaged []string
+	fate := unmanagedFates(p)
 	for _, u := range p.Unmanaged {
-		unmanaged = append(unmanaged, fmt.Sprintf("- %s %s (id %s): %s\n", md(string(u.Kind)), mdCode(u.Name), mdCode(u.ID), unmanagedFate(p, u)))
+		unmanaged = append(unmanaged, fmt.Sprintf("- %s %s (id %s): %s\n", md(string(u.Kind)), mdCode(u.Name), mdCode(u.ID), fate(u)))
 	}
 
 	l := mdLayout{head: head.String(), rows: rows, unmanaged: unmanaged}

@@ -204,18 +204,32 @@ func summaryLine(s plan.Summary) string {
 		s.Create, s.Adopt, s.Update, s.Replace, s.Delete, s.Assign, s.Unassign)
 }
 
-// unmanagedFate says what the plan does with an unmanaged object: deleted
-// when a delete of the same object is in the plan (prune), kept otherwise.
-func unmanagedFate(p *plan.Plan, u plan.Unmanaged) string {
-	if u.Ignored {
-		return "ignored"
+// unmanagedFates says what the plan does with each unmanaged object:
+// "deleted by prune" when a delete of the same object is in the plan,
+// "ignored" when the manifest ignores it, "kept" otherwise.
+func unmanagedFates(p *plan.Plan) func(plan.Unmanaged) string {
+	type key struct {
+		kind     plan.Kind
+		id, name string
 	}
+	deleted := map[key]bool{}
 	for _, c := range p.Changes {
-		if c.Action == plan.Delete && c.Kind == u.Kind && (c.ID == u.ID || (c.ID == "" && c.Name == u.Name)) {
-			return "deleted by prune"
+		if c.Action == plan.Delete {
+			deleted[key{c.Kind, c.ID, ""}] = true
+			if c.ID == "" {
+				deleted[key{c.Kind, "", c.Name}] = true
+			}
 		}
 	}
-	return "kept"
+	return func(u plan.Unmanaged) string {
+		switch {
+		case u.Ignored:
+			return "ignored"
+		case deleted[key{u.Kind, u.ID, ""}] || deleted[key{u.Kind, "", u.Name}]:
+			return "deleted by prune"
+		}
+		return "kept"
+	}
 }
 
 // listMachines shows up to limit machines, then how many more.

@@ -215,8 +215,9 @@ func (v textView) unmanaged(b *bytes.Buffer, p *plan.Plan) {
 		return
 	}
 	fmt.Fprintf(b, "\n%s\n", v.st.bold("Unmanaged objects (not in the manifest, not owned by psync; deleted only with prune):"))
+	fate := unmanagedFates(p)
 	for _, u := range p.Unmanaged {
-		fmt.Fprintf(b, "  %s %s (id %s): %s\n", u.Kind, quote(u.Name), quote(u.ID), unmanagedFate(p, u))
+		fmt.Fprintf(b, "  %s %s (id %s): %s\n", u.Kind, quote(u.Name), quote(u.ID), fate(u))
 	}
 }
 
