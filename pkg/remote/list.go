@@ -22,9 +22,9 @@ import (
 type wireScript struct {
 	ID                 string     `json:"id"`
 	Name               string     `json:"name"`
-	RunOnce            *bool      `json:"runOnce"`
-	IsRunOnce          *bool      `json:"isRunOnce"`
-	IsEnabled          *bool      `json:"isEnabled"`
+	RunOnce            optBool    `json:"runOnce"`
+	IsRunOnce          optBool    `json:"isRunOnce"`
+	IsEnabled          optBool    `json:"isEnabled"`
 	TeamID             string     `json:"teamId"`
 	AssignedMachineIDs *[]string  `json:"assignedMachineIds"`
 	Script             *string    `json:"script"`
@@ -33,18 +33,18 @@ type wireScript struct {
 
 func (w *wireScript) id() string { return w.ID }
 
-func (w *wireScript) live() bool { return w.IsRunOnce != nil || w.AssignedMachineIDs != nil }
+func (w *wireScript) live() bool { return w.IsRunOnce.set || w.AssignedMachineIDs != nil }
 
 func (w *wireScript) script() Script {
 	s := Script{ID: w.ID, Name: w.Name, IsEnabled: true, Body: w.Script}
 	switch {
-	case w.RunOnce != nil:
-		s.RunOnce = *w.RunOnce
-	case w.IsRunOnce != nil:
-		s.RunOnce = *w.IsRunOnce
+	case w.RunOnce.set:
+		s.RunOnce = w.RunOnce.v
+	case w.IsRunOnce.set:
+		s.RunOnce = w.IsRunOnce.v
 	}
-	if w.IsEnabled != nil {
-		s.IsEnabled = *w.IsEnabled
+	if w.IsEnabled.set {
+		s.IsEnabled = w.IsEnabled.v
 	}
 	if w.AssignedMachineIDs != nil && len(*w.AssignedMachineIDs) > 0 {
 		s.AssignedMachines = slices.Clone(*w.AssignedMachineIDs)
@@ -52,6 +52,22 @@ func (w *wireScript) script() Script {
 		s.AssignedMachines = slices.Compact(s.AssignedMachines)
 	}
 	return s
+}
+
+// optBool is a JSON boolean that remembers whether it was present, without
+// the allocation a *bool costs per object (lists run to 10,000s).
+type optBool struct{ set, v bool }
+
+func (b *optBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "null":
+		*b = optBool{}
+		return nil
+	case "true", "false":
+		*b = optBool{set: true, v: string(data) == "true"}
+		return nil
+	}
+	return fmt.Errorf("want a boolean, got %s", data)
 }
 
 type wireTemplate struct {
