@@ -94,6 +94,8 @@
 //	  error          string  for "failed": operation, object, HTTP status and
 //	                         the API's message
 //	  skippedBecause string  for "skipped": key of the failed change it needed
+//	  step           int     the order it started in, from 1 (omitted if it never
+//	                         ran); in a dry run, the schedule
 //	  startedMs      int     start, in milliseconds from the start of the apply
 //	  durationMs     int     how long it took, in milliseconds
 //

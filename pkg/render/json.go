@@ -89,6 +89,7 @@ type JSONResult struct {
 	Status         string      `json:"status"`
 	Error          string      `json:"error,omitempty"`
 	SkippedBecause string      `json:"skippedBecause,omitempty"`
+	Step           int         `json:"step,omitempty"`
 	StartedMs      int64       `json:"startedMs"`
 	DurationMs     int64       `json:"durationMs"`
 }
@@ -189,6 +190,7 @@ func NewJSONReport(r *apply.Report) JSONReport {
 			Key: c.Key, Kind: c.Kind, Action: c.Action, Name: c.Name, ID: c.ID, Machine: c.Machine,
 			Status:         res.Status.String(),
 			SkippedBecause: res.SkippedBecause,
+			Step:           res.Step,
 			StartedMs:      res.Started.Milliseconds(),
 			DurationMs:     res.Duration.Milliseconds(),
 		}

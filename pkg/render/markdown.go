@@ -447,8 +447,12 @@ func (v markdownView) reportDoc(r *apply.Report) string {
 	default:
 		fmt.Fprintf(&head, "### psync apply\n\n⚠️ **Apply failed:** %s in %s.\n\n", counts, duration(r.Elapsed))
 	}
+	results := r.Results
+	if r.DryRun {
+		results = scheduleOrder(results)
+	}
 	var rows []string
-	for _, res := range r.Results {
+	for _, res := range results {
 		c := res.Change
 		what := md(string(c.Kind)) + " " + mdCode(c.Name)
 		if c.Kind == plan.KindAssignment {

@@ -307,7 +307,7 @@ func doneReport() *apply.Report {
 	starts := []int{0, 0, 812, 812}
 	durs := []int{812, 2301, 40, 2}
 	for i, c := range p.Changes {
-		r.Results = append(r.Results, apply.Result{Change: c, Status: apply.Done, Started: ms(starts[i]), Duration: ms(durs[i])})
+		r.Results = append(r.Results, apply.Result{Change: c, Status: apply.Done, Started: ms(starts[i]), Duration: ms(durs[i]), Step: i + 1})
 	}
 	return r
 }
@@ -322,7 +322,7 @@ func failedReport() *apply.Report {
 	for i := 2; i < 4; i++ {
 		r.Results[i].Status = apply.Skipped
 		r.Results[i].SkippedBecause = "script/install-cuda"
-		r.Results[i].Started, r.Results[i].Duration = 0, 0
+		r.Results[i].Started, r.Results[i].Duration, r.Results[i].Step = 0, 0, 0
 	}
 	return r
 }
@@ -333,7 +333,7 @@ func interruptedReport() *apply.Report {
 	for i, c := range p.Changes {
 		res := apply.Result{Change: c}
 		if i < 2 {
-			res.Status, res.Started, res.Duration = apply.Done, ms(0), ms(20+i*15)
+			res.Status, res.Started, res.Duration, res.Step = apply.Done, ms(0), ms(20+i*15), i+1
 		}
 		r.Results = append(r.Results, res)
 	}
@@ -344,7 +344,7 @@ func dryRunReport() *apply.Report {
 	changes := append(createsPlan().Changes, prunePlan().Changes...)
 	r := &apply.Report{Parallelism: 2, Elapsed: ms(80), DryRun: true}
 	for i, ch := range changes {
-		r.Results = append(r.Results, apply.Result{Change: ch, Status: apply.Done, Started: ms(20 * (i / 2)), Duration: ms(20)})
+		r.Results = append(r.Results, apply.Result{Change: ch, Status: apply.Done, Started: ms(20 * (i / 2)), Duration: ms(20), Step: i + 1})
 	}
 	return r
 }

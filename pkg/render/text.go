@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
@@ -318,17 +319,31 @@ func (v textView) reportSummary(r *apply.Report) string {
 	return st.alarm("Apply failed:") + " " + counts + " in " + duration(r.Elapsed) + "."
 }
 
-// schedule is a dry run: what would run, in start order, with offsets.
+// schedule is a dry run: what would run, in the order the executor
+// started it (Result.Step), with what each waits for. Start offsets are
+// shown when the walk took measurable time (a dry run is usually instant).
 func (v textView) schedule(b *bytes.Buffer, r *apply.Report) {
 	st := v.st
 	fmt.Fprintf(b, "%s nothing was changed. Schedule at parallelism %d:\n\n", st.bold("Dry run:"), r.Parallelism)
-	res := slices.Clone(r.Results)
-	slices.SortStableFunc(res, func(a, b apply.Result) int { return int(a.Started - b.Started) })
+	res := scheduleOrder(r.Results)
+	offsets := false
+	for _, x := range res {
+		offsets = offsets || x.Started >= time.Millisecond
+	}
+	width := len(fmt.Sprint(len(res)))
 	for _, x := range res {
 		c := x.Change
-		line := fmt.Sprintf("  +%-8s %s %s", duration(x.Started), st.symbol(c.Action), "would "+verb(c.Action)+" "+object(c))
-		if x.Duration > 0 {
-			line += " (" + duration(x.Duration) + ")"
+		step := strings.Repeat(" ", width+1)
+		if x.Step > 0 {
+			step = fmt.Sprintf("%*d.", width, x.Step)
+		}
+		line := "  " + step
+		if offsets {
+			line += fmt.Sprintf(" +%-7s", duration(x.Started))
+		}
+		line += " " + st.symbol(c.Action) + " would " + verb(c.Action) + " " + object(c)
+		if n := len(c.DependsOn); n > 0 {
+			line += " (after " + sanitize(listMachines(c.DependsOn, 3)) + ")"
 		}
 		switch x.Status {
 		case apply.Failed:
@@ -341,6 +356,23 @@ func (v textView) schedule(b *bytes.Buffer, r *apply.Report) {
 		b.WriteString(line)
 		b.WriteByte('\n')
 	}
-	n := len(r.Results)
-	fmt.Fprintf(b, "\n%s %s would be applied in about %s.\n", st.bold("Dry run complete:"), plural(n, "change"), duration(r.Elapsed))
+	fmt.Fprintf(b, "\n%s %s would be applied.\n", st.bold("Dry run complete:"), plural(len(r.Results), "change"))
+}
+
+// scheduleOrder sorts results by the step they started at; those that
+// never started come last, in plan order.
+func scheduleOrder(results []apply.Result) []apply.Result {
+	res := slices.Clone(results)
+	slices.SortStableFunc(res, func(a, b apply.Result) int {
+		switch {
+		case a.Step == b.Step:
+			return 0
+		case a.Step == 0:
+			return 1
+		case b.Step == 0:
+			return -1
+		}
+		return a.Step - b.Step
+	})
+	return res
 }
