@@ -105,20 +105,15 @@ type planner struct {
 	changes   []Change
 	unmanaged []Unmanaged
 	errs      []error
-	// keys maps a change's key to its index in changes (first one wins;
-	// deletes that collide are renamed by disambiguateKeys).
+	// keys maps a change's key to its index in changes, once
+	// disambiguateKeys has made keys unique.
 	keys map[string]int
 	// renamedFrom maps "KIND/OLD" to the key of the change renaming the
 	// object away from OLD, so a create taking OLD waits for it.
 	renamedFrom map[string]string
 }
 
-func (p *planner) add(c Change) {
-	if _, dup := p.keys[c.Key]; !dup {
-		p.keys[c.Key] = len(p.changes)
-	}
-	p.changes = append(p.changes, c)
-}
+func (p *planner) add(c Change) { p.changes = append(p.changes, c) }
 
 func key(kind Kind, name string) string { return string(kind) + "/" + name }
 
@@ -130,7 +125,7 @@ func assignmentKey(script, machine string) string {
 // the key "KIND/NAME#ID", so that keys are unique. The other change keeps
 // the plain key.
 func (p *planner) disambiguateKeys() {
-	count := map[string]int{}
+	count := make(map[string]int, len(p.changes))
 	for _, c := range p.changes {
 		count[c.Key]++
 	}

@@ -43,7 +43,11 @@ type matcher struct {
 	kind    Kind
 	remotes []object
 	byID    map[string]int   // remote id -> index
-	byName  map[string][]int // remote name -> indexes, sorted by id
+	// byName maps a remote name to its object's index; names held by
+	// several objects are in dups instead (indexes sorted by id), so the
+	// common case allocates no slice per name.
+	byName  map[string]int
+	dups    map[string][]int
 	owned   map[string]bool  // ids the state owns (not deposed)
 	deposed map[string]bool  // ids the state holds as deposed
 	// ownedByName maps a name to the id the state owns under it.
@@ -56,7 +60,8 @@ func newMatcher(kind Kind, remotes []object, owned []object, deposed []string) *
 		kind:        kind,
 		remotes:     remotes,
 		byID:        make(map[string]int, len(remotes)),
-		byName:      make(map[string][]int, len(remotes)),
+		byName:      make(map[string]int, len(remotes)),
+		dups:        map[string][]int{},
 		owned:       make(map[string]bool, len(owned)),
 		deposed:     make(map[string]bool, len(deposed)),
 		ownedByName: make(map[string]string, len(owned)),
@@ -66,9 +71,16 @@ func newMatcher(kind Kind, remotes []object, owned []object, deposed []string) *
 		if _, dup := m.byID[r.id]; !dup {
 			m.byID[r.id] = i
 		}
-		m.byName[r.name] = append(m.byName[r.name], i)
+		if d, ok := m.dups[r.name]; ok {
+			m.dups[r.name] = append(d, i)
+		} else if j, ok := m.byName[r.name]; ok {
+			m.dups[r.name] = []int{j, i}
+			delete(m.byName, r.name)
+		} else {
+			m.byName[r.name] = i
+		}
 	}
-	for _, idx := range m.byName {
+	for _, idx := range m.dups {
 		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(remotes[a].id, remotes[b].id) })
 	}
 	for _, o := range owned {
@@ -101,7 +113,11 @@ func (m *matcher) claimOwned(name string) (int, bool) {
 // ones and no owned one is an error that names them.
 func (m *matcher) claimByName(name, manifestName string) (int, bool, error) {
 	var free []int
-	for _, i := range m.byName[name] {
+	candidates := m.dups[name]
+	if i, ok := m.byName[name]; ok {
+		candidates = []int{i}
+	}
+	for _, i := range candidates {
 		if m.claimed[i] || m.deposed[m.remotes[i].id] {
 			continue
 		}

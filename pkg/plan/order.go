@@ -26,50 +26,61 @@ func compareChanges(a, b *Change) int {
 // dependencies are done comes next (Kahn's algorithm with a heap), so the
 // order is the same whatever order the changes came in.
 func order(changes []Change) ([]Change, error) {
-	slices.SortFunc(changes, func(a, b Change) int { return compareChanges(&a, &b) })
-	index := make(map[string]int, len(changes))
-	for i, c := range changes {
-		if _, dup := index[c.Key]; dup {
-			return nil, fmt.Errorf("plan: two changes have the key %q", c.Key)
-		}
-		index[c.Key] = i
+	// Sort positions, not the changes themselves: a Change is large.
+	rank := make([]int, len(changes))
+	for i := range rank {
+		rank[i] = i
 	}
-	waiting := make([]int, len(changes))
-	dependants := map[int][]int{}
-	for i, c := range changes {
+	slices.SortFunc(rank, func(a, b int) int { return compareChanges(&changes[a], &changes[b]) })
+	sorted := make([]*Change, len(changes))
+	index := make(map[string]int, len(changes))
+	for pos, i := range rank {
+		sorted[pos] = &changes[i]
+		if _, dup := index[changes[i].Key]; dup {
+			return nil, fmt.Errorf("plan: two changes have the key %q", changes[i].Key)
+		}
+		index[changes[i].Key] = pos
+	}
+	waiting := make([]int, len(sorted))
+	var dependants map[int][]int
+	for pos, c := range sorted {
 		for _, k := range c.DependsOn {
-			j, ok := index[k]
+			dep, ok := index[k]
 			if !ok {
 				return nil, fmt.Errorf("plan: change %q depends on %q, which is not in the plan", c.Key, k)
 			}
-			waiting[i]++
-			dependants[j] = append(dependants[j], i)
+			if dependants == nil {
+				dependants = map[int][]int{}
+			}
+			waiting[pos]++
+			dependants[dep] = append(dependants[dep], pos)
 		}
 	}
 	ready := &intHeap{}
-	for i, n := range waiting {
+	for pos, n := range waiting {
 		if n == 0 {
-			*ready = append(*ready, i)
+			*ready = append(*ready, pos)
 		}
 	}
 	heap.Init(ready)
-	out := make([]Change, 0, len(changes))
+	out := make([]Change, 0, len(sorted))
 	for ready.Len() > 0 {
-		i := heap.Pop(ready).(int)
-		out = append(out, changes[i])
-		for _, j := range dependants[i] {
+		pos := heap.Pop(ready).(int)
+		out = append(out, *sorted[pos])
+		for _, j := range dependants[pos] {
 			if waiting[j]--; waiting[j] == 0 {
 				heap.Push(ready, j)
 			}
 		}
 	}
-	if len(out) != len(changes) {
+	if len(out) != len(sorted) {
 		var stuck []string
-		for i, n := range waiting {
+		for pos, n := range waiting {
 			if n > 0 {
-				stuck = append(stuck, changes[i].Key)
+				stuck = append(stuck, sorted[pos].Key)
 			}
 		}
+		slices.Sort(stuck)
 		return nil, fmt.Errorf("plan: dependency cycle among %s", strings.Join(stuck, ", "))
 	}
 	return out, nil

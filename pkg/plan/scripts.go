@@ -105,57 +105,66 @@ func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
 }
 
 // scriptChange is the change (if any) of one manifest script. It returns
-// the change even when nothing changes, for its key, id and precondition.
+// the change even when nothing changes, for its id; Key, Before, After and
+// Precondition are only filled in when something changes (they cost
+// allocations and a fingerprint, and most scripts do not change).
 func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st *state.Script) (Change, bool) {
 	c := Change{
-		Key:       key(KindScript, d.Name),
 		Kind:      KindScript,
 		Name:      d.Name,
 		Protected: d.PreventDestroy || st != nil && st.PreventDestroy,
-		After: &Attributes{
+	}
+	hash := state.BodyHash(d.Body)
+	fill := func() {
+		c.Key = key(KindScript, d.Name)
+		c.After = &Attributes{
 			Name: d.Name, RunOnce: ptr(d.RunOnce), IsEnabled: ptr(d.IsEnabled),
-			Sensitive: d.Sensitive, Body: ptr(d.Body), BodySHA256: state.BodyHash(d.Body),
-		},
+			Sensitive: d.Sensitive, Body: ptr(d.Body), BodySHA256: hash,
+		}
+		if r == nil {
+			return
+		}
+		c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
+		c.Before = scriptAttributes(r, st)
+		if d.Sensitive {
+			// A script that becomes sensitive shows no body, old or new.
+			c.Before.Sensitive = true
+			c.Before.Body = nil
+		}
 	}
 	if r == nil {
 		c.Action = Create
 		if m.drifted {
 			c.Reasons = []string{"deleted outside psync"}
 		}
+		fill()
 		return c, true
 	}
 	c.ID = r.ID
-	c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
-	c.Before = scriptAttributes(r, st)
-	if d.Sensitive {
-		// A script that becomes sensitive shows no body, old or new.
-		c.Before.Sensitive = true
-		c.Before.Body = nil
-	}
-	before, after := c.Before, c.After
 
+	known := knownHash(r, st)
 	var reasons []string
 	adopt := !m.owned
 	if adopt {
-		if before.BodySHA256 == "" {
+		if known == "" {
 			reasons = append(reasons, "adopting: content not verifiable")
 		} else {
 			reasons = append(reasons, "adopting")
 		}
 	}
 	reasons = append(reasons, p.nameReasons(KindScript, m, r.Name, d.Name)...)
-	if before.RunOnce != nil && *before.RunOnce != *after.RunOnce {
-		reasons = append(reasons, fmt.Sprintf("runOnce %t → %t", *before.RunOnce, *after.RunOnce))
+	if r.RunOnce != d.RunOnce {
+		reasons = append(reasons, fmt.Sprintf("runOnce %t → %t", r.RunOnce, d.RunOnce))
 	}
-	if *before.IsEnabled != *after.IsEnabled {
-		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", *before.IsEnabled, *after.IsEnabled))
+	if r.IsEnabled != d.IsEnabled {
+		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", r.IsEnabled, d.IsEnabled))
 	}
 	switch {
-	case before.BodySHA256 == "":
+	case known == "":
 		if !adopt {
 			reasons = append(reasons, "content not verifiable")
 		}
-	case before.BodySHA256 != after.BodySHA256:
+	case known != hash:
 		reasons = append(reasons, "body changed")
 	}
 	if st != nil {
@@ -166,7 +175,6 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 			reasons = append(reasons, fmt.Sprintf("preventDestroy %t → %t", st.PreventDestroy, d.PreventDestroy))
 		}
 	}
-	c.Reasons = reasons
 	switch {
 	case adopt:
 		c.Action = Adopt
@@ -175,7 +183,21 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 	default:
 		return c, false
 	}
+	c.Reasons = reasons
+	fill()
 	return c, true
+}
+
+// knownHash is the hash of the script's current body, when psync knows it:
+// from the API if it ever returns bodies, else from the state.
+func knownHash(r *remote.Script, st *state.Script) string {
+	switch {
+	case r.Body != nil:
+		return state.BodyHash(*r.Body)
+	case st != nil:
+		return st.BodySHA256
+	}
+	return ""
 }
 
 // nameReasons explains a name change and remembers it, so that a create
@@ -222,35 +244,44 @@ func (p *planner) scriptDelete(r *remote.Script, st *state.Script, reason string
 // tells which machines the script is on; in the spec dialect only the state
 // does, for the assignments psync made, and psync unassigns only those.
 func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script, st *state.Script, machines []string) {
-	want := slices.Clone(machines)
-	slices.Sort(want)
-	want = slices.Compact(want)
-
+	want := sortedSet(machines)
 	var have, recorded []string
 	if st != nil {
-		recorded = slices.Clone(st.Assignments)
-		slices.Sort(recorded)
+		recorded = sortedSet(st.Assignments)
 	}
 	switch {
 	case r == nil:
 		// Created by this plan: on no machine yet.
 	case p.snap.AssignmentsKnown:
-		have = r.AssignedMachines
+		have = sortedSet(r.AssignedMachines)
 	default:
 		// Owned: what psync assigned. Adopted in the spec dialect: unknown,
 		// so every wanted machine is assigned (assign is idempotent) and
 		// nothing is unassigned.
 		have = recorded
 	}
-	have = slices.Clone(have)
-	slices.Sort(have)
-
-	base := Change{Kind: KindAssignment, Name: d.Name, ID: sc.ID, Precondition: sc.Precondition}
-	if sc.Action == Create || sc.Action == Adopt {
-		base.DependsOn = []string{sc.Key}
+	if slices.Equal(want, have) {
+		return
 	}
-	if sc.Action == Create {
+
+	base := Change{Kind: KindAssignment, Name: d.Name, ID: sc.ID}
+	switch {
+	case sc.Action == Create:
 		base.ID = ""
+	case r != nil:
+		base.Precondition = sc.Precondition
+		if !base.Precondition.Exists {
+			base.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
+		}
+	}
+	dependOn := sc.Action == Create || sc.Action == Adopt
+	add := func(action Action, machine, reason string) {
+		c := base
+		c.Action, c.Key, c.Machine, c.Reasons = action, assignmentKey(d.Name, machine), machine, []string{reason}
+		if dependOn {
+			c.DependsOn = []string{sc.Key}
+		}
+		p.add(c)
 	}
 	for _, mc := range want {
 		if _, ok := slices.BinarySearch(have, mc); ok {
@@ -260,10 +291,7 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		if _, ok := slices.BinarySearch(recorded, mc); ok && p.snap.AssignmentsKnown && r != nil {
 			reason = "unassigned outside psync"
 		}
-		c := base
-		c.Action, c.Key, c.Machine, c.Reasons = Assign, assignmentKey(d.Name, mc), mc, []string{reason}
-		c.DependsOn = slices.Clone(base.DependsOn)
-		p.add(c)
+		add(Assign, mc, reason)
 	}
 	for _, mc := range have {
 		if _, ok := slices.BinarySearch(want, mc); ok {
@@ -273,9 +301,19 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		if _, ok := slices.BinarySearch(recorded, mc); !ok && p.snap.AssignmentsKnown {
 			reason = "assigned outside psync"
 		}
-		c := base
-		c.Action, c.Key, c.Machine, c.Reasons = Unassign, assignmentKey(d.Name, mc), mc, []string{reason}
-		c.DependsOn = slices.Clone(base.DependsOn)
-		p.add(c)
+		add(Unassign, mc, reason)
 	}
+}
+
+// sortedSet returns s sorted and without duplicates: s itself when it
+// already is (the common case, which allocates nothing), else a copy.
+func sortedSet(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			c := slices.Clone(s)
+			slices.Sort(c)
+			return slices.Compact(c)
+		}
+	}
+	return s
 }
