@@ -83,8 +83,6 @@ func (v textView) item(b *bytes.Buffer, it item) {
 		switch {
 		case a.old == nil:
 			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.green("+"), a.name, *a.new)
-		case a.new == nil:
-			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.red("-"), a.name, *a.old)
 		default:
 			fmt.Fprintf(b, "%s%s %s: %s → %s\n", indent, st.yellow("~"), a.name, *a.old, *a.new)
 		}
@@ -148,8 +146,8 @@ func diffStat(u unified) string {
 	return fmt.Sprintf("%s added, %s removed", plural(u.added, "line"), plural(u.removed, "line"))
 }
 
-// attr is one attribute of a change: old nil for one that appears, new nil
-// for one that goes away. Values are already quoted for display.
+// attr is one attribute of a change, old nil for one that appears. Values
+// are already quoted for display.
 type attr struct {
 	name     string
 	old, new *string
@@ -166,7 +164,9 @@ func attrChanges(c plan.Change) []attr {
 		if old != nil && new != nil && *old == *new {
 			return
 		}
-		if old == nil && new == nil {
+		// An attribute After leaves unset is one psync does not manage
+		// (a note in the live dialect, which has none): not a change.
+		if new == nil {
 			return
 		}
 		out = append(out, attr{name, old, new})
