@@ -43,9 +43,9 @@ func TestComputeFullChanges(t *testing.T) {
 			},
 			{
 				Key: "script/a", Kind: KindScript, Action: Update, Name: "a", ID: "s1",
-				Reasons: []string{"body changed"},
-				Before:  &Attributes{Name: "a", RunOnce: ptr(false), IsEnabled: ptr(true), Body: ptr("v1"), BodySHA256: state.BodyHash("v1")},
-				After:   &Attributes{Name: "a", RunOnce: ptr(false), IsEnabled: ptr(true), Body: ptr("v2"), BodySHA256: state.BodyHash("v2")},
+				Reasons:      []string{"body changed"},
+				Before:       &Attributes{Name: "a", RunOnce: ptr(false), IsEnabled: ptr(true), Body: ptr("v1"), BodySHA256: state.BodyHash("v1")},
+				After:        &Attributes{Name: "a", RunOnce: ptr(false), IsEnabled: ptr(true), Body: ptr("v2"), BodySHA256: state.BodyHash("v2")},
 				Precondition: Precondition{Exists: true, Fingerprint: rA.Fingerprint()},
 			},
 			{

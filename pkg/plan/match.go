@@ -42,14 +42,14 @@ type desiredEntry struct {
 type matcher struct {
 	kind    Kind
 	remotes []object
-	byID    map[string]int   // remote id -> index
+	byID    map[string]int // remote id -> index
 	// byName maps a remote name to its object's index; names held by
 	// several objects are in dups instead (indexes sorted by id), so the
 	// common case allocates no slice per name.
 	byName  map[string]int
 	dups    map[string][]int
-	owned   map[string]bool  // ids the state owns (not deposed)
-	deposed map[string]bool  // ids the state holds as deposed
+	owned   map[string]bool // ids the state owns (not deposed)
+	deposed map[string]bool // ids the state holds as deposed
 	// ownedByName maps a name to the id the state owns under it.
 	ownedByName map[string]string
 	claimed     []bool
