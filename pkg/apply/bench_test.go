@@ -3,12 +3,14 @@ package apply_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // benchLatency is the latency of every API call in the benchmarks.
@@ -81,4 +83,32 @@ func benchApply(b *testing.B, p *plan.Plan, par int, newWriter func() (w remote.
 	b.ReportMetric(ideal.Seconds(), "ideal-s")
 	b.ReportMetric(avg.Seconds()/ideal.Seconds(), "ratio")
 	b.ReportMetric(0, "ns/op") // wall-s says it, in a unit people read
+}
+
+// BenchmarkApplyFileJournal is BenchmarkApply at parallelism 10 with the
+// real journal: every change saves the state file atomically, which is
+// what the CLI does.
+func BenchmarkApplyFileJournal(b *testing.B) {
+	p := benchPlan(1000, 3, 100)
+	var wall time.Duration
+	runs := 0
+	for b.Loop() {
+		f := newFakeAPI()
+		f.Latency = benchLatency
+		path := filepath.Join(b.TempDir(), state.DefaultFileName)
+		j := state.NewJournal(path, state.New())
+		start := time.Now()
+		report, err := apply.Run(context.Background(), p, f, j, apply.Options{Parallelism: 10})
+		wall += time.Since(start)
+		if err != nil || !report.OK() {
+			b.Fatalf("Run: %v, %v", err, report.Counts())
+		}
+		runs++
+	}
+	ideal := time.Duration(float64(len(p.Changes)) / 10 * float64(benchLatency))
+	avg := wall / time.Duration(runs)
+	b.ReportMetric(avg.Seconds(), "wall-s")
+	b.ReportMetric(ideal.Seconds(), "ideal-s")
+	b.ReportMetric(avg.Seconds()/ideal.Seconds(), "ratio")
+	b.ReportMetric(0, "ns/op")
 }
