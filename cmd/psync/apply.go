@@ -1,9 +1,188 @@
 package main
 
-import "errors"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
 
-// ApplyCmd is being built; see the issue that owns cmd/psync/apply.go.
-type ApplyCmd struct{}
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/render"
+	"github.com/psync-dev/psync/pkg/state"
+)
 
-// Run reports that the command is not built yet.
-func (c *ApplyCmd) Run() error { return errors.New("apply: not built yet") }
+// ApplyCmd makes the team match the manifest, or applies a saved plan.
+type ApplyCmd struct {
+	PlanFile        string `arg:"" optional:"" name:"planfile" help:"A plan saved with 'psync plan --out FILE'. Without it, apply plans afresh."`
+	AutoApprove     bool   `name:"auto-approve" help:"Do not ask for confirmation (required when there is no terminal)."`
+	DryRun          bool   `name:"dry-run" help:"Walk the schedule without writing anything."`
+	Parallelism     int    `name:"parallelism" default:"10" help:"Most changes in flight at once (1-256)."`
+	Prune           bool   `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
+	Output          string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	AllowDestroy    bool   `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
+	AllowMassDelete bool   `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind."`
+}
+
+// Run applies. Exit 0 when every change is done, 1 when any failed, 3 when
+// the plan is unsafe or a saved plan is stale, 130 when interrupted.
+func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
+	if c.Parallelism < 1 || c.Parallelism > 256 {
+		return fmt.Errorf("--parallelism must be between 1 and 256, not %d", c.Parallelism)
+	}
+	format, err := render.ParseFormat(c.Output)
+	if err != nil {
+		return err
+	}
+	ropts := g.renderOptions(streams)
+	ws, err := g.openWorkspace(ctx, streams, openOptions{lock: !c.DryRun})
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+
+	p, err := c.plan(ctx, ws)
+	if err != nil {
+		return err
+	}
+	if format == render.Text {
+		if err := render.Plan(streams.Stdout, p, render.Text, ropts); err != nil {
+			return err
+		}
+	}
+	if p.Refused() {
+		if format != render.Text {
+			render.Plan(streams.Stderr, p, render.Text, ropts)
+		}
+		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
+	}
+	if p.Empty() {
+		if format == render.JSON {
+			return render.Report(streams.Stdout, &apply.Report{Parallelism: c.Parallelism, DryRun: c.DryRun}, format, ropts)
+		}
+		return nil
+	}
+	if c.PlanFile == "" && !c.AutoApprove && !c.DryRun {
+		if err := confirm(streams); err != nil {
+			return err
+		}
+	}
+
+	var journal apply.Journal = state.NewJournal(ws.statePath, ws.state)
+	if c.DryRun {
+		journal = &memoryJournal{state: ws.state}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go watchInterrupts(runCtx, streams, stop)
+
+	progress := render.NewProgress(streams.Stderr, len(p.Changes), ropts, isTerminal(streams.Stderr))
+	if format != render.Text {
+		progress = nil
+	}
+	opts := apply.Options{Parallelism: c.Parallelism, DryRun: c.DryRun}
+	if progress != nil {
+		opts.OnEvent = progress.Event
+	}
+	report, runErr := apply.Run(runCtx, p, ws.client, journal, opts)
+	if progress != nil {
+		progress.Close()
+	}
+	if report != nil {
+		if err := render.Report(streams.Stdout, report, format, ropts); err != nil {
+			return err
+		}
+	}
+	switch {
+	case report != nil && report.Interrupted:
+		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state file %s records every change that was done", ws.statePath))
+	case runErr != nil:
+		return runErr
+	case !report.OK():
+		return withCode(ExitError, nil)
+	}
+	return nil
+}
+
+// plan computes a fresh plan, or reads the saved one and checks that
+// nothing it was planned against has moved.
+func (c *ApplyCmd) plan(ctx context.Context, ws *workspace) (*plan.Plan, error) {
+	snap, err := fetch(ctx, ws.client)
+	if err != nil {
+		return nil, err
+	}
+	if c.PlanFile == "" {
+		return plan.Compute(ws.manifest, snap, ws.state, plan.Options{
+			Prune:           c.Prune || ws.manifest.Settings.Prune,
+			AllowDestroy:    c.AllowDestroy,
+			AllowMassDelete: c.AllowMassDelete,
+			APIURL:          ws.target.APIURL,
+			Team:            ws.target.Team,
+		})
+	}
+	f, err := os.Open(c.PlanFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := plan.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", c.PlanFile, err)
+	}
+	if p.APIURL != ws.target.APIURL {
+		return nil, withCode(ExitRefused, fmt.Errorf("plan %s was made for %s, not %s", c.PlanFile, p.APIURL, ws.target.APIURL))
+	}
+	if err := p.FillSensitiveBodies(ws.manifest); err != nil {
+		return nil, withCode(ExitRefused, fmt.Errorf("plan %s is stale: %w", c.PlanFile, err))
+	}
+	if err := apply.CheckPreconditions(p, snap, ws.state); err != nil {
+		return nil, withCode(ExitRefused, fmt.Errorf("plan %s is stale, nothing was applied: %w", c.PlanFile, err))
+	}
+	p.Override(c.AllowDestroy, c.AllowMassDelete)
+	return p, nil
+}
+
+// confirm asks for "yes" on a terminal and refuses without one.
+func confirm(streams *IO) error {
+	if !isTerminal(streams.Stdin) {
+		return withCode(ExitError, errors.New("no terminal to confirm on; pass --auto-approve to apply without confirmation"))
+	}
+	fmt.Fprint(streams.Stdout, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+	line, _ := bufio.NewReader(streams.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return withCode(ExitError, errors.New("apply cancelled"))
+	}
+	return nil
+}
+
+// watchInterrupts stops starting new changes on the first interrupt and
+// exits at once on the second: the state is already journaled per change.
+func watchInterrupts(ctx context.Context, streams *IO, stop context.CancelFunc) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-streams.Interrupts:
+	}
+	fmt.Fprintln(streams.Stderr, "\npsync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
+	stop()
+	<-streams.Interrupts
+	fmt.Fprintln(streams.Stderr, "psync: exiting at once; the state file records every change that completed")
+	os.Exit(ExitInterrupted)
+}
+
+// memoryJournal keeps a dry run's state changes in memory: a dry run walks
+// the same executor, journal included, but writes nothing.
+type memoryJournal struct {
+	mu    sync.Mutex
+	state *state.State
+}
+
+func (j *memoryJournal) Update(fn func(*state.State)) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fn(j.state)
+	return nil
+}

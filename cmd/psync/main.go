@@ -90,7 +90,8 @@ func run(args []string, streams *IO) (code int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	err = kctx.Run(&cli.Globals, streams, ctx)
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(&cli.Globals, streams)
 	return exitCode(err, streams.Stderr)
 }
 

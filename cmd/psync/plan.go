@@ -1,9 +1,81 @@
 package main
 
-import "errors"
+import (
+	"bytes"
+	"context"
+	"fmt"
 
-// PlanCmd is being built; see the issue that owns cmd/psync/plan.go.
-type PlanCmd struct{}
+	"github.com/google/renameio/v2"
 
-// Run reports that the command is not built yet.
-func (c *PlanCmd) Run() error { return errors.New("plan: not built yet") }
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/render"
+)
+
+// PlanCmd shows what apply would change, and can save it for apply.
+type PlanCmd struct {
+	Out              string   `name:"out" placeholder:"FILE" help:"Save the plan to FILE, to apply exactly it with 'psync apply FILE'."`
+	Output           string   `name:"output" short:"o" enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown (a pull-request comment)."`
+	DetailedExitcode bool     `name:"detailed-exitcode" help:"Exit 0 when there are no changes, 2 when there are, 1 on error (3 when unsafe)."`
+	Prune            bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
+	Target           []string `name:"target" placeholder:"KIND/NAME" help:"Only plan these objects and their assignments (script/NAME or template/NAME; repeatable)."`
+	AllowDestroy     bool     `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
+	AllowMassDelete  bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind."`
+}
+
+// Run plans and renders. Exit 3 when the plan is unsafe; with
+// --detailed-exitcode, 2 when there are changes.
+func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
+	format, err := render.ParseFormat(c.Output)
+	if err != nil {
+		return err
+	}
+	ws, err := g.openWorkspace(ctx, streams, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+
+	snap, err := fetch(ctx, ws.client)
+	if err != nil {
+		return err
+	}
+	p, err := plan.Compute(ws.manifest, snap, ws.state, plan.Options{
+		Prune:           c.Prune || ws.manifest.Settings.Prune,
+		AllowDestroy:    c.AllowDestroy,
+		AllowMassDelete: c.AllowMassDelete,
+		Targets:         c.Target,
+		APIURL:          ws.target.APIURL,
+		Team:            ws.target.Team,
+	})
+	if err != nil {
+		return err
+	}
+	if err := render.Plan(streams.Stdout, p, format, g.renderOptions(streams)); err != nil {
+		return err
+	}
+	if c.Out != "" {
+		if err := savePlan(c.Out, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(streams.Stderr, "Saved the plan to %s. Apply exactly it with: psync apply %s\n", c.Out, c.Out)
+	}
+	switch {
+	case p.Refused():
+		return withCode(ExitRefused, nil)
+	case c.DetailedExitcode && !p.Empty():
+		return withCode(ExitChanges, nil)
+	}
+	return nil
+}
+
+// savePlan writes a plan file atomically.
+func savePlan(path string, p *plan.Plan) error {
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, p); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	if err := renameio.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	return nil
+}

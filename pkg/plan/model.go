@@ -89,6 +89,11 @@ type Change struct {
 	After  *Attributes `json:"after,omitempty"`
 	// Protected is true when the object has preventDestroy (in the manifest
 	// or remembered in the state).
+	//
+	// For a delete or replace it says whether the destroy is protected
+	// (manifest or state). For a create, adopt or update it is the
+	// protection the object has after the change (the manifest's), so that
+	// applying "preventDestroy: false" lets the state forget it.
 	Protected bool `json:"protected,omitempty"`
 	// AffectedMachines are the machines a delete or replace touches, where
 	// known: a script's assignments, a template's source machine.

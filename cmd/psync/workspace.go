@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/term"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/render"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// workspace is everything a plan or an apply works on: the manifest, the
+// state file, and a connection to the API.
+type workspace struct {
+	manifest  *manifest.Manifest
+	statePath string
+	state     *state.State
+	client    *remote.Client
+	target    Target
+	lock      *state.FileLock
+	closeConn func()
+}
+
+// openOptions say how much of the workspace a command needs.
+type openOptions struct {
+	// lock takes the state file's exclusive lock (apply); planning only reads.
+	lock bool
+}
+
+// openWorkspace loads the manifest and the state, connects, and checks that
+// the state belongs to the target. The caller must call close.
+func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions) (*workspace, error) {
+	m, err := manifest.Load(g.File)
+	if err != nil {
+		return nil, err
+	}
+	ws := &workspace{manifest: m, statePath: g.statePath(m)}
+	if o.lock {
+		ws.lock, err = state.Lock(ws.statePath)
+		if err != nil {
+			return nil, withCode(ExitError, err)
+		}
+	}
+	ws.state, err = state.Load(ws.statePath)
+	if err != nil {
+		ws.close()
+		return nil, err
+	}
+	ws.client, ws.target, ws.closeConn, err = g.connect(ctx, streams)
+	if err != nil {
+		ws.close()
+		return nil, err
+	}
+	if err := ws.state.CheckTarget(ws.target.APIURL, ws.target.Team); err != nil {
+		ws.close()
+		var te *state.TargetError
+		if errors.As(err, &te) {
+			return nil, withCode(ExitRefused, err)
+		}
+		return nil, err
+	}
+	return ws, nil
+}
+
+func (ws *workspace) close() {
+	if ws.closeConn != nil {
+		ws.closeConn()
+	}
+	if ws.lock != nil {
+		ws.lock.Unlock()
+	}
+}
+
+// statePath is --state, or psync.state.json next to the manifest.
+func (g *Globals) statePath(m *manifest.Manifest) string {
+	if g.State != "" {
+		return g.State
+	}
+	return filepath.Join(m.Dir, state.DefaultFileName)
+}
+
+// renderOptions decides colour: only on a terminal, never with --no-color
+// or NO_COLOR.
+func (g *Globals) renderOptions(streams *IO) render.Options {
+	return render.Options{Color: render.UseColor(isTerminal(streams.Stdout), g.NoColor, os.LookupEnv)}
+}
+
+// isTerminal reports whether v is a terminal (an *os.File on a tty).
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// fetch reads the whole remote picture through the read-only interface:
+// planning can never write.
+func fetch(ctx context.Context, r remote.Reader) (*remote.Snapshot, error) {
+	snap, err := r.Fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the team: %w", err)
+	}
+	return snap, nil
+}
