@@ -116,8 +116,12 @@ func bodySection(c plan.Change) (mdSection, bool) {
 				}
 			}
 		}
+		stat := "body, " + diffStat(bv.diff)
+		if c.Before == nil {
+			stat = "body, " + plural(bv.diff.added, "line")
+		}
 		return mdSection{
-			summary: fmt.Sprintf("%s: body, %s", head, md(diffStat(bv.diff))),
+			summary: head + ": " + md(stat),
 			lang:    "diff",
 			lines:   lines,
 		}, true
