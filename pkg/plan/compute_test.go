@@ -117,6 +117,22 @@ func TestCompute(t *testing.T) {
 				Reasons: S{"sensitive false → true", "preventDestroy false → true"}}},
 		},
 		{
+			name: "update: dropping preventDestroy is recorded, then a delete is safe",
+			m:    manifestOf([]manifest.Script{mScript("keep", "x")}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "keep")}, nil),
+			st:   stateOf([]state.Script{protectedState}, nil),
+			want: []row{{Key: "script/keep", Action: Update, ID: "s1", Exists: true, Protected: false,
+				Reasons: S{"preventDestroy true → false"}}},
+		},
+		{
+			name: "update: protection changes on a template",
+			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m1", PreventDestroy: true}}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
+			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
+			want: []row{{Key: "template/t", Action: Update, ID: "t1", Exists: true, Protected: true,
+				Reasons: S{"preventDestroy false → true"}}},
+		},
+		{
 			name: "update template: renamed outside psync, note",
 			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m1", Note: "y"}}),
 			snap: specSnap(nil, []remote.Template{{ID: "t1", Name: "other", MachineID: "m1", Note: "x"}}),
@@ -373,6 +389,17 @@ func TestCompute(t *testing.T) {
 			},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t", "template/u"}, Override: "--allow-destroy",
 				Message: "the plan destroys 2 objects protected by preventDestroy (template/t, template/u): to destroy them, apply preventDestroy: false first, or pass --allow-destroy"}},
+		},
+		{
+			name: "preventDestroy remembered in the state makes a replace unsafe",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
+			st:   stateOf(nil, []state.Template{{ID: "t1", Name: "t", MachineID: "m1", PreventDestroy: true}}),
+			want: []row{
+				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2", "preventDestroy true → false"}, Affected: S{"m1"}},
+			},
+			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t"}, Override: "--allow-destroy",
+				Message: "the plan destroys 1 object protected by preventDestroy (template/t): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
 		},
 		{
 			name: "maxDeletePercent: 4 of 12 is too many",

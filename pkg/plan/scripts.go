@@ -110,9 +110,11 @@ func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
 // allocations and a fingerprint, and most scripts do not change).
 func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st *state.Script) (Change, bool) {
 	c := Change{
-		Kind:      KindScript,
-		Name:      d.Name,
-		Protected: d.PreventDestroy || st != nil && st.PreventDestroy,
+		Kind: KindScript,
+		Name: d.Name,
+		// Scripts are never replaced: the change keeps the object, so
+		// Protected is the protection it will have (see Change.Protected).
+		Protected: d.PreventDestroy,
 	}
 	hash := state.BodyHash(d.Body)
 	fill := func() {

@@ -82,7 +82,7 @@ func (p *planner) templateChange(d manifest.Template, m match, r *remote.Templat
 		Key:       key(KindTemplate, d.Name),
 		Kind:      KindTemplate,
 		Name:      d.Name,
-		Protected: d.PreventDestroy || st != nil && st.PreventDestroy,
+		Protected: d.PreventDestroy,
 		After:     &Attributes{Name: d.Name, MachineID: d.MachineID},
 	}
 	if p.compareNotes {
@@ -120,6 +120,9 @@ func (p *planner) templateChange(d manifest.Template, m match, r *remote.Templat
 	switch {
 	case replace:
 		c.Action = Replace
+		// A replace destroys the old object: protected if either the
+		// manifest or the state says so.
+		c.Protected = d.PreventDestroy || st != nil && st.PreventDestroy
 	case adopt:
 		c.Action = Adopt
 	case len(reasons) > 0:
