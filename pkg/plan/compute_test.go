@@ -294,6 +294,13 @@ func TestCompute(t *testing.T) {
 			unmanaged: []Unmanaged{{Kind: KindScript, Name: "a", ID: "s1"}},
 		},
 		{
+			name:      "a remote object listed twice is one object",
+			m:         manifestOf([]manifest.Script{mScript("a", "x")}, nil),
+			snap:      specSnap([]remote.Script{rScript("s1", "a"), rScript("s1", "a"), rScript("s2", "b"), rScript("s2", "b")}, nil),
+			st:        stateOf([]state.Script{sScript("s1", "a", "x")}, nil),
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "b", ID: "s2"}},
+		},
+		{
 			name: "assignments, spec dialect: the state records what psync assigned",
 			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil, mAssign("a", "m3"), mAssign("a", "m2")),
 			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),

@@ -68,9 +68,13 @@ func newMatcher(kind Kind, remotes []object, owned []object, deposed []string) *
 		claimed:     make([]bool, len(remotes)),
 	}
 	for i, r := range remotes {
-		if _, dup := m.byID[r.id]; !dup {
-			m.byID[r.id] = i
+		if _, dup := m.byID[r.id]; dup {
+			// The client de-duplicates by id; should a copy slip through,
+			// it is the same object and must not be planned twice.
+			m.claimed[i] = true
+			continue
 		}
+		m.byID[r.id] = i
 		if d, ok := m.dups[r.name]; ok {
 			m.dups[r.name] = append(d, i)
 		} else if j, ok := m.byName[r.name]; ok {
