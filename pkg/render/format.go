@@ -38,7 +38,7 @@ type Options struct {
 	// Color adds ANSI colours to the text format; JSON and Markdown never
 	// have any. Decide it with UseColor.
 	Color bool
-	// MaxMarkdownBytes bounds the size of a Markdown plan; 0 means
+	// MaxMarkdownBytes bounds the size of a Markdown plan or report; 0 means
 	// DefaultMaxMarkdownBytes.
 	MaxMarkdownBytes int
 }
