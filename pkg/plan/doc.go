@@ -26,6 +26,14 @@
 //     compared there (the API could never make them equal).
 //   - Changing only preventDestroy or sensitive is an update: the state
 //     must learn it, and an update is how the state learns anything.
+//     Change.Protected on a create, adopt or update is the protection the
+//     object has after it (the manifest's), so the applier can record it;
+//     on a delete or replace it is whether the destroy is protected
+//     (manifest or state).
+//   - In the spec dialect an adopted script's assignments are unknown:
+//     every machine the manifest lists is assigned (assign is idempotent)
+//     and nothing is unassigned. Deleting a script plans no unassigns (the
+//     delete removes them); its machines are in AffectedMachines.
 //   - An owned object whose name is now matched by ignore is never
 //     deleted; it is listed as an ignored unmanaged object.
 //   - Deletes whose key collides with another change (a pruned duplicate
