@@ -343,6 +343,7 @@ func TestTruncatedConnectionRetried(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
+	t.Parallel() // mostly waiting: overlap with the rest
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		select {
 		case <-r.Context().Done():
@@ -445,6 +446,7 @@ func TestDeleteRetryNotFoundIsSuccess(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel() // mostly waiting: overlap with the rest
 	for _, form := range []string{"seconds", "date"} {
 		t.Run(form, func(t *testing.T) {
 			var first time.Time

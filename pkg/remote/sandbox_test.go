@@ -170,6 +170,7 @@ func TestSandboxOperations(t *testing.T) {
 // and 20% of writes ambiguously (the write is made, the answer lost) make
 // exactly 1,000 objects.
 func TestSandboxNoDuplicateCreates(t *testing.T) {
+	t.Parallel() // mostly waiting: overlap with the rest
 	const n = 1000
 	inst, c := startSandbox(t, sandbox.Faults{AmbiguousRate: 0.2, ErrorRate: 0.1, Seed: 7})
 	ctx := context.Background()
@@ -241,6 +242,7 @@ func TestSandboxNoDuplicateCreates(t *testing.T) {
 // close to the limit with few 429s, whether psync is configured above the
 // limit or unlimited.
 func TestSandboxRateLimit(t *testing.T) {
+	t.Parallel() // mostly waiting: overlap with the rest
 	if testing.Short() {
 		t.Skip("takes ~10s")
 	}
