@@ -118,7 +118,17 @@ func kindName(n *yaml.Node) string {
 // e.g. `"runOnce"`.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 	n = d.resolve(n)
-	if n == nil || isNull(n) {
+	if n == nil {
+		return
+	}
+	if v.Kind() == reflect.Struct {
+		// Even an empty or mistyped object ("- ", "- 00") has a position
+		// for messages; decodeStruct adds its fields'.
+		if pp, ok := v.Addr().Interface().(positioned); ok {
+			pp.setPositions(positions{at: d.pos(n)})
+		}
+	}
+	if isNull(n) {
 		return // absent: keep the zero value (a nil pointer means "default")
 	}
 	switch v.Kind() {
