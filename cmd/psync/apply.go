@@ -79,13 +79,16 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	defer stop()
 	go watchInterrupts(runCtx, streams, stop)
 
-	progress := render.NewProgress(streams.Stderr, len(p.Changes), ropts, isTerminal(streams.Stderr))
-	if format != render.Text {
-		progress = nil
-	}
 	opts := apply.Options{Parallelism: c.Parallelism, DryRun: c.DryRun}
-	if progress != nil {
+	// Each change is printed as it completes, with a live line on a
+	// terminal; the final report then lists only what was not done.
+	var progress *render.Progress
+	if format == render.Text && !c.DryRun {
+		popts := ropts
+		popts.Color = render.UseColor(isTerminal(streams.Stderr), g.NoColor, os.LookupEnv)
+		progress = render.NewProgress(streams.Stderr, len(p.Changes), popts, isTerminal(streams.Stderr))
 		opts.OnEvent = progress.Event
+		ropts.Brief = true
 	}
 	report, runErr := apply.Run(runCtx, p, ws.client, journal, opts)
 	if progress != nil {

@@ -9,7 +9,7 @@ type Globals struct {
 	APIURL  string `name:"api-url" env:"PAPERSPACE_API_URL" default:"https://api.paperspace.com/v1" help:"Base URL of the Paperspace API. The key is read from PAPERSPACE_API_KEY."`
 	Sandbox string `name:"sandbox" placeholder:"DIR" help:"Run against an embedded sandbox with its data in DIR instead of Paperspace."`
 	Debug   bool   `name:"debug" help:"Log every API request to stderr (the key is never shown)."`
-	NoColor bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set to anything)."`
+	NoColor bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set and not empty)."`
 
 	InsecureHTTP bool          `name:"insecure-http" help:"Allow plain http:// to a host that is not loopback."`
 	RateLimit    float64       `name:"rate-limit" default:"20" placeholder:"RPS" help:"Most requests per second, shared by all workers."`

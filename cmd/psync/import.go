@@ -88,7 +88,6 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err := renameio.WriteFile(out, body, 0o644); err != nil {
 		return err
 	}
-	st.Serial++
 	if err := st.Save(statePath); err != nil {
 		return err
 	}

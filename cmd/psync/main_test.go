@@ -3,6 +3,9 @@ package main
 import (
 	"flag"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -13,7 +16,12 @@ var update = flag.Bool("update", false, "rewrite testscript files whose cmp fail
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"psync": func() {
-			os.Exit(run(os.Args[1:], &IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
+			code := run(os.Args[1:], &IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			// Record the exit code for the scripts' `status` command.
+			if f := os.Getenv("PSYNC_EXIT_FILE"); f != "" {
+				os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
+			}
+			os.Exit(code)
 		},
 	})
 }
@@ -29,7 +37,20 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PAPERSPACE_API_KEY", "")
 			env.Setenv("PAPERSPACE_API_URL", "")
 			env.Setenv("NO_COLOR", "")
+			env.Setenv("PSYNC_EXIT_FILE", filepath.Join(env.WorkDir, ".psync-exit"))
 			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// status N: the last psync run exited with code N.
+			"status": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: status CODE")
+				}
+				got := strings.TrimSpace(ts.ReadFile(ts.MkAbs(".psync-exit")))
+				if (got == args[0]) == neg {
+					ts.Fatalf("psync exited with %s, want %s%s", got, map[bool]string{true: "not ", false: ""}[neg], args[0])
+				}
+			},
 		},
 	})
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// MaxMarkdownBytes bounds the size of a Markdown plan or report; 0 means
 	// DefaultMaxMarkdownBytes.
 	MaxMarkdownBytes int
+	// Brief, for a text report, leaves out the changes that were done: a
+	// Progress has already shown each of them as it completed.
+	Brief bool
 }
 
 func (o Options) maxMarkdown() int {
@@ -97,7 +100,7 @@ type view interface {
 func newView(f Format, o Options) (view, error) {
 	switch f {
 	case Text:
-		return textView{st: styler{on: o.Color}}, nil
+		return textView{st: styler{on: o.Color}, brief: o.Brief}, nil
 	case JSON:
 		return jsonView{}, nil
 	case Markdown:

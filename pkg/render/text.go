@@ -14,7 +14,10 @@ import (
 )
 
 // textView is for people, Terraform-like.
-type textView struct{ st styler }
+type textView struct {
+	st    styler
+	brief bool
+}
 
 // textMachineLimit caps the machines listed on one line of a delete.
 const textMachineLimit = 10
@@ -254,11 +257,16 @@ func (v textView) report(w io.Writer, r *apply.Report) error {
 			_, err := w.Write(b.Bytes())
 			return err
 		}
+		listed := 0
 		for _, res := range r.Results {
+			if v.brief && res.Status == apply.Done {
+				continue
+			}
 			b.WriteString(v.resultLine(res))
 			b.WriteByte('\n')
+			listed++
 		}
-		if len(r.Results) > 0 {
+		if listed > 0 || !v.brief {
 			b.WriteByte('\n')
 		}
 		b.WriteString(v.reportSummary(r))
