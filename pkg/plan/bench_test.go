@@ -87,13 +87,21 @@ func BenchmarkCompute(b *testing.B) {
 			m, snap, st := benchInputs(bc.first, bc.churn, bc.live)
 			var p *Plan
 			b.ReportAllocs()
+			start := cpuTime()
+			n := 0
 			for b.Loop() {
 				var err error
 				if p, err = Compute(m, snap, st, Options{}); err != nil {
 					b.Fatal(err)
 				}
+				n++
 			}
 			b.ReportMetric(float64(len(p.Changes)), "changes")
+			if used := cpuTime() - start; used > 0 {
+				// CPU time (GC included), which a loaded machine does not inflate
+				// the way it inflates ns/op.
+				b.ReportMetric(float64(used.Milliseconds())/float64(n), "cpu-ms/op")
+			}
 		})
 	}
 }
