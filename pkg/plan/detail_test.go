@@ -214,15 +214,15 @@ func TestOrder(t *testing.T) {
 
 func TestRead(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"not JSON", "nope", "read plan: invalid character"},
-		{"no version", `{"changes": []}`, "read plan: no formatVersion: this is not a saved psync plan"},
-		{"newer", `{"formatVersion": 2}`, "read plan: format version 2 is newer than this psync understands (1): upgrade psync"},
-		{"older", `{"formatVersion": 0}`, "read plan: unknown format version 0"},
-		{"unknown field", `{"formatVersion": 1, "extra": 1}`, `read plan: json: unknown field "extra"`},
-		{"unknown action", `{"formatVersion": 1, "changes": [{"key": "a", "action": "explode"}]}`, `read plan: unknown action "explode"`},
-		{"no action", `{"formatVersion": 1, "changes": [{"key": "a"}]}`, `read plan: change "a" has no action`},
-		{"duplicate key", `{"formatVersion": 1, "changes": [{"key": "a", "action": "create"}, {"key": "a", "action": "create"}]}`, `read plan: two changes have the key "a"`},
-		{"dependency later", `{"formatVersion": 1, "changes": [{"key": "a", "action": "assign", "dependsOn": ["b"]}, {"key": "b", "action": "create"}]}`, `read plan: change "a" depends on "b", which does not come before it`},
+		{"not JSON", "nope", "not a saved plan: invalid character"},
+		{"no version", `{"changes": []}`, "no formatVersion: this is not a saved psync plan"},
+		{"newer", `{"formatVersion": 2}`, "format version 2 is newer than this psync understands (1): upgrade psync"},
+		{"older", `{"formatVersion": 0}`, "unknown format version 0"},
+		{"unknown field", `{"formatVersion": 1, "extra": 1}`, `not a saved plan: json: unknown field "extra"`},
+		{"unknown action", `{"formatVersion": 1, "changes": [{"key": "a", "action": "explode"}]}`, `not a saved plan: unknown action "explode"`},
+		{"no action", `{"formatVersion": 1, "changes": [{"key": "a"}]}`, `malformed plan: change "a" has no action`},
+		{"duplicate key", `{"formatVersion": 1, "changes": [{"key": "a", "action": "create"}, {"key": "a", "action": "create"}]}`, `malformed plan: two changes have the key "a"`},
+		{"dependency later", `{"formatVersion": 1, "changes": [{"key": "a", "action": "assign", "dependsOn": ["b"]}, {"key": "b", "action": "create"}]}`, `malformed plan: change "a" depends on "b", which does not come before it`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,33 +34,34 @@ func Write(w io.Writer, p *Plan) error {
 // Read loads a plan saved by Write. It refuses a plan of an unknown or newer
 // format, and one whose changes are not a well-formed ordered set (unique
 // keys, dependencies earlier in the plan), since apply trusts that order.
+// Errors do not name the file: the caller knows it.
 func Read(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, err
 	}
 	var head struct {
 		FormatVersion *int `json:"formatVersion"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, fmt.Errorf("not a saved plan: %w", err)
 	}
 	switch {
 	case head.FormatVersion == nil:
-		return nil, errors.New("read plan: no formatVersion: this is not a saved psync plan")
+		return nil, errors.New("no formatVersion: this is not a saved psync plan")
 	case *head.FormatVersion > FormatVersion:
-		return nil, fmt.Errorf("read plan: format version %d is newer than this psync understands (%d): upgrade psync", *head.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("format version %d is newer than this psync understands (%d): upgrade psync", *head.FormatVersion, FormatVersion)
 	case *head.FormatVersion != FormatVersion:
-		return nil, fmt.Errorf("read plan: unknown format version %d", *head.FormatVersion)
+		return nil, fmt.Errorf("unknown format version %d", *head.FormatVersion)
 	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, fmt.Errorf("not a saved plan: %w", err)
 	}
 	if err := p.validate(); err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, fmt.Errorf("malformed plan: %w", err)
 	}
 	return &p, nil
 }
