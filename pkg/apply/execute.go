@@ -9,29 +9,32 @@ import (
 	"github.com/psync-dev/psync/pkg/state"
 )
 
-// perform maps one change to its API calls and journals each success. It
-// returns the id of the object a create or replace made.
+// perform maps one change to its API calls. It returns the id of the object
+// the change leaves (the new one for a create or replace) and record, the
+// journal update that records it, which the caller applies once the calls
+// are done (outside the concurrency limit: a journal save is not an API
+// call). A replace journals its first step itself, before its delete.
 //
 // Writer errors are returned as they are: the remote client already words
 // them with the operation, the object, the status and the API's message.
-func (r *runner) perform(ctx context.Context, c plan.Change) (string, error) {
+func (r *runner) perform(ctx context.Context, c plan.Change) (id string, record func(*state.State), err error) {
 	switch c.Kind {
 	case plan.KindScript:
 		return r.script(ctx, c)
 	case plan.KindTemplate:
 		return r.template(ctx, c)
 	case plan.KindAssignment:
-		return "", r.assignment(ctx, c)
+		return r.assignment(ctx, c)
 	}
-	return "", fmt.Errorf("%s: unknown kind %q", c.Key, c.Kind)
+	return "", nil, fmt.Errorf("%s: unknown kind %q", c.Key, c.Kind)
 }
 
-func (r *runner) script(ctx context.Context, c plan.Change) (string, error) {
+func (r *runner) script(ctx context.Context, c plan.Change) (string, func(*state.State), error) {
 	switch c.Action {
 	case plan.Create, plan.Update, plan.Adopt:
 		in, err := scriptInput(c)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		var s remote.Script
 		if c.Action == plan.Create {
@@ -43,40 +46,37 @@ func (r *runner) script(ctx context.Context, c plan.Change) (string, error) {
 			}
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		entry := scriptEntry(s.ID, c, in)
-		if err := r.journal(c, s.ID, func(st *state.State) { putScript(st, entry) }); err != nil {
-			return "", err
-		}
-		return s.ID, nil
+		return s.ID, func(st *state.State) { putScript(st, entry) }, nil
 	case plan.Delete:
 		if err := ignoreNotFound(r.w.DeleteScript(ctx, c.ID)); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return "", r.journal(c, c.ID, func(st *state.State) { st.RemoveScript(c.ID) })
+		return c.ID, func(st *state.State) { st.RemoveScript(c.ID) }, nil
 	}
-	return "", unsupported(c)
+	return "", nil, unsupported(c)
 }
 
-func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
+func (r *runner) template(ctx context.Context, c plan.Change) (string, func(*state.State), error) {
 	switch c.Action {
 	case plan.Create, plan.Replace:
 		in, err := templateInput(c)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		t, err := r.w.CreateTemplate(ctx, in)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		entry := templateEntry(t.ID, c, in)
 		if c.Action == plan.Create {
-			return t.ID, r.journal(c, t.ID, func(st *state.State) { st.PutTemplate(entry) })
+			return t.ID, func(st *state.State) { st.PutTemplate(entry) }, nil
 		}
 		// Replace: record the new template and depose the old one in one
-		// journal update, so that a crash between the create and the
-		// delete leaves a state from which the next plan deletes the old.
+		// journal update before deleting the old, so that a crash between
+		// the two leaves a state from which the next plan deletes the old.
 		old := c.ID
 		before := templateBefore(c)
 		if err := r.journal(c, t.ID, func(st *state.State) {
@@ -85,49 +85,49 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, error) {
 			}
 			st.PutTemplate(entry) // deposes the old one of the same name
 		}); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, old)); err != nil {
-			return "", fmt.Errorf("replace template %q: created %s, but deleting the old %s failed (it stays deposed in the state; the next apply deletes it): %w", c.Name, t.ID, old, err)
+			return "", nil, fmt.Errorf("replace template %q: created %s, but deleting the old %s failed (it stays deposed in the state; the next apply deletes it): %w", c.Name, t.ID, old, err)
 		}
-		return t.ID, r.journal(c, old, func(st *state.State) { st.RemoveTemplate(old) })
+		return t.ID, func(st *state.State) { st.RemoveTemplate(old) }, nil
 	case plan.Update, plan.Adopt:
 		in, err := templateInput(c)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if _, err := r.w.UpdateTemplate(ctx, c.ID, in); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		entry := templateEntry(c.ID, c, in)
-		return c.ID, r.journal(c, c.ID, func(st *state.State) { st.PutTemplate(entry) })
+		return c.ID, func(st *state.State) { st.PutTemplate(entry) }, nil
 	case plan.Delete:
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, c.ID)); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return "", r.journal(c, c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) })
+		return c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) }, nil
 	}
-	return "", unsupported(c)
+	return "", nil, unsupported(c)
 }
 
-func (r *runner) assignment(ctx context.Context, c plan.Change) error {
+func (r *runner) assignment(ctx context.Context, c plan.Change) (string, func(*state.State), error) {
 	switch c.Action {
 	case plan.Assign:
 		id, err := r.scriptID(c)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		if err := r.w.AssignScript(ctx, id, c.Machine); err != nil {
-			return err
+			return "", nil, err
 		}
-		return r.journal(c, id, func(st *state.State) { st.AddAssignment(id, c.Machine) })
+		return id, func(st *state.State) { st.AddAssignment(id, c.Machine) }, nil
 	case plan.Unassign:
 		if err := ignoreNotFound(r.w.UnassignScript(ctx, c.ID, c.Machine)); err != nil {
-			return err
+			return "", nil, err
 		}
-		return r.journal(c, c.ID, func(st *state.State) { st.RemoveAssignment(c.ID, c.Machine) })
+		return c.ID, func(st *state.State) { st.RemoveAssignment(c.ID, c.Machine) }, nil
 	}
-	return unsupported(c)
+	return "", nil, unsupported(c)
 }
 
 // scriptID is the id of an assignment's script: the change's own, or the
@@ -136,7 +136,7 @@ func (r *runner) scriptID(c plan.Change) (string, error) {
 	if c.ID != "" {
 		return c.ID, nil
 	}
-	if i, ok := r.graph.byKey["script/"+c.Name]; ok && r.ids[i] != "" {
+	if i, ok := r.graph.byKey["script/"+c.Name]; ok && r.ids[i] != "" && r.plan.Changes[i].Action != plan.Delete {
 		return r.ids[i], nil
 	}
 	return "", fmt.Errorf("%s %s: the id of script %q is unknown (it has no id in the plan and no change creating it)", c.Action, c.Key, c.Name)

@@ -259,6 +259,8 @@ type memJournal struct {
 	updates int
 	// FailAfter, when > 0, makes every update after that many fail.
 	FailAfter int
+	// Delay is how long each save takes (an encode and an fsync).
+	Delay time.Duration
 }
 
 func newMemJournal(st *state.State) *memJournal {
@@ -275,6 +277,7 @@ func (j *memJournal) Update(fn func(*state.State)) error {
 		return fmt.Errorf("disk full")
 	}
 	fn(j.state)
+	time.Sleep(j.Delay)
 	j.updates++
 	j.state.Serial++
 	return nil

@@ -72,7 +72,7 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 		plan:    p,
 		graph:   g,
 		w:       w,
-		j:       j,
+		j:       newGroupJournal(j),
 		opts:    opts,
 		results: make([]Result, len(p.Changes)),
 		ids:     make([]string, len(p.Changes)),
@@ -148,14 +148,25 @@ type runner struct {
 	// which its dependants (assigns of a new script) need.
 	ids         []string
 	interrupted bool
+	// recording tracks the goroutines journaling finished API calls.
+	recording sync.WaitGroup
 
 	eventMu  sync.Mutex
 	finished int
 }
 
+// message tells the dispatcher about change i: its API calls are over
+// (its slot is free), or it is finished (done or failed, journaled).
+type message struct {
+	i        int
+	finished bool
+}
+
 // loop is the dispatcher: it launches ready changes, lowest plan index
-// first, while fewer than Parallelism are in flight, and settles each as it
-// finishes.
+// first, while fewer than Parallelism are making API calls, and settles
+// each as it finishes. A change's journaling happens after its slot is
+// freed: the limit is on concurrent API calls, and a change waiting for a
+// state save should not keep another from calling the API.
 func (r *runner) loop(ctx context.Context) {
 	var g errgroup.Group
 	g.SetLimit(r.opts.Parallelism)
@@ -173,41 +184,46 @@ func (r *runner) loop(ctx context.Context) {
 		}
 	}
 	heap.Init(ready)
-	// Buffered for every change, so that a worker never blocks on it and
-	// its errgroup slot is released promptly.
-	finished := make(chan int, n)
-	inFlight, step := 0, 0
+	// Buffered for two messages per change, so that no sender ever blocks
+	// and an errgroup slot is released promptly.
+	msgs := make(chan message, 2*n)
+	calling, unfinished, step := 0, 0, 0
 	cancelled := ctx.Done()
 	for {
 		if ctx.Err() != nil {
 			r.interrupted = true
 		}
-		for !r.interrupted && inFlight < r.opts.Parallelism && ready.Len() > 0 {
+		for !r.interrupted && calling < r.opts.Parallelism && ready.Len() > 0 {
 			i := heap.Pop(ready).(int)
 			step++
 			r.results[i].Step = step
-			inFlight++
-			// g.Go blocks only while a worker that already reported on
-			// finished has not yet returned: inFlight counts below the
+			calling++
+			unfinished++
+			// g.Go blocks only while a worker that already said its slot
+			// is free has not yet returned: calling counts below the
 			// errgroup's own tally, which stays the hard limit.
 			g.Go(func() error {
-				r.execute(work, i)
-				finished <- i
+				r.execute(work, i, msgs)
 				return nil
 			})
 		}
-		if inFlight == 0 {
+		if unfinished == 0 && calling == 0 {
 			break
 		}
 		select {
-		case i := <-finished:
-			inFlight--
-			r.settle(i, waiting, ready)
+		case m := <-msgs:
+			if !m.finished {
+				calling--
+				continue
+			}
+			unfinished--
+			r.settle(m.i, waiting, ready)
 		case <-cancelled:
 			cancelled = nil // seen; keep draining the changes in flight
 		}
 	}
 	_ = g.Wait() // workers never return errors; results carry them
+	r.recording.Wait()
 }
 
 // settle makes the dependants of a done change ready when it was their last
@@ -244,12 +260,32 @@ func (r *runner) skipDependants(i int) {
 	}
 }
 
-// execute runs change i and records its result.
-func (r *runner) execute(ctx context.Context, i int) {
+// execute runs change i's API calls, frees its slot, and then journals it
+// on another goroutine, which reports it finished.
+func (r *runner) execute(ctx context.Context, i int, msgs chan<- message) {
 	c := r.plan.Changes[i]
 	r.emit(Event{Kind: EventStarted, Result: Result{Change: c, Step: r.results[i].Step}})
 	began := r.opts.Now()
-	id, err := r.perform(ctx, c)
+	id, record, err := r.perform(ctx, c)
+	if err != nil {
+		r.complete(i, began, "", err)
+		msgs <- message{i: i}
+		msgs <- message{i: i, finished: true}
+		return
+	}
+	// The slot is free before the change can be finished, so the
+	// dispatcher always hears of the two in this order.
+	msgs <- message{i: i}
+	r.recording.Add(1)
+	go func() {
+		defer r.recording.Done()
+		r.complete(i, began, id, r.journal(c, id, record))
+		msgs <- message{i: i, finished: true}
+	}()
+}
+
+// complete records change i's result and reports it.
+func (r *runner) complete(i int, began time.Time, id string, err error) {
 	res := &r.results[i]
 	res.Started = began.Sub(r.start)
 	res.Duration = r.opts.Now().Sub(began)
