@@ -66,6 +66,7 @@ func build(dir string, docs []parsed, diags *diagnostics) *Manifest {
 
 type builder struct {
 	dir   string
+	root  string // dir with symlinks resolved, once needed
 	diags *diagnostics
 	m     *Manifest
 
@@ -273,11 +274,15 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 		b.errorf(at, "file %q is outside the manifest's directory", rel)
 		return "", Position{}
 	}
-	root, err := filepath.EvalSymlinks(b.dir)
-	if err != nil {
-		b.errorf(at, "cannot resolve the manifest's directory: %v", err)
-		return "", Position{}
+	if b.root == "" {
+		root, err := filepath.EvalSymlinks(b.dir)
+		if err != nil {
+			b.errorf(at, "cannot resolve the manifest's directory: %v", unwrapPath(err))
+			return "", Position{}
+		}
+		b.root = root
 	}
+	root := b.root
 	real, err := filepath.EvalSymlinks(joined)
 	if err != nil {
 		if os.IsNotExist(err) {
