@@ -228,8 +228,10 @@ func compareTemplates(a, b Template) int {
 // its first save, and drops any body of a sensitive script. It normalises s
 // in place.
 func (s *State) Save(path string) error {
+	s.Serial++
 	data, err := s.encode()
 	if err != nil {
+		s.Serial--
 		return fmt.Errorf("save state %s: %w", path, err)
 	}
 	if err := renameio.WriteFile(path, data, 0o644); err != nil {
@@ -238,8 +240,8 @@ func (s *State) Save(path string) error {
 	return nil
 }
 
-// encode prepares s for writing (serial, lineage, sorting, no sensitive
-// bodies) and returns its bytes.
+// encode prepares s for writing (lineage, sorting, no sensitive bodies)
+// and returns its bytes. The caller sets the serial.
 func (s *State) encode() ([]byte, error) {
 	s.FormatVersion = FormatVersion
 	if s.Lineage == "" {
@@ -255,13 +257,15 @@ func (s *State) encode() ([]byte, error) {
 		}
 	}
 	s.normalize()
-	s.Serial++
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		s.Serial--
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Bodies are shell scripts: keep '<', '>' and '&' readable in diffs.
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
 		return nil, err
 	}
-	return append(data, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 // newLineage returns a random UUID (version 4).
