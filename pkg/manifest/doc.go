@@ -9,6 +9,23 @@
 // Schema from them, so editors and the loader never disagree. The resolved
 // Manifest (model.go) is what the planner consumes.
 //
+// Rules beyond the schema, decided here:
+//   - Every file (and every YAML document in a file) states "version: 1".
+//     A directory merges its *.yaml and *.yml files in name order; hidden
+//     files and subdirectories are skipped. settings may be set once.
+//   - Top-level keys starting with "x-" are ignored (a home for YAML
+//     anchors, as in Docker Compose); anchors, aliases and merge keys work.
+//   - Assignment entries naming the same script are merged; a machine
+//     listed twice for one script is an error.
+//   - A script file must resolve, symlinks included, to a regular UTF-8
+//     file of at most 16 KiB inside the manifest's directory tree and
+//     outside any .git directory (CI keeps tokens in .git/config).
+//   - Machine ids match ^[a-z0-9][a-z0-9-]{1,63}$ (psbox001, ps1a2b3c4).
+//   - Names are 1 to 255 characters, without control characters or
+//     surrounding spaces; previousNames must not collide with any other
+//     name or previous name of the same kind; no managed name or previous
+//     name may match an ignore pattern (path.Match syntax).
+//
 // The package never talks to the network. CheckShell runs `bash -n` on shell
 // scripts as an extra, optional check used by `psync validate`.
 package manifest

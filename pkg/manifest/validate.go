@@ -297,6 +297,12 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 		b.errorf(at, "file %q leads through a symlink outside the manifest's directory", rel)
 		return "", Position{}
 	}
+	if inGitDir(root, real) {
+		// CI checkouts keep credentials in .git/config (e.g. GitHub's
+		// persisted token): never a script body.
+		b.errorf(at, "file %q is inside a .git directory, which may hold credentials", rel)
+		return "", Position{}
+	}
 	info, err := os.Stat(real)
 	if err != nil {
 		b.errorf(at, "file %q cannot be read: %v", rel, unwrapPath(err))
@@ -358,6 +364,21 @@ func within(root, p string) bool {
 		return false
 	}
 	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// inGitDir reports whether p (inside root) has a ".git" path element
+// below root.
+func inGitDir(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	if err != nil {
+		return false
+	}
+	for _, elem := range strings.Split(filepath.ToSlash(rel), "/") {
+		if strings.EqualFold(elem, ".git") {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *builder) template(t *DocTemplate) {
