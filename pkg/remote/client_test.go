@@ -809,3 +809,16 @@ func TestAssignErrors(t *testing.T) {
 		t.Fatalf("got %v, want %s", err, want)
 	}
 }
+
+// A key echoed where an excerpt of the body is cut is still not shown,
+// not even in part.
+func TestKeyNotCutInHalf(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.WriteHeader(403)
+		io.WriteString(w, strings.Repeat(".", 190)+r.Header.Get("Authorization"))
+	})
+	_, err := f.client(t).GetScript(context.Background(), "s1")
+	if err == nil || strings.Contains(err.Error(), testKey[:8]) {
+		t.Fatalf("got %v, want no part of the key", err)
+	}
+}

@@ -210,6 +210,11 @@ func (c *Client) attempt(ctx context.Context, req *request, n int) outcome {
 		return outcome{err: req.op.err(resp.StatusCode, cause), retryable: true, ambiguous: true}
 	}
 	c.debugf("psync: %s %s -> %d (attempt %d, %s)", req.method, logPath, resp.StatusCode, n, round(dur))
+	if bytes.Contains(data, []byte(c.key)) {
+		// A server echoing the key back: scrub it before any excerpt of
+		// the body is cut (a cut could leave half the key unredacted).
+		data = bytes.ReplaceAll(data, []byte(c.key), []byte("[REDACTED]"))
+	}
 	if int64(len(data)) > c.cfg.MaxResponseBytes {
 		return outcome{err: req.op.err(resp.StatusCode, fmt.Errorf("response body larger than %d bytes; refusing to read it", c.cfg.MaxResponseBytes))}
 	}
