@@ -815,7 +815,7 @@ func TestAssignErrors(t *testing.T) {
 func TestKeyNotCutInHalf(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		w.WriteHeader(403)
-		io.WriteString(w, strings.Repeat(".", 190)+r.Header.Get("Authorization"))
+		io.WriteString(w, strings.Repeat(".", 185)+r.Header.Get("Authorization"))
 	})
 	_, err := f.client(t).GetScript(context.Background(), "s1")
 	if err == nil || strings.Contains(err.Error(), testKey[:8]) {
