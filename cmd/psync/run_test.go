@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/psync-dev/psync/pkg/sandbox"
+)
+
+// runPsync runs the CLI in-process and returns its exit code and output.
+func runPsync(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Interrupts: make(chan os.Signal)})
+	return code, out.String(), errOut.String()
+}
+
+// startSandbox starts a sandbox the CLI reaches through the environment,
+// as it would reach Paperspace.
+func startSandbox(t *testing.T) *sandbox.Instance {
+	t.Helper()
+	inst, err := sandbox.Start(sandbox.Config{Keys: map[string]string{"psk_live_0123456789abcdef": "team-a"}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	t.Setenv("PAPERSPACE_API_KEY", inst.Key)
+	return inst
+}
+
+func writeManifest(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "psync.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const twoScripts = `version: 1
+scripts:
+  - name: a
+    script: "echo a\n"
+  - name: b
+    script: "echo b\n"
+templates:
+  - name: t
+    machineId: psbox001
+assignments:
+  - script: a
+    machines: [psbox001, psbox002]
+`
+
+// Planning only reads: every request psync plan makes is a GET, even when
+// the plan has creates, updates and deletes in it.
+func TestPlanMakesOnlyGETs(t *testing.T) {
+	inst := startSandbox(t)
+	manifest := writeManifest(t, twoScripts)
+	if code, _, stderr := runPsync(t, "-f", manifest, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	// Now change everything: a body, a flag, a deletion, a new script,
+	// a reassignment.
+	os.WriteFile(manifest, []byte(strings.NewReplacer(
+		`echo a`, `echo a2`, "  - name: b\n    script: \"echo b\\n\"\n", "  - name: c\n    script: \"echo c\\n\"\n",
+		"psbox002", "psbox003").Replace(twoScripts)), 0o644)
+	inst.Server.ResetStats()
+	code, stdout, stderr := runPsync(t, "-f", manifest, "plan", "--detailed-exitcode")
+	if code != ExitChanges {
+		t.Fatalf("plan: exit %d, want %d\n%s%s", code, ExitChanges, stdout, stderr)
+	}
+	stats := inst.Server.Stats()
+	if stats.Total == 0 {
+		t.Fatal("plan made no requests")
+	}
+	for method, n := range stats.ByMethod {
+		if method != "GET" {
+			t.Errorf("plan made %d %s requests; planning must only read", n, method)
+		}
+	}
+}
+
+// The API key appears in no output, no error and no debug line, whatever
+// happens: success, an API error, a connection failure.
+func TestKeyNeverPrinted(t *testing.T) {
+	inst := startSandbox(t)
+	key := inst.Key
+	manifest := writeManifest(t, twoScripts)
+	bad := writeManifest(t, strings.Replace(twoScripts, "psbox001, psbox002", "psbox999", 1))
+	runs := [][]string{
+		{"--debug", "-f", manifest, "plan"},
+		{"--debug", "-f", manifest, "apply", "--auto-approve"},
+		{"--debug", "-f", bad, "apply", "--auto-approve"}, // 404: no such machine
+		{"--debug", "--api-url", "http://127.0.0.1:1/v1", "--max-attempts", "1", "-f", manifest, "plan"},
+		{"--debug", "--api-url", "http://example.invalid/v1", "-f", manifest, "plan"}, // refused: plain http
+	}
+	for _, args := range runs {
+		_, stdout, stderr := runPsync(t, args...)
+		if !strings.Contains(stderr, "GET") && args[1] == "-f" {
+			t.Errorf("%v: --debug logged no request:\n%s", args, stderr)
+		}
+		if strings.Contains(stdout+stderr, key) {
+			t.Errorf("%v: the API key appears in the output:\n%s\n%s", args, stdout, stderr)
+		}
+	}
+}
