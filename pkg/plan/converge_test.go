@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -31,7 +32,11 @@ func TestConverges(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		m, snap, st := randomWorld(r)
 		opts := Options{Prune: r.IntN(3) == 0, AllowDestroy: true, AllowMassDelete: true}
+		before := jsonCopy(t, []any{m, snap, st})
 		p, err := Compute(m, snap, st, opts)
+		if diff := cmp.Diff(before, jsonCopy(t, []any{m, snap, st})); diff != "" {
+			t.Fatalf("seed %d: Compute changed its inputs (-before +after):\n%s", seed, diff)
+		}
 		if err != nil {
 			if strings.Contains(err.Error(), "the state owns none of them") {
 				ambiguous++
@@ -97,6 +102,19 @@ func protectionOnly(first, second *Plan) bool {
 		}
 	}
 	return true
+}
+
+// jsonCopy is a deep copy of v's exported contents, for comparing.
+func jsonCopy(t *testing.T, v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func describe(p *Plan) string {
