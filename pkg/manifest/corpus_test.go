@@ -37,19 +37,24 @@ func readCorpus(t *testing.T, dir string) []corpusCase {
 	}
 	var out []corpusCase
 	for _, f := range files {
-		ar, err := txtar.ParseFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := corpusCase{path: f, ar: ar, load: "psync.yaml"}
-		for _, line := range strings.Split(string(ar.Comment), "\n") {
-			if v, ok := strings.CutPrefix(line, "load: "); ok {
-				c.load = strings.TrimSpace(v)
-			}
-		}
-		out = append(out, c)
+		out = append(out, readCorpusFile(t, f))
 	}
 	return out
+}
+
+func readCorpusFile(t *testing.T, path string) corpusCase {
+	t.Helper()
+	ar, err := txtar.ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := corpusCase{path: path, ar: ar, load: "psync.yaml"}
+	for _, line := range strings.Split(string(ar.Comment), "\n") {
+		if v, ok := strings.CutPrefix(line, "load: "); ok {
+			c.load = strings.TrimSpace(v)
+		}
+	}
+	return c
 }
 
 // extract writes the case's files (all but "want") into a fresh
