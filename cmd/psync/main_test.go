@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI end to end: testdata/script/*.txtar, each in a
 // fresh directory, against sandboxes the scripts start with --sandbox.
 func TestScripts(t *testing.T) {
+	// $REPO lets scripts copy the repository's examples into $WORK.
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
@@ -38,9 +43,12 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PAPERSPACE_API_URL", "")
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("PSYNC_EXIT_FILE", filepath.Join(env.WorkDir, ".psync-exit"))
+			env.Setenv("REPO", repo)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// copydir SRC DST: copy a directory tree (testscript's cp copies files).
+			"copydir": copyDir,
 			// status N: the last psync run exited with code N.
 			"status": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
@@ -53,4 +61,17 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// copyDir is the scripts' copydir command: copydir SRC DST copies the tree
+// at SRC to DST (created; must not exist), keeping file modes.
+func copyDir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: copydir SRC DST")
+	}
+	src, dst := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	if _, err := os.Stat(dst); err == nil {
+		ts.Fatalf("copydir: %s already exists", args[1])
+	}
+	ts.Check(os.CopyFS(dst, os.DirFS(src)))
 }
