@@ -356,3 +356,24 @@ func seed(b testing.TB, c *remote.Client, scripts, templates int) {
 		b.Fatal(err)
 	}
 }
+
+// Fetch asks for the kinds at once: with 100ms of latency per request it
+// takes about one request's time, not four.
+func TestSandboxFetchConcurrent(t *testing.T) {
+	inst, c := startSandbox(t, sandbox.Faults{Latency: 100 * time.Millisecond})
+	start := time.Now()
+	if _, err := c.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	st := inst.Server.Stats()
+	if st.PeakInFlight < 3 {
+		t.Errorf("peak in flight %d, want the 3 lists (and the session) at once", st.PeakInFlight)
+	}
+	if elapsed > 350*time.Millisecond {
+		t.Errorf("Fetch took %s with 100ms per request, want the requests concurrent", elapsed)
+	}
+	if got := st.Total; got != 4 {
+		t.Errorf("%d requests, want 4 (3 lists and the session)", got)
+	}
+}
