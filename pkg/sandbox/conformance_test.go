@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -230,4 +231,47 @@ func withQuery(path string, kv ...string) string {
 		q.Set(kv[i], kv[i+1])
 	}
 	return path + "?" + q.Encode()
+}
+
+// TestConformanceCatchesViolations feeds the checker exchanges that break
+// the spec, to show it would notice.
+func TestConformanceCatchesViolations(t *testing.T) {
+	c, err := newConformance("../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := http.Header{"Authorization": {"Bearer k"}, "Content-Type": {"application/json"}}
+	jsonH := http.Header{"Content-Type": {"application/json"}}
+	for _, x := range []struct {
+		method, path, reqBody string
+		header                http.Header
+		status                int
+		respBody              string
+		violates              bool
+	}{
+		{"GET", "/v1/startup-scripts", "", auth, 200, `[{"id":"a","name":"n","runOnce":false,"isEnabled":true,"dtCreated":"2026-01-01T00:00:00Z"}]`, false},
+		{"GET", "/v1/startup-scripts", "", auth, 200, `[{"id":5}]`, true},
+		{"GET", "/v1/startup-scripts", "", auth, 200, `{"items":[]}`, true},
+		{"GET", "/v1/startup-scripts/x", "", auth, 200, `{"id":"x","dtCreated":"yesterday"}`, true},
+		{"POST", "/v1/startup-scripts", `{"name":"n","script":"s"}`, auth, 200, `{"id":"x"}`, true},
+		{"POST", "/v1/startup-scripts", `{"name":"n","script":"s"}`, auth, 201, `{"id":"x"}`, false},
+		{"POST", "/v1/startup-scripts", `{"name":"n"}`, auth, 201, `{"id":"x"}`, true},
+		{"POST", "/v1/startup-scripts", `{"name":"n"}`, auth, 400, `{"code":"BAD_REQUEST","message":"m"}`, false},
+		{"POST", "/v1/startup-scripts", `{"name":"n"}`, auth, 400, `oops`, true},
+		{"GET", "/v1/startup-scripts", "", jsonH, 200, `[]`, true},
+		{"GET", "/v1/startup-scripts", "", jsonH, 401, `{"code":"UNAUTHORIZED","message":"m"}`, false},
+		{"GET", "/v1/os-templates?limit=500", "", auth, 200, `[]`, true},
+		{"DELETE", "/v1/custom-templates/x", "", auth, 200, ``, true},
+		{"GET", "/v1/machines", "", auth, 200, `[]`, true},
+		{"GET", "/v1/machines", "", auth, 404, `{"code":"NOT_FOUND","message":"m"}`, false},
+	} {
+		req, _ := http.NewRequest(x.method, "http://127.0.0.1:1"+x.path, strings.NewReader(x.reqBody))
+		req.Header = x.header
+		resp := &http.Response{StatusCode: x.status, Header: jsonH}
+		before := len(c.violations)
+		c.check(req, []byte(x.reqBody), resp, []byte(x.respBody))
+		if got := len(c.violations) > before; got != x.violates {
+			t.Errorf("%s %s %s -> %d %s: violation %v, want %v (%v)", x.method, x.path, x.reqBody, x.status, x.respBody, got, x.violates, c.violations[before:])
+		}
+	}
 }

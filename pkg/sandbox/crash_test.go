@@ -118,7 +118,7 @@ func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
 			}()
 		}
 		// Let the writers run, then kill the server under them.
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
 			mu.Lock()
 			n := len(created)
