@@ -406,3 +406,18 @@ func TestQuickstartExample(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckShellEscapesControlCharacters keeps a script from sending
+// terminal escapes through bash's messages.
+func TestCheckShellEscapesControlCharacters(t *testing.T) {
+	requireBash(t)
+	m := &Manifest{Scripts: []Script{{Name: "a", File: "a.sh", Body: "echo ok\ncat <<E\x1b[2J\nhello\n", BodyPos: Position{File: "a.sh", Line: 1}}}}
+	ds, err := CheckShell(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Diagnostic{{Pos: Position{File: "a.sh", Line: 3}, Message: "warning: here-document at line 2 delimited by end-of-file (wanted `E\\x1b[2J')"}}
+	if diff := cmp.Diff(want, ds); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

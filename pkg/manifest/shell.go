@@ -119,6 +119,7 @@ func checkOne(ctx context.Context, bash string, s *Script) ([]Diagnostic, error)
 		if s.Sensitive {
 			msg = "shell syntax error (details withheld: the script is sensitive)"
 		}
+		msg = printable(msg)
 		out = append(out, shellDiagnostic(s, n, msg))
 	}
 	if len(out) == 0 && runErr != nil {
@@ -143,3 +144,23 @@ func shellDiagnostic(s *Script, n int, msg string) Diagnostic {
 	}
 	return Diagnostic{Pos: at, Message: msg}
 }
+
+// printable escapes control characters bash may echo from the script, so
+// a script cannot send terminal escape sequences to whoever reads the
+// output (a CI log, a terminal).
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 }
