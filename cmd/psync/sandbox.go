@@ -19,7 +19,7 @@ type SandboxCmd struct {
 type SandboxServeCmd struct {
 	Listen   string   `name:"listen" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Address to listen on (port 0 picks a free one)."`
 	Data     string   `name:"data" placeholder:"DIR" help:"Persist the sandbox's data in DIR (default: in memory, lost at exit)."`
-	Key      []string `name:"key" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
+	Key      []string `name:"key" sep:"none" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
 	Machines int      `name:"machines" default:"10" help:"Machines seeded per team (psbox001, psbox002, ...)."`
 	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API)."`
 	Sync     bool     `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
