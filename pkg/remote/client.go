@@ -71,6 +71,10 @@ type Client struct {
 	mu      sync.Mutex
 	dialect Dialect // detected from responses; "" until known
 	session *sessionResult
+	// fetched holds the ids of the scripts and templates the last Fetch
+	// saw. An object that existed then cannot be the result of a later
+	// create, so the lookup after an ambiguous create ignores them.
+	fetched map[string]bool
 }
 
 type sessionResult struct {

@@ -583,10 +583,14 @@ func TestCreateAmbiguous(t *testing.T) {
 		posts     int
 		wantError string
 		preexist  int
+		fetch     bool
 	}{
 		{name: "write happened", wrote: true, posts: 1},
 		{name: "write did not happen", wrote: false, posts: 2},
 		{name: "duplicates already", wrote: true, posts: 1, preexist: 1, wantError: `after an ambiguous failure, 2 objects named "deploy" exist`},
+		// One of that name existed at Fetch time: it cannot be the one
+		// this create made.
+		{name: "older one fetched", wrote: true, posts: 1, preexist: 1, fetch: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -601,7 +605,7 @@ func TestCreateAmbiguous(t *testing.T) {
 				switch r.Method {
 				case http.MethodPost:
 					posts++
-					if posts == 1 || !tc.wrote && posts == 1 {
+					if posts == 1 {
 						if tc.wrote {
 							objs = append(objs, obj{"new1", "deploy"})
 						}
@@ -611,6 +615,15 @@ func TestCreateAmbiguous(t *testing.T) {
 					objs = append(objs, obj{fmt.Sprintf("new%d", posts), "deploy"})
 					writeJSON(w, 201, fmt.Sprintf(`{"id":"new%d","name":"deploy","runOnce":false,"isEnabled":true}`, posts))
 				case http.MethodGet:
+					switch r.URL.Path {
+					case "/v1/startup-scripts":
+					case "/v1/auth/session":
+						writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no route"}`)
+						return
+					default:
+						writeJSON(w, 200, `[]`)
+						return
+					}
 					// A name filter that matches partially, as the live
 					// API's may: the client must compare exactly.
 					var items []string
@@ -621,14 +634,21 @@ func TestCreateAmbiguous(t *testing.T) {
 					writeJSON(w, 200, "["+strings.Join(items, ",")+"]")
 				}
 			})
-			got, err := f.client(t).CreateScript(context.Background(), remote.ScriptInput{Name: "deploy", Body: "echo", IsEnabled: true})
+			c := f.client(t)
+			if tc.fetch {
+				if _, err := c.Fetch(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := len(f.requests())
+			got, err := c.CreateScript(context.Background(), remote.ScriptInput{Name: "deploy", Body: "echo", IsEnabled: true})
 			if tc.wantError != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
 					t.Fatalf("got %v, want %q", err, tc.wantError)
 				}
 			} else if err != nil {
 				t.Fatal(err)
-			} else if got.Name != "deploy" || got.ID == "" {
+			} else if got.Name != "deploy" || got.ID != fmt.Sprintf("new%d", tc.posts) {
 				t.Errorf("got %+v", got)
 			}
 			if posts != tc.posts {
@@ -637,7 +657,7 @@ func TestCreateAmbiguous(t *testing.T) {
 			if want := tc.preexist + 1; len(objs) != want {
 				t.Errorf("%d objects, want %d", len(objs), want)
 			}
-			reqs := f.requests()
+			reqs := f.requests()[before:]
 			if len(reqs) < 2 || !strings.HasPrefix(reqs[1], "GET /v1/startup-scripts?") || !strings.Contains(reqs[1], "name=deploy") {
 				t.Errorf("requests %q: want a list by name right after the failed POST", reqs)
 			}

@@ -30,6 +30,17 @@ func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 
+	fetched := make(map[string]bool, len(scripts.scripts)+len(templates.templates))
+	for _, s := range scripts.scripts {
+		fetched[s.ID] = true
+	}
+	for _, t := range templates.templates {
+		fetched[t.ID] = true
+	}
+	c.mu.Lock()
+	c.fetched = fetched
+	c.mu.Unlock()
+
 	live := scripts.live || templates.live
 	dialect := dialectOf(live)
 	c.noteDialect(dialect)
@@ -76,6 +87,13 @@ func (c *Client) Session(ctx context.Context) (string, error) {
 	}
 	c.remember(&sessionResult{team: s.Team.ID})
 	return s.Team.ID, nil
+}
+
+// fetchedBefore reports whether the last Fetch saw the object id.
+func (c *Client) fetchedBefore(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetched[id]
 }
 
 func (c *Client) remember(s *sessionResult) {

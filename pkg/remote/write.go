@@ -19,8 +19,9 @@ var (
 
 // CreateScript creates a script and never makes a duplicate: when a POST
 // fails ambiguously (timeout, reset, 5xx after the request was sent) the
-// scripts named in.Name are listed before anything is retried, and an
-// existing one is returned instead of creating another.
+// scripts named in.Name are listed before anything is retried, and one
+// that appeared since the last Fetch is returned instead of creating
+// another. Two or more such scripts are an error naming them.
 func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, error) {
 	o := op{Op: "create", Kind: "script", Name: in.Name}
 	live := c.Dialect() == DialectPaperspaceV1
@@ -64,7 +65,8 @@ func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, erro
 }
 
 // scriptsNamed lists the scripts named exactly name (the live API's name
-// filter may match partially).
+// filter may match partially) that the last Fetch did not see: those are
+// the only ones a create since then can have made.
 func (c *Client) scriptsNamed(ctx context.Context, name string) ([]Script, error) {
 	l, err := c.listScripts(ctx, url.Values{"name": {name}})
 	if err != nil {
@@ -72,7 +74,7 @@ func (c *Client) scriptsNamed(ctx context.Context, name string) ([]Script, error
 	}
 	var out []Script
 	for _, s := range l.scripts {
-		if s.Name == name {
+		if s.Name == name && !c.fetchedBefore(s.ID) {
 			out = append(out, s)
 		}
 	}
@@ -250,6 +252,7 @@ func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template
 	return t.template(), nil
 }
 
+// templatesNamed is scriptsNamed for templates made from machineID.
 func (c *Client) templatesNamed(ctx context.Context, name, machineID string) ([]Template, error) {
 	q := url.Values{"name": {name}}
 	if machineID != "" {
@@ -261,7 +264,7 @@ func (c *Client) templatesNamed(ctx context.Context, name, machineID string) ([]
 	}
 	var out []Template
 	for _, t := range l.templates {
-		if t.Name == name && (machineID == "" || t.MachineID == machineID) {
+		if t.Name == name && (machineID == "" || t.MachineID == machineID) && !c.fetchedBefore(t.ID) {
 			out = append(out, t)
 		}
 	}
