@@ -46,6 +46,17 @@ func (p *planner) planScripts() {
 		}
 	}
 
+	// A script to create brings all its assigns: make room for them at
+	// once rather than grow a slice of large structs many times (a first
+	// apply plans one change per object and assignment).
+	grow := 0
+	for i, d := range p.m.Scripts {
+		if matches[i].remote < 0 {
+			grow += 1 + len(assignments[d.Name])
+		}
+	}
+	p.changes = slices.Grow(p.changes, grow)
+
 	for i, d := range p.m.Scripts {
 		m := matches[i]
 		var r *remote.Script

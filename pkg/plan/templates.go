@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -34,6 +35,14 @@ func (p *planner) planTemplates() {
 	}
 	matches, errs := mt.matchAll(desired)
 	p.errs = append(p.errs, errs...)
+
+	grow := 0
+	for _, m := range matches {
+		if m.remote < 0 {
+			grow++
+		}
+	}
+	p.changes = slices.Grow(p.changes, grow)
 
 	for i, d := range p.m.Templates {
 		m := matches[i]
