@@ -587,7 +587,7 @@ func TestCreateAmbiguous(t *testing.T) {
 	}{
 		{name: "write happened", wrote: true, posts: 1},
 		{name: "write did not happen", wrote: false, posts: 2},
-		{name: "duplicates already", wrote: true, posts: 1, preexist: 1, wantError: `after an ambiguous failure, 2 objects named "deploy" exist`},
+		{name: "duplicates already", wrote: true, posts: 1, preexist: 1, wantError: `after an ambiguous failure, 2 objects named "deploy" exist (new1, old0)`},
 		// One of that name existed at Fetch time: it cannot be the one
 		// this create made.
 		{name: "older one fetched", wrote: true, posts: 1, preexist: 1, fetch: true},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/psync-dev/psync/pkg/api"
@@ -34,12 +35,16 @@ func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, erro
 		body = jsonBody(api.StartupScriptCreate{Name: in.Name, Script: in.Body, RunOnce: &in.RunOnce, IsEnabled: &in.IsEnabled})
 	}
 	var found Script
-	find := func(ctx context.Context) (int, error) {
+	find := func(ctx context.Context) ([]string, error) {
 		matches, err := c.scriptsNamed(ctx, in.Name)
 		if len(matches) == 1 {
 			found = matches[0]
 		}
-		return len(matches), err
+		ids := make([]string, len(matches))
+		for i, m := range matches {
+			ids[i] = m.ID
+		}
+		return ids, err
 	}
 	resp, err := c.createNoDuplicate(ctx, o, "/startup-scripts", body, find)
 	if err != nil {
@@ -84,8 +89,8 @@ func (c *Client) scriptsNamed(ctx context.Context, name string) ([]Script, error
 // createNoDuplicate POSTs body until it succeeds, fails for good, or the
 // object turns out to exist after an ambiguous failure. In that last case
 // it returns a nil response and find has captured the object. find
-// returns how many objects match the request.
-func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body []byte, find func(context.Context) (int, error)) (*response, error) {
+// returns the ids of the objects the request may have made.
+func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body []byte, find func(context.Context) ([]string, error)) (*response, error) {
 	r := c.newRetrier()
 	for {
 		resp, err := c.do(ctx, &request{op: o, method: http.MethodPost, path: path, body: body, create: true}, r)
@@ -106,8 +111,8 @@ func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body 
 			}
 			return nil, &e
 		}
-		n, ferr := find(ctx)
-		switch {
+		ids, ferr := find(ctx)
+		switch n := len(ids); {
 		case ferr != nil:
 			e := *amb.err
 			e.Message = joinMessage(e.Message, "it may or may not have been created, and looking it up failed")
@@ -118,7 +123,7 @@ func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body 
 			return nil, nil
 		case n > 1:
 			e := *amb.err
-			e.Message = fmt.Sprintf("after an ambiguous failure, %d objects named %q exist; delete the extra ones (by id) or adopt one, then plan again", n, o.Name)
+			e.Message = fmt.Sprintf("after an ambiguous failure, %d objects named %q exist (%s); delete the extra ones or adopt one, then plan again", n, o.Name, strings.Join(ids, ", "))
 			return nil, c.redactError(&e)
 		}
 		// Not there: the POST never took effect, so sending it again is
@@ -213,12 +218,16 @@ func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template
 		body = jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name})
 	}
 	var found Template
-	find := func(ctx context.Context) (int, error) {
+	find := func(ctx context.Context) ([]string, error) {
 		matches, err := c.templatesNamed(ctx, in.Name, in.MachineID)
 		if len(matches) == 1 {
 			found = matches[0]
 		}
-		return len(matches), err
+		ids := make([]string, len(matches))
+		for i, m := range matches {
+			ids[i] = m.ID
+		}
+		return ids, err
 	}
 	resp, err := c.createNoDuplicate(ctx, o, "/custom-templates", body, find)
 	if err != nil {
