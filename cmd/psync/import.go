@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/google/renameio/v2"
 	"gopkg.in/yaml.v3"
@@ -43,6 +45,13 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if statePath == "" {
 		statePath = filepath.Join(filepath.Dir(out), state.DefaultFileName)
 	}
+	// --out may name a directory that does not exist yet; the lock file
+	// needs it before anything else.
+	for _, dir := range []string{filepath.Dir(out), filepath.Dir(statePath)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
 	lock, err := state.Lock(statePath)
 	if err != nil {
 		return err
@@ -65,24 +74,26 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return err
 	}
 
-	doc, skipped := describe(snap)
+	doc, skipped := describe(snap, st)
 	for _, s := range skipped {
 		fmt.Fprintf(streams.Stderr, "psync: warning: %s\n", s)
 	}
 	for _, s := range doc.Scripts {
-		id := doc.scriptIDs[s.Name]
-		rs := findScript(snap, id)
-		st.PutScript(state.Script{ID: id, Name: s.Name, RunOnce: rs.RunOnce, IsEnabled: rs.IsEnabled, Assignments: rs.AssignedMachines})
+		st.PutScript(importedScriptState(st, findScript(snap, doc.scriptIDs[s.Name]), snap.AssignmentsKnown))
 	}
 	for _, t := range doc.Templates {
-		st.PutTemplate(state.Template{ID: doc.templateIDs[t.Name], Name: t.Name, MachineID: t.MachineID, Note: t.Note})
+		id := doc.templateIDs[t.Name]
+		entry := state.Template{ID: id, Name: t.Name, MachineID: t.MachineID, Note: t.Note}
+		// Protection outlives a re-import: it is only dropped by applying
+		// preventDestroy: false.
+		if old, ok := st.TemplateByID(id); ok {
+			entry.PreventDestroy = old.PreventDestroy
+		}
+		st.PutTemplate(entry)
 	}
 
 	body, err := doc.yaml()
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
 	if err := renameio.WriteFile(out, body, 0o644); err != nil {
@@ -91,12 +102,26 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err := st.Save(statePath); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Stdout, "Imported %d scripts and %d templates into %s; ownership recorded in %s.\n",
-		len(doc.Scripts), len(doc.Templates), out, statePath)
-	if len(doc.Scripts) > 0 {
-		fmt.Fprintf(streams.Stdout, "The API never returns script bodies, so none were written. Put each script's body in the file the manifest names\n"+
-			"(for example %s), then run 'psync validate' and 'psync plan': the plan will push each body once.\n",
-			filepath.Join(filepath.Dir(out), doc.Scripts[0].File))
+	fmt.Fprintf(streams.Stdout, "Imported %s and %s into %s; ownership recorded in %s.\n",
+		plural(len(doc.Scripts), "script"), plural(len(doc.Templates), "template"), out, statePath)
+	var missing []string
+	for _, s := range doc.Scripts {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(out), s.File)); err != nil {
+			missing = append(missing, s.File)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(streams.Stdout, "The API never returns script bodies, so psync wrote none. Put each script's body in the file the manifest names,\n"+
+			"then run 'psync validate' and 'psync plan': the plan will push each body once. %s missing:\n",
+			plural(len(missing), "file is"))
+		const shown = 20
+		for i, f := range missing {
+			if i == shown {
+				fmt.Fprintf(streams.Stdout, "  ... and %d more ('psync validate' names them all)\n", len(missing)-shown)
+				break
+			}
+			fmt.Fprintf(streams.Stdout, "  %s\n", filepath.Join(filepath.Dir(out), f))
+		}
 	}
 	if !snap.AssignmentsKnown {
 		fmt.Fprintln(streams.Stdout, "This API does not expose which machines scripts are assigned to: add 'assignments' to the manifest yourself.")
@@ -117,16 +142,19 @@ type importedManifest struct {
 }
 
 type importedScript struct {
-	Name      string `yaml:"name"`
-	File      string `yaml:"file"`
-	RunOnce   bool   `yaml:"runOnce,omitempty"`
-	IsEnabled *bool  `yaml:"isEnabled,omitempty"`
+	Name           string `yaml:"name"`
+	File           string `yaml:"file"`
+	RunOnce        bool   `yaml:"runOnce,omitempty"`
+	IsEnabled      *bool  `yaml:"isEnabled,omitempty"`
+	Sensitive      bool   `yaml:"sensitive,omitempty"`
+	PreventDestroy bool   `yaml:"preventDestroy,omitempty"`
 }
 
 type importedTemplate struct {
-	Name      string `yaml:"name"`
-	MachineID string `yaml:"machineId"`
-	Note      string `yaml:"note,omitempty"`
+	Name           string `yaml:"name"`
+	MachineID      string `yaml:"machineId"`
+	Note           string `yaml:"note,omitempty"`
+	PreventDestroy bool   `yaml:"preventDestroy,omitempty"`
 }
 
 type importedAssignment struct {
@@ -138,8 +166,10 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // describe turns a snapshot into a manifest. A name held by several remote
 // objects cannot be described by one entry: the first (by id) is taken and
-// the others are reported.
-func describe(snap *remote.Snapshot) (*importedManifest, []string) {
+// the others are reported. What the API cannot tell (sensitivity,
+// protection, and assignments when it hides them) comes from st, so that
+// re-importing over an existing state loses none of it.
+func describe(snap *remote.Snapshot, st *state.State) (*importedManifest, []string) {
 	doc := &importedManifest{Version: 1, scriptIDs: map[string]string{}, templateIDs: map[string]string{}}
 	var skipped []string
 	files := map[string]bool{}
@@ -158,9 +188,16 @@ func describe(snap *remote.Snapshot) (*importedManifest, []string) {
 		if !s.IsEnabled {
 			is.IsEnabled = new(false)
 		}
+		machines := s.AssignedMachines
+		if old, ok := st.ScriptByID(s.ID); ok {
+			is.Sensitive, is.PreventDestroy = old.Sensitive, old.PreventDestroy
+			if !snap.AssignmentsKnown {
+				machines = old.Assignments
+			}
+		}
 		doc.Scripts = append(doc.Scripts, is)
-		if snap.AssignmentsKnown && len(s.AssignedMachines) > 0 {
-			doc.Assignments = append(doc.Assignments, importedAssignment{Script: s.Name, Machines: slices.Sorted(slices.Values(s.AssignedMachines))})
+		if len(machines) > 0 {
+			doc.Assignments = append(doc.Assignments, importedAssignment{Script: s.Name, Machines: slices.Sorted(slices.Values(machines))})
 		}
 	}
 	for _, t := range snap.Templates {
@@ -169,19 +206,55 @@ func describe(snap *remote.Snapshot) (*importedManifest, []string) {
 			continue
 		}
 		doc.templateIDs[t.Name] = t.ID
-		doc.Templates = append(doc.Templates, importedTemplate{Name: t.Name, MachineID: t.MachineID, Note: t.Note})
+		it := importedTemplate{Name: t.Name, MachineID: t.MachineID, Note: t.Note}
+		if old, ok := st.TemplateByID(t.ID); ok {
+			it.PreventDestroy = old.PreventDestroy
+		}
+		doc.Templates = append(doc.Templates, it)
 	}
 	return doc, skipped
 }
 
 func (d *importedManifest) yaml() ([]byte, error) {
-	body, err := yaml.Marshal(d)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.WriteString("# yaml-language-server: $schema=https://raw.githubusercontent.com/psync-dev/psync/main/schema/psync.schema.json\n" +
+		"# Written by 'psync import'. Script bodies cannot be read from the API: fill in the files named below.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(d); err != nil {
 		return nil, err
 	}
-	head := "# yaml-language-server: $schema=https://raw.githubusercontent.com/psync-dev/psync/main/schema/psync.schema.json\n" +
-		"# Written by 'psync import'. Script bodies cannot be read from the API: fill in the files named below.\n"
-	return append([]byte(head), body...), nil
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// importedScriptState is the state entry import records for rs. What the
+// remote reports wins; what only the state knows (the last pushed body and
+// its hash, sensitivity, protection, and the assignments when the API
+// hides them) is kept from an entry with the same id, so a re-import does
+// not make psync forget it.
+func importedScriptState(st *state.State, rs remote.Script, assignmentsKnown bool) state.Script {
+	entry := state.Script{ID: rs.ID, Name: rs.Name, RunOnce: rs.RunOnce, IsEnabled: rs.IsEnabled, Assignments: rs.AssignedMachines}
+	if old, ok := st.ScriptByID(rs.ID); ok {
+		entry.BodySHA256, entry.Body = old.BodySHA256, old.Body
+		entry.Sensitive, entry.PreventDestroy = old.Sensitive, old.PreventDestroy
+		if !assignmentsKnown {
+			entry.Assignments = old.Assignments
+		}
+	}
+	return entry
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if rest, ok := strings.CutSuffix(noun, " is"); ok {
+		return fmt.Sprintf("%d %ss are", n, rest)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func findScript(snap *remote.Snapshot, id string) remote.Script {
