@@ -128,8 +128,11 @@ type Writer interface {
 // equal fingerprints saw the same object. A saved plan records it as the
 // precondition of each change.
 func (s Script) Fingerprint() string {
-	machines := slices.Clone(s.AssignedMachines)
-	slices.Sort(machines)
+	// No machines is one state whether the list came back empty or absent.
+	var machines []string
+	if len(s.AssignedMachines) > 0 {
+		machines = slices.Sorted(slices.Values(s.AssignedMachines))
+	}
 	return fingerprint(struct {
 		ID, Name           string
 		RunOnce, IsEnabled bool
