@@ -8,8 +8,13 @@
 // "phase". A failed change skips only its transitive dependants.
 //
 // Every successful write is journaled into the state (Journal) before the
-// change is reported done, so an apply killed at any moment leaves a state
-// that records exactly what was done, and the next plan shows what remains.
+// change is reported done and before its dependants start, so an apply
+// killed at any moment leaves a state that records exactly what was done,
+// and the next plan shows what remains. Journal updates that arrive while a
+// save is in progress share the next save (group commit), and a change
+// waiting for its save has already given its API slot to the next change:
+// with a state file that fsyncs every save, an apply still runs at the
+// API's pace.
 //
 // A dry run walks the same executor with a Writer that records and
 // succeeds; CheckPreconditions refuses a saved plan whose objects moved.

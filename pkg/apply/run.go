@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,8 +20,10 @@ const DefaultParallelism = 10
 
 // Options tune Run.
 type Options struct {
-	// Parallelism is the most changes in flight at once: 0 means
-	// DefaultParallelism, below 0 is an error.
+	// Parallelism is the most changes making API calls at once: 0 means
+	// DefaultParallelism, below 0 is an error. A change waiting for its
+	// journal save does not count: saves are shared (group commit) and do
+	// not hold back other changes' calls.
 	Parallelism int
 	// DryRun walks the same executor with a Writer that records the calls
 	// and succeeds, and a journal that persists nothing: no API write and
@@ -82,6 +85,9 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 	}
 	r.start = opts.Now()
 	r.loop(ctx)
+	// An interrupt that came once everything was finished interrupted
+	// nothing.
+	r.interrupted = r.interrupted && slices.ContainsFunc(r.results, func(res Result) bool { return res.Status == Pending })
 	report := &Report{
 		Results:     r.results,
 		Elapsed:     opts.Now().Sub(r.start),
