@@ -33,7 +33,8 @@ func (e *StaleError) Error() string {
 //   - the state must have the plan's lineage and serial;
 //   - a change planned against an existing object (Precondition.Exists)
 //     needs that object, by id, with the same Fingerprint;
-//   - a create needs its name still free;
+//   - a create needs its name still free, or held by an object the plan
+//     renames or deletes first;
 //   - an assign or unassign of an existing script needs the script.
 func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) error {
 	var stale []string
@@ -50,16 +51,16 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 	}
 
 	scripts := map[string]remote.Script{}
-	scriptNames := map[string]string{}
+	scriptNames := map[string][]string{}
 	for _, s := range snap.Scripts {
 		scripts[s.ID] = s
-		scriptNames[s.Name] = s.ID
+		scriptNames[s.Name] = append(scriptNames[s.Name], s.ID)
 	}
 	templates := map[string]remote.Template{}
-	templateNames := map[string]string{}
+	templateNames := map[string][]string{}
 	for _, t := range snap.Templates {
 		templates[t.ID] = t
-		templateNames[t.Name] = t.ID
+		templateNames[t.Name] = append(templateNames[t.Name], t.ID)
 	}
 	// One line per moved object, however many changes touch it.
 	seen := map[string]bool{}
@@ -71,6 +72,14 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 		stale = append(stale, object+": "+fmt.Sprintf(format, args...))
 	}
 
+	// Objects the plan itself acts on may hold a name a create wants: a
+	// rename frees it first (the create depends on it).
+	actedOn := map[string]bool{}
+	for _, c := range p.Changes {
+		if c.Kind != plan.KindAssignment && c.Precondition.Exists && c.ID != "" {
+			actedOn[string(c.Kind)+"/"+c.ID] = true
+		}
+	}
 	for _, c := range p.Changes {
 		pre := c.Precondition
 		switch c.Kind {
@@ -81,8 +90,10 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 				if c.Kind == plan.KindTemplate {
 					names = templateNames
 				}
-				if id, taken := names[c.Name]; taken {
-					add(object, "created since the plan (id %s)", id)
+				for _, id := range names[c.Name] {
+					if !actedOn[string(c.Kind)+"/"+id] {
+						add(object, "created since the plan (id %s)", id)
+					}
 				}
 				continue
 			}

@@ -134,3 +134,21 @@ func TestCheckPreconditionsAssignmentOfADeletedScript(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestCheckPreconditionsCreateOfANameARenameFrees(t *testing.T) {
+	snap := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-1", Name: "a", IsEnabled: true}}}
+	rename := updateScript("scr-1", "b", "echo\n")
+	rename.Before.Name = "a"
+	rename.Precondition.Fingerprint = snap.Scripts[0].Fingerprint()
+	create := createScript("a")
+	create.DependsOn = []string{"script/b"}
+	p := newPlan(rename, create)
+	if err := apply.CheckPreconditions(p, snap, nil); err != nil {
+		t.Errorf("CheckPreconditions = %v, want nil: the rename frees the name", err)
+	}
+	// Another object taking the name is still stale.
+	snap.Scripts = append([]remote.Script{{ID: "scr-2", Name: "a"}}, snap.Scripts...)
+	if err := apply.CheckPreconditions(p, snap, nil); err == nil {
+		t.Errorf("CheckPreconditions = nil with a second script named a")
+	}
+}
