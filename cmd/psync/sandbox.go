@@ -21,8 +21,12 @@ type SandboxServeCmd struct {
 	Data     string   `name:"data" placeholder:"DIR" help:"Persist the sandbox's data in DIR (default: in memory, lost at exit)."`
 	Key      []string `name:"key" sep:"none" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
 	Machines int      `name:"machines" default:"10" help:"Machines seeded per team (psbox001, psbox002, ...)."`
-	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API)."`
-	Sync     bool     `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
+	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API's shapes)."`
+
+	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes."`
+	TemplateErrorRate float64       `name:"template-error-rate" placeholder:"F" help:"paperspace-v1: fraction of template creations that end in error."`
+	RepeatItems       bool          `name:"repeat-items" help:"paperspace-v1: start each page with the previous page's last item, as the live API may."`
+	Sync              bool          `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
 
 	Latency       time.Duration `name:"latency" placeholder:"D" help:"Delay every API request by D (e.g. 20ms)."`
 	Jitter        time.Duration `name:"jitter" placeholder:"D" help:"Add a random delay up to D to every API request."`
@@ -59,6 +63,9 @@ func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 		Machines: c.Machines,
 		Dialect:  c.Dialect,
 		Sync:     c.Sync,
+		Live: sandbox.LiveConfig{
+			TemplateDelay: c.TemplateDelay, TemplateErrorRate: c.TemplateErrorRate, RepeatItems: c.RepeatItems,
+		},
 		Faults: sandbox.Faults{
 			Latency: c.Latency, Jitter: c.Jitter,
 			ErrorRate: c.ErrorRate, ThrottleRate: c.ThrottleRate, AmbiguousRate: c.AmbiguousRate,
@@ -76,7 +83,7 @@ func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if c.Data != "" {
 		where = "in " + c.Data
 	}
-	fmt.Fprintf(streams.Stderr, "psync sandbox: serving %s, data %s\n", in.URL, where)
+	fmt.Fprintf(streams.Stderr, "psync sandbox: serving %s (dialect %s), data %s\n", in.URL, c.Dialect, where)
 	byTeam := in.Server.Keys()
 	teams := make([]string, 0, len(byTeam))
 	for t := range byTeam {

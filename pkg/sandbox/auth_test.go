@@ -189,7 +189,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg  sandbox.Config
 		want string
 	}{
-		{sandbox.Config{Dialect: "paperspace-v1"}, "not implemented"},
+		{sandbox.Config{Dialect: "paperspace-v1", Live: sandbox.LiveConfig{TemplateErrorRate: 2}}, "template error rate"},
 		{sandbox.Config{Dialect: "v2"}, "unknown dialect"},
 		{sandbox.Config{Machines: -1}, "negative"},
 		{sandbox.Config{Keys: map[string]string{"": "team"}}, "empty"},

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/api"
 )
@@ -93,8 +94,11 @@ func (s *Server) listCustomTemplates(c *call) *reply {
 	s.st.mu.RLock()
 	defer s.st.mu.RUnlock()
 	out := make([]api.CustomTemplate, 0, len(c.team.templateOrder))
+	at := time.Now()
 	for _, id := range c.team.templateOrder {
-		out = append(out, c.team.templates[id].api())
+		if r := c.team.templates[id]; !r.failed(at) {
+			out = append(out, r.api())
+		}
 	}
 	return ok(http.StatusOK, out)
 }
@@ -103,7 +107,7 @@ func (s *Server) getCustomTemplate(c *call) *reply {
 	id := c.r.PathValue("id")
 	s.st.mu.RLock()
 	defer s.st.mu.RUnlock()
-	t, found := c.team.templates[id]
+	t, found := c.team.template(id)
 	if !found {
 		return notFound("custom template", id)
 	}
@@ -148,7 +152,7 @@ func (s *Server) updateCustomTemplate(c *call) *reply {
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	old, found := c.team.templates[id]
+	old, found := c.team.template(id)
 	if !found {
 		return notFound("custom template", id)
 	}
@@ -169,7 +173,7 @@ func (s *Server) deleteCustomTemplate(c *call) *reply {
 	id := c.r.PathValue("id")
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	if _, found := c.team.templates[id]; !found {
+	if _, found := c.team.template(id); !found {
 		return notFound("custom template", id)
 	}
 	if err := s.st.deleteTemplate(c.team, id); err != nil {
@@ -280,32 +284,44 @@ func (s *Server) deleteStartupScript(c *call) *reply {
 	return ok(http.StatusNoContent, nil)
 }
 
-func (s *Server) assignStartupScript(c *call) *reply { return s.setAssigned(c, true) }
+func (s *Server) assignStartupScript(c *call) *reply {
+	r, rep := s.setAssigned(c, true)
+	if rep != nil {
+		return rep
+	}
+	return ok(http.StatusOK, r.api())
+}
 
-func (s *Server) unassignStartupScript(c *call) *reply { return s.setAssigned(c, false) }
+func (s *Server) unassignStartupScript(c *call) *reply {
+	r, rep := s.setAssigned(c, false)
+	if rep != nil {
+		return rep
+	}
+	return ok(http.StatusOK, r.api())
+}
 
-// setAssigned links or unlinks a script and a machine. Both are idempotent:
-// assigning twice, or unassigning what is not assigned, succeeds without a
-// change. The answer is the script, as the live API gives it (the spec
-// defines no body).
-func (s *Server) setAssigned(c *call, assign bool) *reply {
+// setAssigned links or unlinks a script and a machine, and returns the
+// script. Both are idempotent: assigning twice, or unassigning what is not
+// assigned, succeeds without a change. (The spec defines no body for their
+// answer; the sandbox gives the script, as the live API does.)
+func (s *Server) setAssigned(c *call, assign bool) (*scriptRec, *reply) {
 	id := c.r.PathValue("id")
 	var machine string
 	if rep := decodeBody(c.w, c.r, field{name: "machineId", required: true, into: &machine}); rep != nil {
-		return rep
+		return nil, rep
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	old, found := c.team.scripts[id]
 	if !found {
-		return notFound("startup script", id)
+		return nil, notFound("startup script", id)
 	}
 	if !c.team.machineOK[machine] {
-		return notFound("machine", machine)
+		return nil, notFound("machine", machine)
 	}
 	i, has := slices.BinarySearch(old.Machines, machine)
 	if has == assign {
-		return ok(http.StatusOK, old.api())
+		return old, nil
 	}
 	rec := *old
 	if assign {
@@ -314,9 +330,19 @@ func (s *Server) setAssigned(c *call, assign bool) *reply {
 		rec.Machines = slices.Delete(slices.Clone(old.Machines), i, i+1)
 	}
 	if err := s.st.putScript(c.team, &rec); err != nil {
-		return storeError(err)
+		return nil, storeError(err)
 	}
-	return ok(http.StatusOK, rec.api())
+	return &rec, nil
+}
+
+// template returns the team's template id unless it is unknown or its
+// creation failed.
+func (t *team) template(id string) (*templateRec, bool) {
+	r, ok := t.templates[id]
+	if !ok || r.failed(time.Now()) {
+		return nil, false
+	}
+	return r, true
 }
 
 func storeError(err error) *reply {

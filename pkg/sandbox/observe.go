@@ -204,8 +204,11 @@ func dumpTeam(t *team) Dump {
 		a, b := d.StartupScripts[i], d.StartupScripts[j]
 		return byName(a.Name, a.DtCreated, a.ID, b.Name, b.DtCreated, b.ID)
 	})
+	at := time.Now()
 	for _, id := range t.templateOrder {
-		d.CustomTemplates = append(d.CustomTemplates, t.templates[id].api())
+		if r := t.templates[id]; !r.failed(at) {
+			d.CustomTemplates = append(d.CustomTemplates, r.api())
+		}
 	}
 	sort.SliceStable(d.CustomTemplates, func(i, j int) bool {
 		a, b := d.CustomTemplates[i], d.CustomTemplates[j]

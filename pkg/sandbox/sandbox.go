@@ -22,7 +22,7 @@ const DefaultTeam = "team-sandbox"
 // Dialects the sandbox may speak.
 const (
 	DialectSpec        = "spec"          // api/openapi.yaml exactly
-	DialectPaperspace1 = "paperspace-v1" // the live API (not built yet)
+	DialectPaperspace1 = "paperspace-v1" // the live API (../shared/paperspace-v1-notes.md)
 )
 
 // Config configures a sandbox server.
@@ -35,10 +35,13 @@ type Config struct {
 	Keys map[string]string
 	// Machines is how many machines each team has, psbox001…; 0 means 10.
 	Machines int
-	// Dialect is DialectSpec ("" means it). DialectPaperspace1 is refused
-	// for now.
+	// Dialect is DialectSpec ("" means it) or DialectPaperspace1, the live
+	// API's shapes (envelopes, isRunOnce, assignedMachineIds, 200 for every
+	// success, asynchronous template creation, /auth/session).
 	Dialect string
-	Faults  Faults
+	// Live tunes the paperspace-v1 dialect.
+	Live   LiveConfig
+	Faults Faults
 	// Sync makes every write fsync before it is acknowledged, so it also
 	// survives a power cut. Without it a write is acknowledged once it is
 	// in the kernel's page cache, which survives the death of the process
@@ -59,6 +62,9 @@ type Server struct {
 	mux     *http.ServeMux
 	closed  sync.Once
 	closeFn func() error
+	// templateSeq numbers live template creations, so that which fail is
+	// deterministic under the seed.
+	templateSeq atomic.Uint64
 }
 
 // New opens a sandbox with cfg: it loads (or creates) the data in
@@ -69,9 +75,11 @@ func New(cfg Config) (*Server, error) {
 	case "", DialectSpec:
 		cfg.Dialect = DialectSpec
 	case DialectPaperspace1:
-		return nil, fmt.Errorf("sandbox: dialect %q is not implemented yet; use %q", cfg.Dialect, DialectSpec)
 	default:
-		return nil, fmt.Errorf("sandbox: unknown dialect %q (want %q)", cfg.Dialect, DialectSpec)
+		return nil, fmt.Errorf("sandbox: unknown dialect %q (want %q or %q)", cfg.Dialect, DialectSpec, DialectPaperspace1)
+	}
+	if r := cfg.Live.TemplateErrorRate; r < 0 || r > 1 || r != r {
+		return nil, fmt.Errorf("sandbox: template error rate %v is not a fraction between 0 and 1", r)
 	}
 	if cfg.Machines < 0 {
 		return nil, fmt.Errorf("sandbox: machines %d cannot be negative", cfg.Machines)
@@ -272,7 +280,7 @@ type apiRoute struct {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	for _, rt := range []apiRoute{
+	routes := []apiRoute{
 		{"GET /os-templates", s.listOsTemplates},
 		{"GET /custom-templates", s.listCustomTemplates},
 		{"POST /custom-templates", s.createCustomTemplate},
@@ -286,7 +294,11 @@ func (s *Server) routes() {
 		{"DELETE /startup-scripts/{id}", s.deleteStartupScript},
 		{"POST /startup-scripts/{id}/assign", s.assignStartupScript},
 		{"POST /startup-scripts/{id}/unassign", s.unassignStartupScript},
-	} {
+	}
+	if s.cfg.Dialect == DialectPaperspace1 {
+		routes = s.liveRoutes()
+	}
+	for _, rt := range routes {
 		method, path, _ := strings.Cut(rt.route, " ")
 		mux.Handle(method+" /v1"+path, s.api(method, path, rt.handle))
 	}

@@ -35,6 +35,7 @@ type team struct {
 	machineOK map[string]bool
 	scripts   map[string]*scriptRec
 	templates map[string]*templateRec
+	events    map[string]*eventRec // by event id, kept after the template goes
 	// Creation order, so lists come back in a stable order without sorting.
 	scriptOrder   []string
 	templateOrder []string
@@ -59,6 +60,25 @@ type templateRec struct {
 	Note      string    `json:"note,omitempty"`
 	MachineID string    `json:"machineId"`
 	DtCreated time.Time `json:"dtCreated"`
+	// Event is the asynchronous creation of the paperspace-v1 dialect.
+	Event *eventRec `json:"event,omitempty"`
+}
+
+// eventRec is a template-create machine event. Its state follows from the
+// clock: new, then in progress, then (at Finish) done or error.
+type eventRec struct {
+	ID        string    `json:"id"`
+	DtCreated time.Time `json:"dtCreated"`
+	Started   time.Time `json:"started"`
+	Finish    time.Time `json:"finish"`
+	Fails     bool      `json:"fails,omitempty"`
+	Error     *string   `json:"error,omitempty"` // with Fails; nil: no reason given
+}
+
+// failed reports whether the template's creation has ended in error at t:
+// the template is then gone.
+func (r *templateRec) failed(t time.Time) bool {
+	return r.Event != nil && r.Event.Fails && !t.Before(r.Event.Finish)
 }
 
 var (
@@ -172,6 +192,9 @@ func (st *store) load() error {
 			t := st.team(r.TeamID)
 			t.templates[r.ID] = r
 			t.templateOrder = append(t.templateOrder, r.ID)
+			if r.Event != nil {
+				t.events[r.Event.ID] = r.Event
+			}
 		}
 		return nil
 	})
@@ -208,7 +231,7 @@ func (st *store) defaultKey() (string, error) {
 func (st *store) team(id string) *team {
 	t := st.teams[id]
 	if t == nil {
-		t = &team{id: id, scripts: map[string]*scriptRec{}, templates: map[string]*templateRec{}, machineOK: map[string]bool{}}
+		t = &team{id: id, scripts: map[string]*scriptRec{}, templates: map[string]*templateRec{}, events: map[string]*eventRec{}, machineOK: map[string]bool{}}
 		st.teams[id] = t
 	}
 	return t
@@ -255,6 +278,9 @@ func (st *store) putTemplate(t *team, r *templateRec) error {
 		t.templateOrder = append(t.templateOrder, r.ID)
 	}
 	t.templates[r.ID] = r
+	if r.Event != nil {
+		t.events[r.Event.ID] = r.Event
+	}
 	return nil
 }
 

@@ -1,0 +1,534 @@
+package sandbox
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/api"
+)
+
+// The paperspace-v1 dialect: the live API's shapes, as described in
+// ../shared/paperspace-v1-notes.md and pkg/sandbox/testdata/paperspace-v1.yaml.
+// It shares the store with the spec dialect; only the wire differs.
+
+// LiveConfig tunes the paperspace-v1 dialect.
+type LiveConfig struct {
+	// TemplateDelay is how long a template-create event takes: "new" for
+	// its first third, then "in progress", then final. 0 means 300ms; a
+	// negative value makes it final at once.
+	TemplateDelay time.Duration
+	// TemplateErrorRate is the share of template creations whose event
+	// ends in "error"; the template then disappears. Deterministic under
+	// Faults.Seed.
+	TemplateErrorRate float64
+	// RepeatItems starts each page after the first with the previous
+	// page's last item (when limit > 1), as the live API has been seen to
+	// repeat items: clients must de-duplicate by id.
+	RepeatItems bool
+}
+
+// DefaultTemplateDelay is the duration of a template-create event.
+const DefaultTemplateDelay = 300 * time.Millisecond
+
+func (s *Server) liveRoutes() []apiRoute {
+	return []apiRoute{
+		{"GET /os-templates", s.liveListOsTemplates},
+		{"GET /custom-templates", s.liveListCustomTemplates},
+		{"POST /custom-templates", s.liveCreateCustomTemplate},
+		{"GET /custom-templates/{id}", s.liveGetCustomTemplate},
+		{"PUT /custom-templates/{id}", s.liveUpdateCustomTemplate},
+		{"DELETE /custom-templates/{id}", s.liveDeleteCustomTemplate},
+		{"GET /startup-scripts", s.liveListStartupScripts},
+		{"POST /startup-scripts", s.liveCreateStartupScript},
+		{"GET /startup-scripts/{id}", s.liveGetStartupScript},
+		{"PUT /startup-scripts/{id}", s.liveUpdateStartupScript},
+		{"DELETE /startup-scripts/{id}", s.liveDeleteStartupScript},
+		{"POST /startup-scripts/{id}/assign", s.liveAssign(true)},
+		{"POST /startup-scripts/{id}/unassign", s.liveAssign(false)},
+		{"GET /machine-events/{id}", s.liveGetEvent},
+		{"GET /auth/session", s.liveSession},
+	}
+}
+
+func (r *scriptRec) live() api.LiveStartupScript {
+	return api.LiveStartupScript{
+		ID: r.ID, Name: r.Name, IsEnabled: r.IsEnabled, IsRunOnce: r.RunOnce,
+		AssignedMachineIDs: append([]string{}, r.Machines...), DtCreated: r.DtCreated,
+	}
+}
+
+var liveMachineTypes = []api.MachineTypeAvailability{
+	{MachineTypeLabel: "C5", IsAvailable: true},
+	{MachineTypeLabel: "P4000", IsAvailable: true},
+	{MachineTypeLabel: "A4000", IsAvailable: true},
+	{MachineTypeLabel: "A100-80G", IsAvailable: false},
+}
+
+func (r *templateRec) live() api.LiveCustomTemplate {
+	return api.LiveCustomTemplate{
+		ID: r.ID, Name: r.Name, AgentType: "LinuxHost", OperatingSystemLabel: "Ubuntu 22.04",
+		Region: "East Coast (NY2)", DefaultSizeGb: 100, AvailableMachineTypes: slices.Clone(liveMachineTypes),
+		ParentMachineID: r.MachineID, DtCreated: r.DtCreated,
+	}
+}
+
+func liveOsTemplate(t api.OsTemplate) api.LiveOsTemplate {
+	agent, size := "LinuxHost", 50
+	if t.OS == "windows" {
+		agent, size = "WindowsHost", 100
+	}
+	return api.LiveOsTemplate{
+		ID: t.ID, Name: t.Name, AgentType: agent, OperatingSystemLabel: t.Name, DefaultSizeGb: size,
+		AvailableMachineTypes: slices.Clone(liveMachineTypes), DtCreated: t.DtCreated,
+	}
+}
+
+// event returns the machine event's state at time at.
+func (e *eventRec) api(at time.Time) api.MachineEvent {
+	ev := api.MachineEvent{ID: e.ID, Name: "template-create", State: api.EventNew, DtCreated: e.DtCreated}
+	switch {
+	case !at.Before(e.Finish):
+		ev.State = api.EventDone
+		if e.Fails {
+			ev.State, ev.Error = api.EventError, e.Error
+		}
+		fin := e.Finish
+		ev.DtFinished = &fin
+	case !at.Before(e.Started):
+		ev.State = api.EventInProgress
+	}
+	return ev
+}
+
+// --- Lists: envelopes with cursors ---
+
+// listQuery is a live list's query.
+type listQuery struct {
+	after, orderBy, order, name, machineID string
+	limit                                  int
+}
+
+func parseListQuery(q url.Values, orderBys []string) (listQuery, *reply) {
+	lq := listQuery{limit: defaultLimit, orderBy: orderBys[0], order: "desc", name: q.Get("name"), after: q.Get("after"), machineID: q.Get("machineId")}
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > api.MaxLimit {
+			return lq, errReply(http.StatusBadRequest, api.CodeBadRequest, "limit must be an integer from 1 to %d, not %q", api.MaxLimit, q.Get("limit"))
+		}
+		lq.limit = n
+	}
+	if q.Has("orderBy") {
+		lq.orderBy = q.Get("orderBy")
+		if !slices.Contains(orderBys, lq.orderBy) {
+			return lq, errReply(http.StatusBadRequest, api.CodeBadRequest, "orderBy must be %s, not %q", strings.Join(orderBys, " or "), lq.orderBy)
+		}
+	}
+	if q.Has("order") {
+		lq.order = q.Get("order")
+		if lq.order != "asc" && lq.order != "desc" {
+			return lq, errReply(http.StatusBadRequest, api.CodeBadRequest, "order must be asc or desc, not %q", lq.order)
+		}
+	}
+	return lq, nil
+}
+
+// item is what paging needs of a listed object.
+type item struct {
+	id, name string
+	created  time.Time
+}
+
+// cursor is the position after which the next page starts: the sort key of
+// the previous page's last item, so it stays valid when items come and go.
+type cursor struct {
+	OrderBy string `json:"b"`
+	Order   string `json:"o"`
+	Key     string `json:"k"`
+	ID      string `json:"i"`
+}
+
+func sortKey(it item, orderBy string) string {
+	if orderBy == "name" {
+		return it.name
+	}
+	return it.created.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
+
+// page orders, filters and pages items as lq says; it returns the indexes
+// of the page's items and the next cursor (nil on the last page).
+func page(items []item, lq listQuery, repeat bool) ([]int, *string, *reply) {
+	idx := make([]int, 0, len(items))
+	needle := strings.ToLower(lq.name)
+	for i, it := range items {
+		if needle == "" || strings.Contains(strings.ToLower(it.name), needle) {
+			idx = append(idx, i)
+		}
+	}
+	cmpItems := func(a, b int) int {
+		ka, kb := sortKey(items[a], lq.orderBy), sortKey(items[b], lq.orderBy)
+		c := strings.Compare(ka, kb)
+		if c == 0 {
+			c = strings.Compare(items[a].id, items[b].id)
+		}
+		if lq.order == "desc" {
+			c = -c
+		}
+		return c
+	}
+	slices.SortFunc(idx, cmpItems)
+	start := 0
+	if lq.after != "" {
+		var cur cursor
+		raw, err := base64.RawURLEncoding.DecodeString(lq.after)
+		if err != nil || json.Unmarshal(raw, &cur) != nil {
+			return nil, nil, errReply(http.StatusBadRequest, api.CodeBadRequest, "after %q is not a cursor this API gave", lq.after)
+		}
+		if cur.OrderBy != lq.orderBy || cur.Order != lq.order {
+			return nil, nil, errReply(http.StatusBadRequest, api.CodeBadRequest, "after: the cursor is for orderBy=%s order=%s, not orderBy=%s order=%s", cur.OrderBy, cur.Order, lq.orderBy, lq.order)
+		}
+		// The first item strictly after the cursor (or at it, to repeat).
+		start = len(idx)
+		for i, x := range idx {
+			c := strings.Compare(sortKey(items[x], lq.orderBy), cur.Key)
+			if c == 0 {
+				c = strings.Compare(items[x].id, cur.ID)
+			}
+			if lq.order == "desc" {
+				c = -c
+			}
+			if c > 0 || c == 0 && repeat && lq.limit > 1 {
+				start = i
+				break
+			}
+		}
+	}
+	end := min(start+lq.limit, len(idx))
+	out := idx[start:end]
+	if end == len(idx) || len(out) == 0 {
+		return out, nil, nil
+	}
+	last := items[out[len(out)-1]]
+	data, _ := json.Marshal(cursor{OrderBy: lq.orderBy, Order: lq.order, Key: sortKey(last, lq.orderBy), ID: last.id})
+	next := base64.RawURLEncoding.EncodeToString(data)
+	return out, &next, nil
+}
+
+func envelope[T any](items []T, next *string) api.Page[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return api.Page[T]{Items: items, HasMore: next != nil, NextPage: next}
+}
+
+func (s *Server) liveListOsTemplates(c *call) *reply {
+	lq, rep := parseListQuery(c.r.URL.Query(), []string{"name"})
+	if rep != nil {
+		return rep
+	}
+	items := make([]item, len(osTemplates))
+	for i, t := range osTemplates {
+		items[i] = item{id: t.ID, name: t.Name, created: t.DtCreated}
+	}
+	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
+	if rep != nil {
+		return rep
+	}
+	out := make([]api.LiveOsTemplate, len(idx))
+	for i, x := range idx {
+		out[i] = liveOsTemplate(osTemplates[x])
+	}
+	return ok(http.StatusOK, envelope(out, next))
+}
+
+func (s *Server) liveListStartupScripts(c *call) *reply {
+	lq, rep := parseListQuery(c.r.URL.Query(), []string{"dtCreated", "name"})
+	if rep != nil {
+		return rep
+	}
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	recs := make([]*scriptRec, 0, len(c.team.scriptOrder))
+	items := make([]item, 0, len(c.team.scriptOrder))
+	for _, id := range c.team.scriptOrder {
+		r := c.team.scripts[id]
+		recs = append(recs, r)
+		items = append(items, item{id: r.ID, name: r.Name, created: r.DtCreated})
+	}
+	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
+	if rep != nil {
+		return rep
+	}
+	out := make([]api.LiveStartupScript, len(idx))
+	for i, x := range idx {
+		out[i] = recs[x].live()
+	}
+	return ok(http.StatusOK, envelope(out, next))
+}
+
+func (s *Server) liveListCustomTemplates(c *call) *reply {
+	lq, rep := parseListQuery(c.r.URL.Query(), []string{"dtCreated", "name"})
+	if rep != nil {
+		return rep
+	}
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	at := time.Now()
+	var recs []*templateRec
+	var items []item
+	for _, id := range c.team.templateOrder {
+		r := c.team.templates[id]
+		if r.failed(at) || lq.machineID != "" && r.MachineID != lq.machineID {
+			continue
+		}
+		recs = append(recs, r)
+		items = append(items, item{id: r.ID, name: r.Name, created: r.DtCreated})
+	}
+	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
+	if rep != nil {
+		return rep
+	}
+	out := make([]api.LiveCustomTemplate, len(idx))
+	for i, x := range idx {
+		out[i] = recs[x].live()
+	}
+	return ok(http.StatusOK, envelope(out, next))
+}
+
+// --- Startup scripts ---
+
+func (s *Server) liveGetStartupScript(c *call) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	r, found := c.team.scripts[id]
+	if !found {
+		return notFound("startup script", id)
+	}
+	return ok(http.StatusOK, r.live())
+}
+
+// liveScriptBody reads the live create (name and script required, no
+// isEnabled) or update (all optional) body.
+func liveScriptBody(c *call, create bool) (api.LiveStartupScriptWrite, *reply) {
+	var b api.LiveStartupScriptWrite
+	fields := []field{
+		{name: "name", required: create, into: &b.Name},
+		{name: "script", required: create, into: &b.Script},
+		{name: "isRunOnce", into: &b.IsRunOnce},
+	}
+	if !create {
+		fields = append(fields, field{name: "isEnabled", into: &b.IsEnabled})
+	}
+	if rep := decodeBody(c.w, c.r, fields...); rep != nil {
+		return b, rep
+	}
+	if b.Name != nil && *b.Name == "" {
+		return b, errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
+	}
+	if b.Script != nil && len(*b.Script) > api.MaxScriptBytes {
+		return b, errReply(http.StatusBadRequest, api.CodeBadRequest, "script is %d bytes; the most is %d", len(*b.Script), api.MaxScriptBytes)
+	}
+	return b, nil
+}
+
+func (s *Server) liveCreateStartupScript(c *call) *reply {
+	b, rep := liveScriptBody(c, true)
+	if rep != nil {
+		return rep
+	}
+	rec := &scriptRec{ID: newID("scr_", 10), TeamID: c.team.id, Name: *b.Name, Script: *b.Script, IsEnabled: true, DtCreated: now()}
+	if b.IsRunOnce != nil {
+		rec.RunOnce = *b.IsRunOnce
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	if err := s.st.putScript(c.team, rec); err != nil {
+		return storeError(err)
+	}
+	return ok(http.StatusOK, rec.live())
+}
+
+// liveUpdateStartupScript changes what the body gives, nothing else.
+func (s *Server) liveUpdateStartupScript(c *call) *reply {
+	id := c.r.PathValue("id")
+	b, rep := liveScriptBody(c, false)
+	if rep != nil {
+		return rep
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	old, found := c.team.scripts[id]
+	if !found {
+		return notFound("startup script", id)
+	}
+	rec := *old
+	if b.Name != nil {
+		rec.Name = *b.Name
+	}
+	if b.Script != nil {
+		rec.Script = *b.Script
+	}
+	if b.IsEnabled != nil {
+		rec.IsEnabled = *b.IsEnabled
+	}
+	if b.IsRunOnce != nil {
+		rec.RunOnce = *b.IsRunOnce
+	}
+	if err := s.st.putScript(c.team, &rec); err != nil {
+		return storeError(err)
+	}
+	return ok(http.StatusOK, rec.live())
+}
+
+// liveDeleteStartupScript answers 200 with the deleted script.
+func (s *Server) liveDeleteStartupScript(c *call) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	r, found := c.team.scripts[id]
+	if !found {
+		return notFound("startup script", id)
+	}
+	if err := s.st.deleteScript(c.team, id); err != nil {
+		return storeError(err)
+	}
+	out := r.live()
+	out.AssignedMachineIDs = []string{}
+	del := now()
+	out.DtDeleted = &del
+	return ok(http.StatusOK, out)
+}
+
+func (s *Server) liveAssign(assign bool) func(*call) *reply {
+	return func(c *call) *reply {
+		r, rep := s.setAssigned(c, assign)
+		if rep != nil {
+			return rep
+		}
+		return ok(http.StatusOK, r.live())
+	}
+}
+
+// --- Custom templates ---
+
+func (s *Server) liveGetCustomTemplate(c *call) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	r, found := c.team.template(id)
+	if !found {
+		return notFound("custom template", id)
+	}
+	return ok(http.StatusOK, r.live())
+}
+
+// liveCreateCustomTemplate answers {data, event} at once; the event then
+// moves on with the clock (see eventRec).
+func (s *Server) liveCreateCustomTemplate(c *call) *reply {
+	var machine, name string
+	if rep := decodeBody(c.w, c.r,
+		field{name: "machineId", required: true, into: &machine},
+		field{name: "name", required: true, into: &name},
+	); rep != nil {
+		return rep
+	}
+	if name == "" {
+		return errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	if !c.team.machineOK[machine] {
+		return notFound("machine", machine)
+	}
+	delay := s.cfg.Live.TemplateDelay
+	switch {
+	case delay == 0:
+		delay = DefaultTemplateDelay
+	case delay < 0:
+		delay = 0
+	}
+	created := now()
+	ev := &eventRec{ID: newID("evt_", 10), DtCreated: created, Started: created.Add(delay / 3), Finish: created.Add(delay)}
+	r := rand.New(rand.NewPCG(uint64(s.faults.Load().Seed), 1<<63|s.templateSeq.Add(1)))
+	if r.Float64() < s.cfg.Live.TemplateErrorRate {
+		ev.Fails = true
+		if r.IntN(2) == 0 {
+			msg := "template creation failed: the machine's disk could not be imaged"
+			ev.Error = &msg
+		}
+	}
+	rec := &templateRec{ID: newID("tpl_", 10), TeamID: c.team.id, Name: name, MachineID: machine, DtCreated: created, Event: ev}
+	if err := s.st.putTemplate(c.team, rec); err != nil {
+		return storeError(err)
+	}
+	return ok(http.StatusOK, api.LiveTemplateCreated{Data: rec.live(), Event: ev.api(created)})
+}
+
+// liveUpdateCustomTemplate accepts {name} only.
+func (s *Server) liveUpdateCustomTemplate(c *call) *reply {
+	id := c.r.PathValue("id")
+	var name *string
+	if rep := decodeBody(c.w, c.r, field{name: "name", into: &name}); rep != nil {
+		return rep
+	}
+	if name != nil && *name == "" {
+		return errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	old, found := c.team.template(id)
+	if !found {
+		return notFound("custom template", id)
+	}
+	rec := *old
+	if name != nil {
+		rec.Name = *name
+	}
+	if err := s.st.putTemplate(c.team, &rec); err != nil {
+		return storeError(err)
+	}
+	return ok(http.StatusOK, rec.live())
+}
+
+func (s *Server) liveDeleteCustomTemplate(c *call) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	r, found := c.team.template(id)
+	if !found {
+		return notFound("custom template", id)
+	}
+	if err := s.st.deleteTemplate(c.team, id); err != nil {
+		return storeError(err)
+	}
+	out := r.live()
+	del := now()
+	out.DtDeleted = &del
+	return ok(http.StatusOK, out)
+}
+
+func (s *Server) liveGetEvent(c *call) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	ev, found := c.team.events[id]
+	if !found {
+		return notFound("machine event", id)
+	}
+	return ok(http.StatusOK, ev.api(time.Now()))
+}
+
+// liveSession names the key's team, as GET /auth/session does.
+func (s *Server) liveSession(c *call) *reply {
+	return ok(http.StatusOK, map[string]any{
+		"user": map[string]any{"id": "usr_sandbox", "email": "sandbox@psync.invalid"},
+		"team": api.SessionTeam{ID: c.team.id, Namespace: c.team.id},
+	})
+}
