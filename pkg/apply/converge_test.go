@@ -1,0 +1,161 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/apply"
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// The whole loop with real parts: the planner's plan, applied through the
+// client to the sandbox, journaled into a state file; then planning again
+// finds nothing to do.
+
+type world struct {
+	t         *testing.T
+	client    *remote.Client
+	statePath string
+}
+
+func (w *world) plan(m *manifest.Manifest) (*plan.Plan, *remote.Snapshot, *state.State) {
+	w.t.Helper()
+	snap, err := w.client.Fetch(context.Background())
+	must(w.t, err)
+	st, err := state.Load(w.statePath)
+	must(w.t, err)
+	p, err := plan.Compute(m, snap, st, plan.Options{APIURL: "sandbox"})
+	must(w.t, err)
+	return p, snap, st
+}
+
+func (w *world) apply(m *manifest.Manifest, opts apply.Options) *apply.Report {
+	w.t.Helper()
+	p, _, st := w.plan(m)
+	if p.Empty() {
+		w.t.Fatalf("nothing to apply")
+	}
+	report, err := apply.Run(context.Background(), p, w.client, state.NewJournal(w.statePath, st), opts)
+	must(w.t, err)
+	for _, res := range report.Results {
+		if res.Status != apply.Done {
+			w.t.Errorf("%s %s: %s %s", res.Change.Action, res.Change.Key, res.Status, res.Error)
+		}
+	}
+	return report
+}
+
+func (w *world) assertConverged(m *manifest.Manifest) {
+	w.t.Helper()
+	if p, _, _ := w.plan(m); !p.Empty() {
+		var left []string
+		for _, c := range p.Changes {
+			left = append(left, c.Action.String()+" "+c.Key+" "+strings.Join(c.Reasons, ", "))
+		}
+		w.t.Errorf("planning again after the apply still finds:\n  %s", strings.Join(left, "\n  "))
+	}
+}
+
+func TestApplyConvergesWithTheRealPlanner(t *testing.T) {
+	inst, client := startSandbox(t, time.Millisecond)
+	w := &world{t: t, client: client, statePath: filepath.Join(t.TempDir(), state.DefaultFileName)}
+
+	v1 := &manifest.Manifest{
+		Version:  1,
+		Settings: manifest.Settings{MaxDeletePercent: 100},
+		Scripts: []manifest.Script{
+			{Name: "cuda", Body: "#!/bin/sh\necho cuda\n", IsEnabled: true},
+			{Name: "secret", Body: "#!/bin/sh\necho s3cr3t\n", IsEnabled: true, Sensitive: true},
+			{Name: "motd", Body: "echo hi\n", RunOnce: true, IsEnabled: false},
+		},
+		Templates: []manifest.Template{
+			{Name: "ml-base", MachineID: "psbox001", Note: "CUDA 12"},
+			{Name: "web", MachineID: "psbox002"},
+		},
+		Assignments: []manifest.Assignment{
+			{Script: "cuda", Machines: []string{"psbox001", "psbox002"}},
+			{Script: "secret", Machines: []string{"psbox003"}},
+		},
+	}
+	w.apply(v1, apply.Options{Parallelism: 4})
+	w.assertConverged(v1)
+
+	// Change everything a manifest can change.
+	v2 := &manifest.Manifest{
+		Version:  1,
+		Settings: manifest.Settings{MaxDeletePercent: 100},
+		Scripts: []manifest.Script{
+			{Name: "cuda", Body: "#!/bin/sh\necho cuda 12.4\n", IsEnabled: true},                                    // body
+			{Name: "greeting", Body: "echo hi\n", RunOnce: false, IsEnabled: true, PreviousNames: []string{"motd"}}, // rename and flags
+			{Name: "new", Body: "echo new\n", IsEnabled: true},
+			// secret removed: unassign, then delete
+		},
+		Templates: []manifest.Template{
+			{Name: "ml-base", MachineID: "psbox004", Note: "CUDA 12"}, // replace
+			{Name: "web", MachineID: "psbox002", Note: "nginx"},       // update
+		},
+		Assignments: []manifest.Assignment{
+			{Script: "cuda", Machines: []string{"psbox002", "psbox005"}}, // one unassign, one assign
+			{Script: "new", Machines: []string{"psbox001"}},
+		},
+	}
+
+	// A dry run of it writes nothing, anywhere.
+	p, _, _ := w.plan(v2)
+	inst.Server.ResetStats()
+	before, _ := state.Load(w.statePath)
+	report, err := apply.Run(context.Background(), p, client, state.NewJournal(w.statePath, before), apply.Options{DryRun: true})
+	must(t, err)
+	if !report.OK() || !report.DryRun {
+		t.Errorf("dry run: %v", report.Counts())
+	}
+	if n := inst.Server.Stats().Writes(); n != 0 {
+		t.Errorf("the dry run made %d API writes", n)
+	}
+	after, _ := state.Load(w.statePath)
+	if after.Serial != before.Serial {
+		t.Errorf("the dry run wrote the state (serial %d → %d)", before.Serial, after.Serial)
+	}
+
+	// A saved plan goes stale when the remote moves under it.
+	saved, snap, st := w.plan(v2)
+	must(t, apply.CheckPreconditions(saved, snap, st))
+	var web remote.Template
+	for _, tp := range snap.Templates {
+		if tp.Name == "web" {
+			web = tp
+		}
+	}
+	_, err = client.UpdateTemplate(context.Background(), web.ID, remote.TemplateInput{Name: "web", Note: "edited in the console"})
+	must(t, err)
+	fresh, err := client.Fetch(context.Background())
+	must(t, err)
+	var stale *apply.StaleError
+	if err := apply.CheckPreconditions(saved, fresh, st); !errors.As(err, &stale) || len(stale.Objects) != 1 || !strings.HasPrefix(stale.Objects[0], `template "web": changed since the plan`) {
+		t.Errorf("CheckPreconditions after a console edit = %v, want the web template named", err)
+	}
+
+	w.apply(v2, apply.Options{Parallelism: 3})
+	w.assertConverged(v2)
+
+	dump, err := inst.Server.Dump(inst.TeamID)
+	must(t, err)
+	var got []string
+	for _, s := range dump.StartupScripts {
+		got = append(got, s.Name+" "+strings.Join(s.MachineIDs, ","))
+	}
+	for _, tp := range dump.CustomTemplates {
+		got = append(got, "template "+tp.Name+" "+tp.MachineID+" "+tp.Note)
+	}
+	want := "cuda psbox002,psbox005|greeting |new psbox001|template ml-base psbox004 CUDA 12|template web psbox002 nginx"
+	if g := strings.Join(got, "|"); g != want {
+		t.Errorf("remote:\n got %s\nwant %s", g, want)
+	}
+}
