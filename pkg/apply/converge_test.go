@@ -3,8 +3,10 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,5 +159,73 @@ func TestApplyConvergesWithTheRealPlanner(t *testing.T) {
 	want := "cuda psbox002,psbox005|greeting |new psbox001|template ml-base psbox004 CUDA 12|template web psbox002 nginx"
 	if g := strings.Join(got, "|"); g != want {
 		t.Errorf("remote:\n got %s\nwant %s", g, want)
+	}
+}
+
+// cancelAfter is a Writer that interrupts the apply (as Ctrl-C does) when
+// its n-th call starts.
+type cancelAfter struct {
+	remote.Writer
+	n      int
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	calls  int
+}
+
+func (c *cancelAfter) tick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.calls == c.n {
+		c.cancel()
+	}
+}
+
+func (c *cancelAfter) CreateScript(ctx context.Context, in remote.ScriptInput) (remote.Script, error) {
+	c.tick()
+	return c.Writer.CreateScript(ctx, in)
+}
+
+func (c *cancelAfter) AssignScript(ctx context.Context, id, machine string) error {
+	c.tick()
+	return c.Writer.AssignScript(ctx, id, machine)
+}
+
+func TestApplyInterruptedThenResumedConverges(t *testing.T) {
+	inst, client := startSandbox(t, 2*time.Millisecond)
+	w := &world{t: t, client: client, statePath: filepath.Join(t.TempDir(), state.DefaultFileName)}
+	m := &manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 25}}
+	for i := range 30 {
+		name := fmt.Sprintf("script-%02d", i)
+		m.Scripts = append(m.Scripts, manifest.Script{Name: name, Body: "echo " + name + "\n", IsEnabled: true})
+		m.Assignments = append(m.Assignments, manifest.Assignment{Script: name, Machines: []string{"psbox001", "psbox002"}})
+	}
+	p, _, st := w.plan(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	writer := &cancelAfter{Writer: client, n: 40, cancel: cancel}
+	report, err := apply.Run(ctx, p, writer, state.NewJournal(w.statePath, st), apply.Options{Parallelism: 4})
+	if !errors.Is(err, context.Canceled) || !report.Interrupted {
+		t.Fatalf("Run = %v, interrupted %v; want interrupted", err, report.Interrupted)
+	}
+	counts := report.Counts()
+	if counts[apply.Done] < 40 || counts[apply.Pending] == 0 || counts[apply.Failed] != 0 {
+		t.Fatalf("counts %v: want the 40+ started done and the rest pending", counts)
+	}
+
+	// The next plan is exactly what was left.
+	left, _, _ := w.plan(m)
+	if len(left.Changes) != counts[apply.Pending] {
+		t.Errorf("the next plan has %d changes, want the %d pending", len(left.Changes), counts[apply.Pending])
+	}
+	w.apply(m, apply.Options{Parallelism: 4})
+	w.assertConverged(m)
+	dump, err := inst.Server.Dump(inst.TeamID)
+	must(t, err)
+	if n := len(dump.StartupScripts); n != 30 {
+		t.Errorf("%d scripts on the remote, want 30 (no duplicates)", n)
+	}
+	if n := len(dump.Assignments); n != 60 {
+		t.Errorf("%d assignments on the remote, want 60", n)
 	}
 }
