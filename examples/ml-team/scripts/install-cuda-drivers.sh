@@ -14,6 +14,7 @@ fi
 if nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | grep -q "^${DRIVER_BRANCH}\."; then
   echo "driver ${DRIVER_BRANCH} already installed"
 else
+  # shellcheck source=/dev/null
   distro=$(. /etc/os-release && echo "${ID}${VERSION_ID//./}")
   keyring=/tmp/cuda-keyring.deb
   curl -fsSL -o "$keyring" \
