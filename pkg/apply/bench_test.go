@@ -86,8 +86,9 @@ func benchApply(b *testing.B, p *plan.Plan, par int, newWriter func() (w remote.
 }
 
 // BenchmarkApplyFileJournal is BenchmarkApply at parallelism 10 with the
-// real journal: every change saves the state file atomically, which is
-// what the CLI does.
+// real journal, as the CLI runs it: every change is recorded by an atomic,
+// fsynced save of the state file (shared by the changes that finish while
+// the previous save is in progress).
 func BenchmarkApplyFileJournal(b *testing.B) {
 	p := benchPlan(1000, 3, 100)
 	var wall time.Duration
