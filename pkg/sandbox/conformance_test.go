@@ -30,8 +30,12 @@ import (
 //     bearer key, else 400 or 413 (or 401 for a key that is not valid);
 //   - a path the spec does not have must get 404 or 405 with an api.Error.
 //
+// An error status that the document describes (as a default response, in
+// the paperspace-v1 document) is validated against it too.
+//
 // /_sandbox/ endpoints are not part of the spec and are skipped.
 type conformance struct {
+	path   string
 	router routers.Router
 
 	mu         sync.Mutex
@@ -59,7 +63,7 @@ func newConformance(specPath string) (*conformance, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conformance{router: router, covered: map[string]bool{}}
+	c := &conformance{path: specPath, router: router, covered: map[string]bool{}}
 	for _, p := range doc.Paths.Map() {
 		for _, op := range p.Operations() {
 			c.operations = append(c.operations, op.OperationID)
@@ -171,7 +175,13 @@ func (c *conformance) check(req *http.Request, reqBody []byte, resp *http.Respon
 		c.checkError(what, resp, respBody)
 		return
 	}
-	if route.Operation.Responses.Value(fmt.Sprint(resp.StatusCode)) == nil {
+	defined := route.Operation.Responses.Value(fmt.Sprint(resp.StatusCode)) != nil
+	if !defined && resp.StatusCode >= 400 && route.Operation.Responses.Default() != nil {
+		// An error the document describes only as its default response.
+		c.checkError(what, resp, respBody)
+		defined = true
+	}
+	if !defined {
 		if resp.StatusCode < 400 {
 			c.violate("%s: status %d is not defined by the spec for %s", what, resp.StatusCode, route.Operation.OperationID)
 		}
@@ -189,9 +199,11 @@ func (c *conformance) check(req *http.Request, reqBody []byte, resp *http.Respon
 		c.violate("%s: response does not match the spec: %v", what, err)
 		return
 	}
-	c.mu.Lock()
-	c.covered[route.Operation.OperationID] = true
-	c.mu.Unlock()
+	if resp.StatusCode < 300 {
+		c.mu.Lock()
+		c.covered[route.Operation.OperationID] = true
+		c.mu.Unlock()
+	}
 }
 
 // checkError requires an error answer to carry an api.Error.

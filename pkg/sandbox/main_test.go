@@ -17,8 +17,10 @@ import (
 	"github.com/psync-dev/psync/pkg/sandbox"
 )
 
-// spec checks every exchange of every test (see conformance).
-var spec *conformance
+// spec and live check every exchange of every test (see conformance):
+// spec against api/openapi.yaml for the spec dialect, live against
+// testdata/paperspace-v1.yaml for the paperspace-v1 dialect.
+var spec, live *conformance
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
@@ -26,28 +28,33 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	var err error
-	spec, err = newConformance("../../api/openapi.yaml")
-	if err != nil {
+	if spec, err = newConformance("../../api/openapi.yaml"); err != nil {
 		fmt.Fprintln(os.Stderr, "load spec:", err)
 		os.Exit(2)
 	}
-	code := m.Run()
-	if len(spec.violations) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d exchanges violate api/openapi.yaml:\n", len(spec.violations))
-		for _, v := range spec.violations {
-			fmt.Fprintln(os.Stderr, "  "+v)
-		}
-		code = 1
+	if live, err = newConformance("testdata/paperspace-v1.yaml"); err != nil {
+		fmt.Fprintln(os.Stderr, "load live spec:", err)
+		os.Exit(2)
 	}
-	// With the whole suite run, every operation must have been exercised.
-	if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" {
-		if un := spec.uncovered(); len(un) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: operations never answered with a spec status: %v\n", un)
+	code := m.Run()
+	for _, c := range []*conformance{spec, live} {
+		if len(c.violations) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d exchanges violate %s:\n", len(c.violations), c.path)
+			for _, v := range c.violations {
+				fmt.Fprintln(os.Stderr, "  "+v)
+			}
 			code = 1
 		}
-	}
-	if code == 0 && testing.Verbose() {
-		fmt.Printf("conformance: %d API exchanges checked against api/openapi.yaml, 0 violations\n", spec.exchanges)
+		// With the whole suite run, every operation must have been exercised.
+		if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" {
+			if un := c.uncovered(); len(un) > 0 {
+				fmt.Fprintf(os.Stderr, "FAIL: operations of %s never answered with a success: %v\n", c.path, un)
+				code = 1
+			}
+		}
+		if code == 0 && testing.Verbose() {
+			fmt.Printf("conformance: %d API exchanges checked against %s, 0 violations\n", c.exchanges, c.path)
+		}
 	}
 	os.Exit(code)
 }
@@ -75,7 +82,11 @@ func newEnv(t *testing.T, cfg sandbox.Config) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return attach(t, s, hs.URL+"/v1")
+	e := attach(t, s, hs.URL+"/v1")
+	if cfg.Dialect == sandbox.DialectPaperspace1 {
+		e.client.Transport = live.transport(http.DefaultTransport)
+	}
+	return e
 }
 
 // attach makes an env for a sandbox serving at url; s may be nil when it
@@ -212,3 +223,5 @@ func (e *env) createScript(name, body string) api.StartupScript {
 func ptr[T any](v T) *T { return &v }
 
 func newHTTPTestServer(s *sandbox.Server) *httptest.Server { return httptest.NewServer(s.Handler()) }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
