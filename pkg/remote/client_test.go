@@ -842,3 +842,30 @@ func TestKeyNotCutInHalf(t *testing.T) {
 		t.Fatalf("got %v, want no part of the key", err)
 	}
 }
+
+// The client's own share of a large list: 10,000 scripts served from a
+// canned body, so the server costs nothing.
+func BenchmarkListScriptsClientOnly(b *testing.B) {
+	items := make([]string, 10_000)
+	for i := range items {
+		items[i] = fmt.Sprintf(`{"id":"scr_%08d","name":"script-%05d","runOnce":false,"isEnabled":true,"teamId":"team-sandbox","dtCreated":"2026-01-01T00:00:00Z"}`, i, i)
+	}
+	body := []byte("[" + strings.Join(items, ",") + "]")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	defer srv.Close()
+	c, err := remote.New(remote.Config{BaseURL: srv.URL, APIKey: testKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := c.ListScripts(context.Background())
+		if err != nil || len(s) != 10_000 {
+			b.Fatal(len(s), err)
+		}
+	}
+}

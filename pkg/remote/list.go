@@ -135,7 +135,7 @@ func listAll[W any, P interface {
 	var (
 		out    []W
 		meta   listMeta
-		seen   = map[string]bool{}
+		seen   map[string]bool
 		cursor string
 	)
 	if limit <= 0 {
@@ -166,6 +166,7 @@ func listAll[W any, P interface {
 		added := 0
 		if out == nil {
 			out = make([]W, 0, len(items))
+			seen = make(map[string]bool, len(items))
 		}
 		for i := range items {
 			id := P(&items[i]).id()
