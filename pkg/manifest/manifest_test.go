@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 
 	"github.com/psync-dev/psync/pkg/api"
 )
@@ -419,5 +420,54 @@ func TestCheckShellEscapesControlCharacters(t *testing.T) {
 	want := []Diagnostic{{Pos: Position{File: "a.sh", Line: 3}, Message: "warning: here-document at line 2 delimited by end-of-file (wanted `E\\x1b[2J')"}}
 	if diff := cmp.Diff(want, ds); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestDocumentMarshals checks that the document types also write
+// manifests (for tools such as import): marshal, load, same content.
+func TestDocumentMarshals(t *testing.T) {
+	one, off := 1, false
+	doc := Document{
+		Version: &one,
+		Scripts: []DocScript{
+			{Name: "a", Script: "echo a\n", IsEnabled: &off, PreviousNames: []string{"old-a"}},
+			{Name: "b", File: "b.sh", RunOnce: true, Sensitive: true},
+		},
+		Templates:   []DocTemplate{{Name: "t", MachineID: "psbox001", Note: "n"}},
+		Assignments: []DocAssignment{{Script: "a", Machines: []string{"psbox001"}}},
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"psync.yaml": string(out), "b.sh": "echo b\n"})
+	m, err := Load(filepath.Join(dir, "psync.yaml"))
+	if err != nil {
+		t.Fatalf("Load of a marshalled Document: %v\n%s", err, out)
+	}
+	got := struct {
+		Scripts     []Script
+		Templates   []Template
+		Assignments []Assignment
+	}{m.Scripts, m.Templates, m.Assignments}
+	want := struct {
+		Scripts     []Script
+		Templates   []Template
+		Assignments []Assignment
+	}{
+		Scripts: []Script{
+			{Name: "a", Body: "echo a\n", IsEnabled: false, PreviousNames: []string{"old-a"}},
+			{Name: "b", File: "b.sh", Body: "echo b\n", RunOnce: true, IsEnabled: true, Sensitive: true},
+		},
+		Templates:   []Template{{Name: "t", MachineID: "psbox001", Note: "n"}},
+		Assignments: []Assignment{{Script: "a", Machines: []string{"psbox001"}}},
+	}
+	ignorePos := cmp.FilterPath(func(p cmp.Path) bool {
+		name := p.Last().String()
+		return name == ".Pos" || name == ".BodyPos"
+	}, cmp.Ignore())
+	if diff := cmp.Diff(want, got, ignorePos); diff != "" {
+		t.Errorf("(-want +got):\n%s\nmarshalled:\n%s", diff, out)
 	}
 }
