@@ -73,6 +73,9 @@ type builder struct {
 	settingsAt Position
 	// where each name was declared, per kind
 	scripts, tmpls map[string]Position
+	// sorted script names, and how many suggestions were sought
+	scriptNames []string
+	suggestions int
 	// index in m.Assignments of each assigned script
 	assigned map[string]int
 	// where each machine of each assignment was written: script -> machine
@@ -429,8 +432,15 @@ func (b *builder) assignment(a *DocAssignment) {
 	default:
 		if _, ok := b.scripts[a.Script]; !ok {
 			msg := fmt.Sprintf("assignment to undeclared script %q", a.Script)
-			if s := suggest(a.Script, keys(b.scripts)); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			// Suggestions cost a scan of every name: offer them for the
+			// first few mistakes only, so a huge manifest stays fast.
+			if b.suggestions++; b.suggestions <= 20 {
+				if b.scriptNames == nil {
+					b.scriptNames = keys(b.scripts)
+				}
+				if s := suggest(a.Script, b.scriptNames); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
 			}
 			b.errorf(at, "%s", msg)
 		}
