@@ -51,6 +51,10 @@ type Config struct {
 	// MaxResponseBytes caps how much of one response body is read
 	// (default 64 MiB); a larger body is an error, not a crash.
 	MaxResponseBytes int64
+	// Dialect, when set, is the dialect to write in until a response
+	// shows another; empty means detect it (from the first list, or one
+	// cheap request before the first write).
+	Dialect Dialect
 	// PollInterval is how often an asynchronous template creation (live
 	// dialect) is polled (default 2s).
 	PollInterval time.Duration
@@ -153,6 +157,7 @@ func New(cfg Config) (*Client, error) {
 		hc:      hc,
 		cfg:     cfg,
 		limiter: newLimiter(cfg.RateLimit),
+		dialect: cfg.Dialect,
 	}
 	return c, nil
 }

@@ -67,6 +67,7 @@ func (f *fake) client(t *testing.T, mod ...func(*remote.Config)) *remote.Client 
 		MaxAttempts: 4,
 		BackoffBase: time.Millisecond,
 		BackoffMax:  5 * time.Millisecond,
+		Dialect:     remote.DialectSpec, // no detection request before writes
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -866,6 +867,39 @@ func BenchmarkListScriptsClientOnly(b *testing.B) {
 		s, err := c.ListScripts(context.Background())
 		if err != nil || len(s) != 10_000 {
 			b.Fatal(len(s), err)
+		}
+	}
+}
+
+// A client that writes before it has listed anything asks for one OS
+// template to learn which bodies to write.
+func TestWriteDetectsDialect(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want string
+	}{
+		{`[{"id":"o1","name":"u"}]`, `{"name":"a","script":"echo","runOnce":false,"isEnabled":true}`},
+		{`{"items":[{"id":"o1","name":"u"}],"hasMore":true,"nextPage":"x"}`, `{"name":"a","script":"echo","isRunOnce":false}`},
+	} {
+		var body string
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.Method == http.MethodGet {
+				writeJSON(w, 200, tc.list)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			body = string(b)
+			writeJSON(w, 200, `{"id":"s1","name":"a","isEnabled":true}`)
+		})
+		c := f.client(t, func(c *remote.Config) { c.Dialect = "" })
+		if _, err := c.CreateScript(context.Background(), remote.ScriptInput{Name: "a", Body: "echo", IsEnabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if body != tc.want {
+			t.Errorf("after %s: body %s, want %s", tc.list, body, tc.want)
+		}
+		if diff := cmp.Diff([]string{"GET /v1/os-templates?limit=1", "POST /v1/startup-scripts"}, f.requests()); diff != "" {
+			t.Errorf("requests (-want +got):\n%s", diff)
 		}
 	}
 }

@@ -25,7 +25,11 @@ var (
 // another. Two or more such scripts are an error naming them.
 func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, error) {
 	o := op{Op: "create", Kind: "script", Name: in.Name}
-	live := c.Dialect() == DialectPaperspaceV1
+	d, err := c.writeDialect(ctx)
+	if err != nil {
+		return Script{}, err
+	}
+	live := d == DialectPaperspaceV1
 	var body []byte
 	if live {
 		// The live create takes name, script and isRunOnce; isEnabled is
@@ -141,8 +145,12 @@ func joinMessage(a, b string) string {
 // UpdateScript replaces a script's name, body and flags.
 func (c *Client) UpdateScript(ctx context.Context, id string, in ScriptInput) (Script, error) {
 	o := op{Op: "update", Kind: "script", Name: in.Name, ID: id}
+	d, err := c.writeDialect(ctx)
+	if err != nil {
+		return Script{}, err
+	}
 	var body []byte
-	if c.Dialect() == DialectPaperspaceV1 {
+	if d == DialectPaperspaceV1 {
 		body = jsonBody(api.LiveStartupScriptWrite{Name: &in.Name, Script: &in.Body, IsEnabled: &in.IsEnabled, IsRunOnce: &in.RunOnce})
 	} else {
 		body = jsonBody(api.StartupScriptCreate{Name: in.Name, Script: in.Body, RunOnce: &in.RunOnce, IsEnabled: &in.IsEnabled})
@@ -213,8 +221,12 @@ func (c *Client) assignment(ctx context.Context, verb, id, machineID string) err
 // it looks for a template with that name made from that machine.
 func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template, error) {
 	o := op{Op: "create", Kind: "template", Name: in.Name}
+	d, err := c.writeDialect(ctx)
+	if err != nil {
+		return Template{}, err
+	}
 	body := jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name, Note: in.Note})
-	if c.Dialect() == DialectPaperspaceV1 {
+	if d == DialectPaperspaceV1 {
 		body = jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name})
 	}
 	var found Template
@@ -334,8 +346,12 @@ func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error
 // API has no note and ignores it).
 func (c *Client) UpdateTemplate(ctx context.Context, id string, in TemplateInput) (Template, error) {
 	o := op{Op: "update", Kind: "template", Name: in.Name, ID: id}
+	d, err := c.writeDialect(ctx)
+	if err != nil {
+		return Template{}, err
+	}
 	upd := api.CustomTemplateUpdate{Name: &in.Name, Note: &in.Note}
-	if c.Dialect() == DialectPaperspaceV1 {
+	if d == DialectPaperspaceV1 {
 		upd.Note = nil
 	}
 	resp, err := c.do(ctx, &request{op: o, method: http.MethodPut, path: "/custom-templates/" + url.PathEscape(id), body: jsonBody(upd)}, c.newRetrier())
@@ -350,4 +366,25 @@ func (c *Client) UpdateTemplate(ctx context.Context, id string, in TemplateInput
 		return Template{}, err
 	}
 	return w.template(), nil
+}
+
+// writeDialect returns the dialect request bodies must be written in. It is
+// known after any list; a client that writes before listing asks for one
+// OS template (cheap in both dialects, and the answer's shape tells them
+// apart: a bare array or an envelope).
+func (c *Client) writeDialect(ctx context.Context) (Dialect, error) {
+	if d := c.Dialect(); d != "" {
+		return d, nil
+	}
+	o := op{Op: "list", Kind: "OS templates"}
+	resp, err := c.do(ctx, &request{op: o, method: http.MethodGet, path: "/os-templates", query: url.Values{"limit": {"1"}}}, c.newRetrier())
+	if err != nil {
+		return "", err
+	}
+	_, _, _, envelope, derr := decodePage[wireOSTemplate](o, resp)
+	if derr != nil {
+		return "", c.redactError(derr)
+	}
+	c.noteDialect(dialectOf(envelope))
+	return c.Dialect(), nil
 }
