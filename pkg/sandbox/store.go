@@ -27,6 +27,7 @@ type store struct {
 	teams map[string]*team
 	db    *bolt.DB     // nil when in memory
 	lock  *flock.Flock // held while db is open
+	seq   uint64       // the last Seq given
 }
 
 type team struct {
@@ -51,6 +52,9 @@ type scriptRec struct {
 	IsEnabled bool      `json:"isEnabled"`
 	DtCreated time.Time `json:"dtCreated"`
 	Machines  []string  `json:"machines,omitempty"` // sorted, unique
+	// Seq numbers creations in the store, so lists keep their order across
+	// restarts even for objects created in the same millisecond.
+	Seq uint64 `json:"seq"`
 }
 
 type templateRec struct {
@@ -60,6 +64,7 @@ type templateRec struct {
 	Note      string    `json:"note,omitempty"`
 	MachineID string    `json:"machineId"`
 	DtCreated time.Time `json:"dtCreated"`
+	Seq       uint64    `json:"seq"` // as scriptRec.Seq
 	// Event is the asynchronous creation of the paperspace-v1 dialect.
 	Event *eventRec `json:"event,omitempty"`
 }
@@ -181,14 +186,26 @@ func (st *store) load() error {
 		}); err != nil {
 			return err
 		}
-		sort.Slice(ss, func(i, j int) bool { return createdBefore(ss[i].DtCreated, ss[i].ID, ss[j].DtCreated, ss[j].ID) })
-		sort.Slice(ts, func(i, j int) bool { return createdBefore(ts[i].DtCreated, ts[i].ID, ts[j].DtCreated, ts[j].ID) })
+		sort.Slice(ss, func(i, j int) bool {
+			if ss[i].Seq != ss[j].Seq {
+				return ss[i].Seq < ss[j].Seq
+			}
+			return createdBefore(ss[i].DtCreated, ss[i].ID, ss[j].DtCreated, ss[j].ID)
+		})
+		sort.Slice(ts, func(i, j int) bool {
+			if ts[i].Seq != ts[j].Seq {
+				return ts[i].Seq < ts[j].Seq
+			}
+			return createdBefore(ts[i].DtCreated, ts[i].ID, ts[j].DtCreated, ts[j].ID)
+		})
 		for _, r := range ss {
+			st.seq = max(st.seq, r.Seq)
 			t := st.team(r.TeamID)
 			t.scripts[r.ID] = r
 			t.scriptOrder = append(t.scriptOrder, r.ID)
 		}
 		for _, r := range ts {
+			st.seq = max(st.seq, r.Seq)
 			t := st.team(r.TeamID)
 			t.templates[r.ID] = r
 			t.templateOrder = append(t.templateOrder, r.ID)
@@ -251,9 +268,13 @@ func (t *team) seedMachines(n int) {
 // putScript durably records r, then applies it in memory. Callers hold mu
 // for writing.
 func (st *store) putScript(t *team, r *scriptRec) error {
+	if r.Seq == 0 {
+		r.Seq = st.seq + 1
+	}
 	if err := st.persist(bucketScripts, r.ID, r); err != nil {
 		return err
 	}
+	st.seq = max(st.seq, r.Seq)
 	if _, ok := t.scripts[r.ID]; !ok {
 		t.scriptOrder = append(t.scriptOrder, r.ID)
 	}
@@ -271,9 +292,13 @@ func (st *store) deleteScript(t *team, id string) error {
 }
 
 func (st *store) putTemplate(t *team, r *templateRec) error {
+	if r.Seq == 0 {
+		r.Seq = st.seq + 1
+	}
 	if err := st.persist(bucketTemplates, r.ID, r); err != nil {
 		return err
 	}
+	st.seq = max(st.seq, r.Seq)
 	if _, ok := t.templates[r.ID]; !ok {
 		t.templateOrder = append(t.templateOrder, r.ID)
 	}
