@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,12 +19,28 @@ type located struct {
 }
 
 type positions struct {
-	at     Position              // the mapping itself
-	keys   map[string]Position   // yaml key -> where the key is
-	values map[string]Position   // yaml key -> where its value is
-	items  map[string][]Position // yaml key -> where each sequence item is
-	styles map[string]yaml.Style // yaml key -> how its scalar value was written
-	bad    map[string]bool       // yaml keys whose value could not be decoded
+	at     Position // the mapping itself
+	fields []fieldPos
+}
+
+// fieldPos is where one key and its value were written. A struct has a
+// handful of fields, so a slice searched linearly beats maps, which
+// dominated allocations when loading thousands of scripts.
+type fieldPos struct {
+	name       string
+	key, value Position
+	items      []Position // where each sequence item is
+	style      yaml.Style // how a scalar value was written
+	bad        bool       // the value could not be decoded
+}
+
+func (p *positions) field(key string) *fieldPos {
+	for i := range p.fields {
+		if p.fields[i].name == key {
+			return &p.fields[i]
+		}
+	}
+	return nil
 }
 
 func (l *located) setPositions(p positions) { l.pos = p }
@@ -32,27 +49,35 @@ func (l *located) setPositions(p positions) { l.pos = p }
 func (l *located) Pos() Position { return l.pos.at }
 
 // has reports whether key was written (even as null).
-func (l *located) has(key string) bool {
-	_, ok := l.pos.keys[key]
-	return ok
-}
+func (l *located) has(key string) bool { return l.pos.field(key) != nil }
 
 // value is where key's value was written, or the object when absent.
 func (l *located) value(key string) Position {
-	if p, ok := l.pos.values[key]; ok {
-		return p
+	if f := l.pos.field(key); f != nil && f.value.File != "" {
+		return f.value
 	}
 	return l.pos.at
 }
 
+// style is how key's scalar value was written.
+func (l *located) style(key string) yaml.Style {
+	if f := l.pos.field(key); f != nil {
+		return f.style
+	}
+	return 0
+}
+
 // bad reports whether key's value was already reported as mistyped, so
 // validation does not pile a second message onto it.
-func (l *located) bad(key string) bool { return l.pos.bad[key] }
+func (l *located) bad(key string) bool {
+	f := l.pos.field(key)
+	return f != nil && f.bad
+}
 
 // item is where item i of key's sequence was written.
 func (l *located) item(key string, i int) Position {
-	if ps := l.pos.items[key]; i < len(ps) {
-		return ps[i]
+	if f := l.pos.field(key); f != nil && i < len(f.items) {
+		return f.items[i]
 	}
 	return l.value(key)
 }
@@ -243,12 +268,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 	if w, ok := typeNames[v.Type()]; ok {
 		what = w
 	}
-	p := positions{
-		at:     d.pos(n),
-		keys:   make(map[string]Position),
-		values: make(map[string]Position),
-	}
-	for _, kv := range d.pairs(n, 0) {
+	ps := d.pairs(n, 0)
+	p := positions{at: d.pos(n), fields: make([]fieldPos, 0, len(ps))}
+	for _, kv := range ps {
 		k := d.resolve(kv.key)
 		if k == nil {
 			return
@@ -258,11 +280,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			continue
 		}
 		name := k.Value
-		if first, dup := p.keys[name]; dup {
-			d.errorf(k, "%q is set twice in %s (first at line %d)", name, what, first.Line)
+		if first := p.field(name); first != nil {
+			d.errorf(k, "%q is set twice in %s (first at line %d)", name, what, first.key.Line)
 			continue
 		}
-		p.keys[name] = d.pos(k)
 		f, ok := fields.byName[name]
 		if !ok && strings.HasPrefix(name, "x-") && v.Type() == reflect.TypeFor[Document]() {
 			// Extension keys, as in Docker Compose: a home for anchors
@@ -283,33 +304,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		if val == nil {
 			return
 		}
-		p.values[name] = d.pos(val)
-		if val.Kind == yaml.ScalarNode && val.Style != 0 {
-			if p.styles == nil {
-				p.styles = make(map[string]yaml.Style)
-			}
-			p.styles[name] = val.Style
+		fp := fieldPos{name: name, key: d.pos(k), value: d.pos(val)}
+		if val.Kind == yaml.ScalarNode {
+			fp.style = val.Style
 		}
 		if val.Kind == yaml.SequenceNode {
-			if p.items == nil {
-				p.items = make(map[string][]Position)
-			}
-			ps := make([]Position, len(val.Content))
+			fp.items = make([]Position, len(val.Content))
 			for i, c := range val.Content {
 				if r := d.resolveQuiet(c); r != nil {
-					ps[i] = d.pos(r)
+					fp.items[i] = d.pos(r)
 				}
 			}
-			p.items[name] = ps
 		}
 		before := len(d.diags.list)
-		d.decode(val, v.Field(f), fmt.Sprintf("%q", name))
-		if len(d.diags.list) != before {
-			if p.bad == nil {
-				p.bad = make(map[string]bool)
-			}
-			p.bad[name] = true
-		}
+		d.decode(val, v.Field(f), fields.quoted[name])
+		fp.bad = len(d.diags.list) != before
+		p.fields = append(p.fields, fp)
 	}
 	if pp, ok := v.Addr().Interface().(positioned); ok {
 		pp.setPositions(p)
@@ -335,8 +345,9 @@ var typeNames = map[reflect.Type]string{
 }
 
 type structFields struct {
-	byName map[string]int // yaml name -> field index
-	names  []string       // sorted yaml names
+	byName map[string]int    // yaml name -> field index
+	quoted map[string]string // yaml name -> the name quoted, for messages
+	names  []string          // sorted yaml names
 }
 
 var fieldCache sync.Map // reflect.Type -> *structFields
@@ -346,7 +357,7 @@ func fieldsOf(t reflect.Type) *structFields {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(*structFields)
 	}
-	f := &structFields{byName: make(map[string]int)}
+	f := &structFields{byName: make(map[string]int), quoted: make(map[string]string)}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
@@ -357,6 +368,7 @@ func fieldsOf(t reflect.Type) *structFields {
 			name = strings.ToLower(sf.Name)
 		}
 		f.byName[name] = i
+		f.quoted[name] = strconv.Quote(name)
 		f.names = append(f.names, name)
 	}
 	sort.Strings(f.names)

@@ -78,12 +78,14 @@ type builder struct {
 	suggestions int
 	// index in m.Assignments of each assigned script
 	assigned map[string]int
-	// where each machine of each assignment was written: script -> machine
-	machineAt map[string]map[string]Position
+	// where each (script, machine) assignment was written
+	machineAt map[pairKey]Position
 
 	scriptPats, tmplPats []pattern
 	names                []named // every managed name, for cross checks
 }
+
+type pairKey struct{ script, machine string }
 
 type pattern struct {
 	glob string
@@ -246,7 +248,7 @@ func (b *builder) script(s *DocScript) {
 	default:
 		out.Body = s.Script
 		at := s.value("script")
-		switch style := s.pos.styles["script"]; {
+		switch style := s.style("script"); {
 		case style&yaml.LiteralStyle != 0:
 			at.Line++ // the body starts on the line after "|"
 			at.Column = 0
@@ -459,23 +461,19 @@ func (b *builder) assignment(a *DocAssignment) {
 		b.m.Assignments = append(b.m.Assignments, Assignment{Script: a.Script, Pos: a.Pos()})
 	}
 	if b.machineAt == nil {
-		b.machineAt = make(map[string]map[string]Position)
-	}
-	seen := b.machineAt[a.Script]
-	if seen == nil {
-		seen = make(map[string]Position)
-		b.machineAt[a.Script] = seen
+		b.machineAt = make(map[pairKey]Position)
 	}
 	for i, mid := range a.Machines {
 		mat := a.item("machines", i)
 		if !b.checkMachine(mat, mid) {
 			continue
 		}
-		if first, dup := seen[mid]; dup {
+		k := pairKey{a.Script, mid}
+		if first, dup := b.machineAt[k]; dup {
 			b.errorf(mat, "machine %s is listed twice for script %q (also at %s)", mid, a.Script, ref(mat, first))
 			continue
 		}
-		seen[mid] = mat
+		b.machineAt[k] = mat
 		b.m.Assignments[idx].Machines = append(b.m.Assignments[idx].Machines, mid)
 	}
 }
