@@ -32,6 +32,29 @@ type LiveConfig struct {
 	// page's last item (when limit > 1), as the live API has been seen to
 	// repeat items: clients must de-duplicate by id.
 	RepeatItems bool
+	// DeletedLinger keeps deleted scripts and templates in lists, with
+	// dtDeleted set, for this long after their deletion, as the live API
+	// may: clients must drop them. 0: deleted objects vanish at once.
+	DeletedLinger time.Duration
+}
+
+// goneObj is a deleted object that lists still show until until.
+type goneObj struct {
+	until    time.Time
+	script   *api.LiveStartupScript
+	template *api.LiveCustomTemplate
+}
+
+// linger remembers a deleted object for the lists. Callers hold the
+// store's write lock.
+func (s *Server) linger(t *team, g goneObj) {
+	if s.cfg.Live.DeletedLinger <= 0 {
+		return
+	}
+	at := time.Now()
+	t.gone = slices.DeleteFunc(t.gone, func(o goneObj) bool { return !at.Before(o.until) })
+	g.until = at.Add(s.cfg.Live.DeletedLinger)
+	t.gone = append(t.gone, g)
 }
 
 // DefaultTemplateDelay is the duration of a template-create event.
@@ -254,12 +277,19 @@ func (s *Server) liveListStartupScripts(c *call) *reply {
 	}
 	s.st.mu.RLock()
 	defer s.st.mu.RUnlock()
-	recs := make([]*scriptRec, 0, len(c.team.scriptOrder))
-	items := make([]item, 0, len(c.team.scriptOrder))
+	objs := make([]api.LiveStartupScript, 0, len(c.team.scriptOrder))
 	for _, id := range c.team.scriptOrder {
-		r := c.team.scripts[id]
-		recs = append(recs, r)
-		items = append(items, item{id: r.ID, name: r.Name, created: r.DtCreated})
+		objs = append(objs, c.team.scripts[id].live())
+	}
+	at := time.Now()
+	for _, g := range c.team.gone {
+		if g.script != nil && at.Before(g.until) {
+			objs = append(objs, *g.script)
+		}
+	}
+	items := make([]item, len(objs))
+	for i, o := range objs {
+		items[i] = item{id: o.ID, name: o.Name, created: o.DtCreated}
 	}
 	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
 	if rep != nil {
@@ -267,7 +297,7 @@ func (s *Server) liveListStartupScripts(c *call) *reply {
 	}
 	out := make([]api.LiveStartupScript, len(idx))
 	for i, x := range idx {
-		out[i] = recs[x].live()
+		out[i] = objs[x]
 	}
 	return ok(http.StatusOK, envelope(out, next))
 }
@@ -280,23 +310,33 @@ func (s *Server) liveListCustomTemplates(c *call) *reply {
 	s.st.mu.RLock()
 	defer s.st.mu.RUnlock()
 	at := time.Now()
-	var recs []*templateRec
-	var items []item
+	var objs []api.LiveCustomTemplate
 	for _, id := range c.team.templateOrder {
-		r := c.team.templates[id]
-		if r.failed(at) || lq.machineID != "" && r.MachineID != lq.machineID {
-			continue
+		if r := c.team.templates[id]; !r.failed(at) {
+			objs = append(objs, r.live())
 		}
-		recs = append(recs, r)
-		items = append(items, item{id: r.ID, name: r.Name, created: r.DtCreated})
 	}
+	for _, g := range c.team.gone {
+		if g.template != nil && at.Before(g.until) {
+			objs = append(objs, *g.template)
+		}
+	}
+	var items []item
+	for _, o := range objs {
+		if lq.machineID == "" || o.ParentMachineID == lq.machineID {
+			items = append(items, item{id: o.ID, name: o.Name, created: o.DtCreated})
+		}
+	}
+	objs = slices.DeleteFunc(objs, func(o api.LiveCustomTemplate) bool {
+		return lq.machineID != "" && o.ParentMachineID != lq.machineID
+	})
 	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
 	if rep != nil {
 		return rep
 	}
 	out := make([]api.LiveCustomTemplate, len(idx))
 	for i, x := range idx {
-		out[i] = recs[x].live()
+		out[i] = objs[x]
 	}
 	return ok(http.StatusOK, envelope(out, next))
 }
@@ -403,6 +443,7 @@ func (s *Server) liveDeleteStartupScript(c *call) *reply {
 	out.AssignedMachineIDs = []string{}
 	del := now()
 	out.DtDeleted = &del
+	s.linger(c.team, goneObj{script: &out})
 	return ok(http.StatusOK, out)
 }
 
@@ -511,6 +552,7 @@ func (s *Server) liveDeleteCustomTemplate(c *call) *reply {
 	out := r.live()
 	del := now()
 	out.DtDeleted = &del
+	s.linger(c.team, goneObj{template: &out})
 	return ok(http.StatusOK, out)
 }
 

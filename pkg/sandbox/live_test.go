@@ -443,3 +443,36 @@ func or(s, def string) string {
 	}
 	return s
 }
+
+// TestLiveDeletedLinger: deleted objects stay in lists, marked deleted,
+// for a while.
+func TestLiveDeletedLinger(t *testing.T) {
+	const linger = 400 * time.Millisecond
+	e := newLive(t, sandbox.LiveConfig{DeletedLinger: linger, TemplateDelay: -1})
+	keep, gone := e.liveScript("keep"), e.liveScript("gone")
+	var c api.LiveTemplateCreated
+	e.call("POST", "/custom-templates", map[string]any{"machineId": "psbox001", "name": "t"}, http.StatusOK, &c)
+	deleted := time.Now()
+	e.call("DELETE", "/startup-scripts/"+gone.ID, nil, http.StatusOK, nil)
+	e.call("DELETE", "/custom-templates/"+c.Data.ID, nil, http.StatusOK, nil)
+	apiErr(t, e.do(e.key, "GET", "/startup-scripts/"+gone.ID, nil), 404, api.CodeNotFound)
+
+	var scripts api.Page[api.LiveStartupScript]
+	e.call("GET", "/startup-scripts?order=asc", nil, http.StatusOK, &scripts)
+	var tpls api.Page[api.LiveCustomTemplate]
+	e.call("GET", "/custom-templates?machineId=psbox001", nil, http.StatusOK, &tpls)
+	if time.Since(deleted) < linger {
+		if len(scripts.Items) != 2 || scripts.Items[0].ID != keep.ID || scripts.Items[0].DtDeleted != nil || scripts.Items[1].ID != gone.ID || scripts.Items[1].DtDeleted == nil {
+			t.Errorf("scripts while lingering: %+v", scripts.Items)
+		}
+		if len(tpls.Items) != 1 || tpls.Items[0].DtDeleted == nil {
+			t.Errorf("templates while lingering: %+v", tpls.Items)
+		}
+	}
+	time.Sleep(time.Until(deleted.Add(linger)))
+	e.call("GET", "/startup-scripts", nil, http.StatusOK, &scripts)
+	e.call("GET", "/custom-templates", nil, http.StatusOK, &tpls)
+	if len(scripts.Items) != 1 || scripts.Items[0].ID != keep.ID || len(tpls.Items) != 0 {
+		t.Errorf("after the linger: %+v %+v", scripts.Items, tpls.Items)
+	}
+}

@@ -37,6 +37,9 @@ type team struct {
 	scripts   map[string]*scriptRec
 	templates map[string]*templateRec
 	events    map[string]*eventRec // by event id, kept after the template goes
+	// gone holds objects deleted in the paperspace-v1 dialect that its
+	// lists still show, with dtDeleted, for LiveConfig.DeletedLinger.
+	gone []goneObj
 	// Creation order, so lists come back in a stable order without sorting.
 	scriptOrder   []string
 	templateOrder []string
