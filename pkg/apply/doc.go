@@ -10,8 +10,9 @@
 // Every successful write is journaled into the state (Journal) before the
 // change is reported done and before its dependants start, so an apply
 // killed at any moment leaves a state that records exactly what was done,
-// and the next plan shows what remains. Journal updates that arrive while a
-// save is in progress share the next save (group commit), and a change
+// and the next plan shows what remains. The state journal shares one save
+// among the updates that arrive while a save is in progress (group
+// commit, see state.Journal), and a change
 // waiting for its save has already given its API slot to the next change:
 // with a state file that fsyncs every save, an apply still runs at the
 // API's pace.

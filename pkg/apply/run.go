@@ -22,8 +22,9 @@ const DefaultParallelism = 10
 type Options struct {
 	// Parallelism is the most changes making API calls at once: 0 means
 	// DefaultParallelism, below 0 is an error. A change waiting for its
-	// journal save does not count: saves are shared (group commit) and do
-	// not hold back other changes' calls.
+	// journal save does not count: the state journal shares one save among
+	// the changes that finish meanwhile (group commit), and a save must not
+	// hold back other changes' calls.
 	Parallelism int
 	// DryRun walks the same executor with a Writer that records the calls
 	// and succeeds, and a journal that persists nothing: no API write and
@@ -75,7 +76,7 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 		plan:    p,
 		graph:   g,
 		w:       w,
-		j:       newGroupJournal(j),
+		j:       j,
 		opts:    opts,
 		results: make([]Result, len(p.Changes)),
 		ids:     make([]string, len(p.Changes)),

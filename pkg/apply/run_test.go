@@ -680,7 +680,10 @@ func TestRunReplaceWhoseDeleteFailsLeavesTheOldDeposed(t *testing.T) {
 	}
 }
 
-func TestRunSharesSlowJournalSavesWithoutHoldingAPISlots(t *testing.T) {
+// A change waiting for a slow journal save has given its API slot to the
+// next change. (Sharing saves among changes is state.Journal's group
+// commit, tested there.)
+func TestRunSlowJournalDoesNotHoldAPISlots(t *testing.T) {
 	f := newFakeAPI()
 	f.Latency = 10 * time.Millisecond
 	j := newMemJournal(nil)
@@ -689,20 +692,13 @@ func TestRunSharesSlowJournalSavesWithoutHoldingAPISlots(t *testing.T) {
 	for i := range 20 {
 		changes = append(changes, createScript(fmt.Sprintf("s%02d", i)))
 	}
-	start := time.Now()
 	report, err := apply.Run(context.Background(), newPlan(changes...), f, j, apply.Options{Parallelism: 4})
-	elapsed := time.Since(start)
 	if err != nil || !report.OK() {
 		t.Fatalf("Run: %v, %+v", err, outcomes(report))
 	}
-	got, updates := j.snapshot()
+	got, _ := j.snapshot()
 	if len(got.Scripts) != 20 {
 		t.Errorf("the state records %d scripts, want 20", len(got.Scripts))
-	}
-	// One save per change would take 20 × 50 ms = 1 s, saved one after
-	// the other; the API calls alone take 5 × 10 ms.
-	if updates >= 20 || elapsed >= time.Second {
-		t.Errorf("%d saves in %v for 20 changes: want them shared", updates, elapsed)
 	}
 	// The API slots did not wait for the saves.
 	if peak := f.Peak(); peak != 4 {

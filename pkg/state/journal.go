@@ -30,6 +30,8 @@ type Journal struct {
 	changes uint64 // Updates applied to state
 	saved   uint64 // Updates contained in the file
 	writing bool
+	// writeFile writes the file atomically; tests slow it down.
+	writeFile func(path string, data []byte) error
 }
 
 // NewJournal journals changes of s into the file at path. From now on s
@@ -38,7 +40,9 @@ func NewJournal(path string, s *State) *Journal {
 	if s == nil {
 		s = New()
 	}
-	j := &Journal{path: path, state: s}
+	j := &Journal{path: path, state: s, writeFile: func(path string, data []byte) error {
+		return renameio.WriteFile(path, data, 0o644)
+	}}
 	j.written = sync.NewCond(&j.mu)
 	return j
 }
@@ -74,7 +78,7 @@ func (j *Journal) write() error {
 	data, err := j.state.encode()
 	if err == nil {
 		j.mu.Unlock()
-		err = renameio.WriteFile(j.path, data, 0o644)
+		err = j.writeFile(j.path, data)
 		j.mu.Lock()
 	}
 	j.writing = false
