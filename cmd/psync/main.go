@@ -27,6 +27,8 @@ type CLI struct {
 	Schema   SchemaCmd   `cmd:"" help:"Print the manifest's JSON Schema."`
 	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
 	Version  VersionCmd  `cmd:"" help:"Print psync's version."`
+
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
 // IO is the process's standard streams, bound into every command so tests
