@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
@@ -71,10 +70,8 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		}
 	}
 
-	var journal apply.Journal = state.NewJournal(ws.statePath, ws.state)
-	if c.DryRun {
-		journal = &memoryJournal{state: ws.state}
-	}
+	// A dry run swaps in a journal that persists nothing, inside apply.Run.
+	journal := state.NewJournal(ws.statePath, ws.state)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go watchInterrupts(runCtx, streams, stop)
@@ -174,18 +171,4 @@ func watchInterrupts(ctx context.Context, streams *IO, stop context.CancelFunc) 
 	<-streams.Interrupts
 	fmt.Fprintln(streams.Stderr, "psync: exiting at once; the state file records every change that completed")
 	os.Exit(ExitInterrupted)
-}
-
-// memoryJournal keeps a dry run's state changes in memory: a dry run walks
-// the same executor, journal included, but writes nothing.
-type memoryJournal struct {
-	mu    sync.Mutex
-	state *state.State
-}
-
-func (j *memoryJournal) Update(fn func(*state.State)) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	fn(j.state)
-	return nil
 }
