@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -145,5 +146,35 @@ func TestQuickStartCommands(t *testing.T) {
 				t.Errorf("quickStartCommands (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEveryExampleIsRun keeps the examples working: each examples/DIR with
+// a manifest must be copied into some testscript (copydir $REPO/examples/DIR),
+// which applies it to an empty sandbox.
+func TestEveryExampleIsRun(t *testing.T) {
+	dirs, err := os.ReadDir("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := filepath.Glob("testdata/script/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join("../../examples", d.Name(), "psync.yaml")); err != nil {
+			continue
+		}
+		if !strings.Contains(all.String(), "copydir $REPO/examples/"+d.Name()+" ") {
+			t.Errorf("examples/%s has a manifest but no testscript runs it (copydir $REPO/examples/%s ...)", d.Name(), d.Name())
+		}
 	}
 }
