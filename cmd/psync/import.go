@@ -123,7 +123,11 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 			fmt.Fprintf(streams.Stdout, "  %s\n", filepath.Join(filepath.Dir(out), f))
 		}
 	}
-	if !snap.AssignmentsKnown {
+	switch {
+	case snap.AssignmentsKnown:
+	case len(doc.Assignments) > 0:
+		fmt.Fprintln(streams.Stdout, "This API does not expose which machines scripts are assigned to: the manifest lists those psync made (from the state); add any others yourself.")
+	default:
 		fmt.Fprintln(streams.Stdout, "This API does not expose which machines scripts are assigned to: add 'assignments' to the manifest yourself.")
 	}
 	return nil
