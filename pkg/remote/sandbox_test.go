@@ -20,7 +20,14 @@ import (
 // startSandbox runs an in-memory sandbox and returns it with a client.
 func startSandbox(t testing.TB, faults sandbox.Faults, mod ...func(*remote.Config)) (*sandbox.Instance, *remote.Client) {
 	t.Helper()
-	inst, err := sandbox.Start(sandbox.Config{Faults: faults}, "127.0.0.1:0")
+	return startSandboxConfig(t, sandbox.Config{Faults: faults}, mod...)
+}
+
+// startSandboxConfig runs a sandbox configured by cfg and returns it with
+// a client.
+func startSandboxConfig(t testing.TB, scfg sandbox.Config, mod ...func(*remote.Config)) (*sandbox.Instance, *remote.Client) {
+	t.Helper()
+	inst, err := sandbox.Start(scfg, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +39,8 @@ func startSandbox(t testing.TB, faults sandbox.Faults, mod ...func(*remote.Confi
 		MaxAttempts: 20,
 		BackoffBase: time.Millisecond,
 		BackoffMax:  20 * time.Millisecond,
+		// Template events in the live sandbox take tens of milliseconds.
+		PollInterval: 10 * time.Millisecond,
 	}
 	for _, m := range mod {
 		m(&cfg)
