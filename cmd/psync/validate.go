@@ -16,15 +16,7 @@ type ValidateCmd struct{}
 // problem goes to stderr as file:line:column: message and the exit code is
 // 1; a valid manifest prints a one-line summary to stdout.
 func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
-	m, err := manifest.Load(g.File)
-	var invalid *manifest.Errors
-	if errors.As(err, &invalid) {
-		for _, d := range invalid.Diagnostics {
-			fmt.Fprintln(streams.Stderr, d)
-		}
-		fmt.Fprintf(streams.Stderr, "psync: manifest invalid: %s\n", nounCount(len(invalid.Diagnostics), "problem"))
-		return withCode(ExitError, nil)
-	}
+	m, err := loadManifest(g.File, streams)
 	if err != nil {
 		return err
 	}
@@ -51,6 +43,20 @@ func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
 		nounCount(len(m.Assignments), "assignment"), nounCount(machines, "machine"))
 	return nil
+}
+
+// loadManifest loads the manifest; when it is invalid, every problem is
+// printed on a line of its own, as file:line:column: message.
+func loadManifest(path string, streams *IO) (*manifest.Manifest, error) {
+	m, err := manifest.Load(path)
+	var invalid *manifest.Errors
+	if errors.As(err, &invalid) {
+		for _, d := range invalid.Diagnostics {
+			fmt.Fprintln(streams.Stderr, d)
+		}
+		return nil, withCode(ExitError, fmt.Errorf("manifest invalid: %s", nounCount(len(invalid.Diagnostics), "problem")))
+	}
+	return m, err
 }
 
 // nounCount is "1 script", "2 scripts".

@@ -36,7 +36,7 @@ type openOptions struct {
 // openWorkspace loads the manifest and the state, connects, and checks that
 // the state belongs to the target. The caller must call close.
 func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions) (*workspace, error) {
-	m, err := manifest.Load(g.File)
+	m, err := loadManifest(g.File, streams)
 	if err != nil {
 		return nil, err
 	}
