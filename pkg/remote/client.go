@@ -283,3 +283,19 @@ func (c *Client) debugf(format string, args ...any) {
 	defer c.debugMu.Unlock()
 	fmt.Fprintln(c.cfg.Debug, line)
 }
+
+// String and GoString keep the key out of %v, %+v and %#v: a Config or a
+// Client printed while debugging must not leak it.
+func (c Config) String() string {
+	return fmt.Sprintf("remote.Config{BaseURL: %q, APIKey: [REDACTED], RateLimit: %v, Timeout: %v, MaxAttempts: %d, MaxRetryTime: %v}",
+		c.BaseURL, c.RateLimit, c.Timeout, c.MaxAttempts, c.MaxRetryTime)
+}
+
+// GoString is String.
+func (c Config) GoString() string { return c.String() }
+
+// String describes the client without its key.
+func (c *Client) String() string { return fmt.Sprintf("remote.Client{%s}", c.baseStr) }
+
+// GoString is String.
+func (c *Client) GoString() string { return c.String() }

@@ -903,3 +903,16 @@ func TestWriteDetectsDialect(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintingHidesKey(t *testing.T) {
+	cfg := remote.Config{BaseURL: "https://api.paperspace.com/v1", APIKey: testKey}
+	c, err := remote.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v %#v", cfg, cfg), fmt.Sprintf("%v %+v %#v", c, c, c), fmt.Sprintf("%+v", &cfg)} {
+		if strings.Contains(s, testKey) {
+			t.Errorf("the key is in %s", s)
+		}
+	}
+}
