@@ -203,16 +203,14 @@ func (c *Client) UnassignScript(ctx context.Context, id, machineID string) error
 
 func (c *Client) assignment(ctx context.Context, verb, id, machineID string) error {
 	o := op{Op: verb, Kind: "script", ID: id, Target: "machine " + machineID}
-	resp, err := c.do(ctx, &request{
+	// Assignment is idempotent, so it retries like a PUT. The answer (the
+	// script, in the live dialect) adds nothing the caller needs.
+	_, err := c.do(ctx, &request{
 		op: o, method: http.MethodPost,
 		path: "/startup-scripts/" + url.PathEscape(id) + "/" + verb,
 		body: jsonBody(api.MachineRef{MachineID: machineID}),
 	}, c.newRetrier())
-	if err != nil {
-		return err
-	}
-	_ = resp // the spec returns nothing useful; the live API the script
-	return nil
+	return err
 }
 
 // CreateTemplate creates a custom template from a machine and returns once
