@@ -1,0 +1,436 @@
+// Package crash kills the real psync binary in the middle of applies and
+// runs two at once, against a sandbox served by the test: after every
+// kill the remote has no duplicate, the state file loads, and a re-run
+// converges; of two concurrent applies one proceeds and the other fails
+// fast naming the lock holder.
+//
+// It is its own package, apart from e2e's chaos test, so that each stays
+// well within a minute under -race on a 2-CPU runner.
+package crash
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/sandbox"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+var (
+	buildOnce sync.Once
+	psyncBin  string
+	buildErr  error
+)
+
+// binary builds cmd/psync once per test process, with the go of this
+// toolchain.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "psync-crash-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		psyncBin = filepath.Join(dir, "psync")
+		goroot, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOROOT: %w", err)
+			return
+		}
+		gocmd := filepath.Join(strings.TrimSpace(string(goroot)), "bin", "go")
+		cmd := exec.Command(gocmd, "build", "-o", psyncBin, "./cmd/psync")
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/psync: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return psyncBin
+}
+
+// env is a sandbox served by the test and a workspace for psync processes.
+type env struct {
+	t         *testing.T
+	inst      *sandbox.Instance
+	dir       string
+	statePath string
+	bin       string
+}
+
+func newEnv(t *testing.T, faults sandbox.Faults) *env {
+	t.Helper()
+	bin := binary(t)
+	inst, err := sandbox.Start(sandbox.Config{DataDir: t.TempDir(), Faults: faults}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	dir := t.TempDir()
+	return &env{t: t, inst: inst, dir: dir, statePath: filepath.Join(dir, state.DefaultFileName), bin: bin}
+}
+
+// command is psync with the API pointed at the sandbox and no client rate
+// limit (the sandbox's latency is the limit).
+func (e *env) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.bin, append([]string{"-f", e.dir, "--rate-limit", "0", "--max-retry-time", "30s"}, args...)...)
+	cmd.Env = append(os.Environ(), "PAPERSPACE_API_URL="+e.inst.URL, "PAPERSPACE_API_KEY="+e.inst.Key, "NO_COLOR=1")
+	return cmd
+}
+
+// run runs psync to the end and returns its exit code and output.
+func (e *env) run(args ...string) (int, string) {
+	cmd := e.command(args...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	default:
+		e.t.Fatalf("psync %v: %v", args, err)
+		return -1, ""
+	}
+}
+
+// desired is one version of the manifest: nScripts scripts with bodies of
+// this version, each assigned to 2 or 3 machines.
+type desired struct {
+	version  int
+	nScripts int
+}
+
+func (d desired) scriptName(i int) string { return fmt.Sprintf("crash-%03d", i) }
+
+func (d desired) machinesOf(i int) []string {
+	n := 2
+	if i%3 == 0 {
+		n = 3
+	}
+	var out []string
+	for k := range n {
+		out = append(out, fmt.Sprintf("psbox%03d", 1+(i+k*3+d.version)%10))
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func (d desired) body(i int) string {
+	return fmt.Sprintf("#!/bin/sh\necho 'script %d, version %d'\n", i, d.version)
+}
+
+func (d desired) write(t *testing.T, dir string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("version: 1\nsettings:\n  maxDeletePercent: 100\nscripts:")
+	if d.nScripts == 0 {
+		b.WriteString(" []")
+	}
+	b.WriteString("\n")
+	for i := range d.nScripts {
+		body, _ := json.Marshal(d.body(i))
+		fmt.Fprintf(&b, "  - name: %s\n    script: %s\n", d.scriptName(i), body)
+	}
+	b.WriteString("assignments:")
+	if d.nScripts == 0 {
+		b.WriteString(" []")
+	}
+	b.WriteString("\n")
+	for i := range d.nScripts {
+		fmt.Fprintf(&b, "  - script: %s\n    machines: [%s]\n", d.scriptName(i), strings.Join(d.machinesOf(i), ", "))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "psync.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changes is how many changes applying d to an empty team makes.
+func (d desired) changes() int {
+	n := d.nScripts
+	for i := range d.nScripts {
+		n += len(d.machinesOf(i))
+	}
+	return n
+}
+
+// TestCrashSafety SIGKILLs psync apply at random points of applies of 500
+// changes (150 scripts and 350 assignments created into an empty team), at
+// least 20 times. After each kill the dump has no duplicate name and the
+// state file loads; a re-run then converges (exit 0, and a fresh plan is
+// empty and the dump is the manifest).
+func TestCrashSafety(t *testing.T) {
+	e := newEnv(t, sandbox.Faults{Latency: 8 * time.Millisecond, Jitter: 4 * time.Millisecond})
+	full := desired{nScripts: 150}
+	if n := full.changes(); n < 480 || n > 520 {
+		t.Fatalf("the full manifest makes %d changes, want about 500", n)
+	}
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("PSYNC_CRASH_SEED"); s != "" {
+		fmt.Sscan(s, &seed)
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 1))
+	t.Logf("kill times drawn with PSYNC_CRASH_SEED=%d", seed)
+
+	// A first, uninterrupted apply measures how long 500 changes take.
+	full.write(t, e.dir)
+	start := time.Now()
+	if code, out := e.run("apply", "--auto-approve"); code != 0 {
+		t.Fatalf("first apply: exit %d\n%s", code, out)
+	}
+	applyTime := time.Since(start)
+	e.check(t, full, "first apply")
+	t.Logf("an apply of %d changes took %s", full.changes(), applyTime.Round(time.Millisecond))
+
+	kills, rounds := 0, 0
+	var points []string
+	for kills < 20 && rounds < 40 {
+		rounds++
+		// Delete everything (150 changes, not killed), then create it all
+		// again with new bodies and assignments: 500 changes, killed.
+		empty := desired{version: rounds}
+		empty.write(t, e.dir)
+		if code, out := e.run("apply", "--auto-approve"); code != 0 {
+			t.Fatalf("round %d: delete all: exit %d\n%s", rounds, code, out)
+		}
+		e.check(t, empty, fmt.Sprintf("round %d: delete all", rounds))
+		d := desired{version: rounds, nScripts: full.nScripts}
+		d.write(t, e.dir)
+		before := e.changesLeft(t)
+
+		cmd := e.command("apply", "--auto-approve")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration((0.05 + 0.9*r.Float64()) * float64(applyTime))
+		time.Sleep(delay)
+		killed := cmd.Process.Signal(syscall.SIGKILL) == nil
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Logf("round %d: apply ended before the kill at %s (%v)", rounds, delay, err)
+		} else {
+			kills++
+		}
+
+		// Right after the kill: no duplicate, and a state file that loads.
+		dump := e.dump(t)
+		if dup := duplicates(dump); len(dup) > 0 {
+			t.Fatalf("round %d: after a kill at %s, duplicate names: %v\n%s", rounds, delay, dup, out.String())
+		}
+		if _, err := state.Load(e.statePath); err != nil {
+			t.Fatalf("round %d: after a kill at %s, the state does not load: %v", rounds, delay, err)
+		}
+		left := e.changesLeft(t)
+		points = append(points, fmt.Sprintf("%s: %d/%d done", delay.Round(time.Millisecond), before-left, before))
+
+		if code, out := e.run("apply", "--auto-approve"); code != 0 {
+			t.Fatalf("round %d: the re-run after a kill at %s: exit %d\n%s", rounds, delay, code, out)
+		}
+		e.check(t, d, fmt.Sprintf("round %d (killed at %s)", rounds, delay))
+	}
+	t.Logf("%d kills in %d rounds; kill points (time: changes done before the kill): %s", kills, rounds, strings.Join(points, ", "))
+	if kills < 20 {
+		t.Errorf("only %d of %d applies were killed before they ended", kills, rounds)
+	}
+	if code, out := e.run("plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("final plan: exit %d, want 0 (no changes)\n%s", code, out)
+	}
+}
+
+// TestConcurrentApplies runs two applies on one state file at once: the
+// second fails fast naming the first, the first completes, nothing is lost.
+func TestConcurrentApplies(t *testing.T) {
+	e := newEnv(t, sandbox.Faults{Latency: 10 * time.Millisecond})
+	d := desired{nScripts: 40}
+	d.write(t, e.dir)
+
+	first := e.command("apply", "--auto-approve", "--parallelism", "2")
+	var out1 bytes.Buffer
+	first.Stdout, first.Stderr = &out1, &out1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first holds the lock (its holder record is written).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(e.statePath + ".lock")
+		if bytes.Contains(data, []byte(fmt.Sprintf(`"pid":%d`, first.Process.Pid))) {
+			break
+		}
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("the first apply never took the lock\n%s", out1.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	start := time.Now()
+	code, out2 := e.run("apply", "--auto-approve")
+	took := time.Since(start)
+	if code != 1 {
+		t.Errorf("second apply: exit %d, want 1\n%s", code, out2)
+	}
+	if want := fmt.Sprintf("locked by pid %d", first.Process.Pid); !strings.Contains(out2, want) {
+		t.Errorf("second apply does not name the holder (%q):\n%s", want, out2)
+	}
+	if took > 5*time.Second {
+		t.Errorf("second apply took %s to fail; want fast", took)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first apply: %v\n%s", err, out1.String())
+	}
+	if first.ProcessState.ExitCode() != 0 {
+		t.Fatalf("first apply: exit %d", first.ProcessState.ExitCode())
+	}
+	e.check(t, d, "after the concurrent applies")
+	if code, out := e.run("plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("final plan: exit %d, want 0 (no changes)\n%s", code, out)
+	}
+}
+
+func (e *env) dump(t *testing.T) sandbox.Dump {
+	t.Helper()
+	d, err := dumpHTTP(e.inst.URL, e.inst.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// freshPlan plans the manifest against the sandbox and the state, as psync plan does.
+func (e *env) freshPlan(t *testing.T) *plan.Plan {
+	t.Helper()
+	m, err := manifest.Load(filepath.Join(e.dir, "psync.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Load(e.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := remote.New(remote.Config{BaseURL: e.inst.URL, APIKey: e.inst.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compute(m, snap, st, plan.Options{AllowMassDelete: true, APIURL: e.inst.URL, Team: e.inst.TeamID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) changesLeft(t *testing.T) int {
+	return len(e.freshPlan(t).Changes)
+}
+
+// check: a fresh plan is empty, the dump is d exactly, and the state owns
+// every object with the dump's id.
+func (e *env) check(t *testing.T, d desired, when string) {
+	t.Helper()
+	if p := e.freshPlan(t); !p.Empty() {
+		t.Fatalf("%s: a fresh plan has %d changes, e.g. %s %s", when, len(p.Changes), p.Changes[0].Action, p.Changes[0].Key)
+	}
+	dump := e.dump(t)
+	if dup := duplicates(dump); len(dup) > 0 {
+		t.Fatalf("%s: duplicate names: %v", when, dup)
+	}
+	var want, got []string
+	for i := range d.nScripts {
+		want = append(want, fmt.Sprintf("%s %q %v", d.scriptName(i), d.body(i), d.machinesOf(i)))
+	}
+	for _, s := range dump.StartupScripts {
+		ms := slices.Clone(s.MachineIDs)
+		sort.Strings(ms)
+		got = append(got, fmt.Sprintf("%s %q %v", s.Name, s.Script, ms))
+	}
+	sort.Strings(want)
+	if !slices.Equal(want, got) {
+		t.Fatalf("%s: the dump is not the manifest:\nwant %d: %.300v\ngot  %d: %.300v", when, len(want), want, len(got), got)
+	}
+	st, err := state.Load(e.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := map[string]string{} // id -> name
+	for _, s := range st.Scripts {
+		owned[s.ID] = s.Name
+	}
+	for _, s := range dump.StartupScripts {
+		if name, ok := owned[s.ID]; !ok || name != s.Name {
+			t.Fatalf("%s: the state does not own %s (%s): lost track of it", when, s.Name, s.ID)
+		}
+	}
+	// The state may still list scripts that a killed apply deleted before
+	// it could journal the delete: the planner never forgets an owned
+	// object that is gone (TestStateForgetsGoneObjects).
+	if phantom := len(st.Scripts) - len(dump.StartupScripts); phantom > 0 {
+		t.Logf("%s: the state lists %d scripts that no longer exist", when, phantom)
+	}
+}
+
+func duplicates(d sandbox.Dump) []string {
+	seen := map[string]int{}
+	for _, s := range d.StartupScripts {
+		seen["script/"+s.Name]++
+	}
+	for _, t := range d.CustomTemplates {
+		seen["template/"+t.Name]++
+	}
+	var dup []string
+	for k, n := range seen {
+		if n > 1 {
+			dup = append(dup, fmt.Sprintf("%s x%d", k, n))
+		}
+	}
+	sort.Strings(dup)
+	return dup
+}
+
+// dumpHTTP reads GET /v1/_sandbox/dump, as an outside observer would.
+func dumpHTTP(url, key string) (sandbox.Dump, error) {
+	req, _ := http.NewRequest("GET", url+"/_sandbox/dump", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return sandbox.Dump{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return sandbox.Dump{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return sandbox.Dump{}, fmt.Errorf("dump: %s: %s", resp.Status, data)
+	}
+	var d sandbox.Dump
+	return d, json.Unmarshal(data, &d)
+}

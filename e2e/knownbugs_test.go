@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/sandbox"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// The tests below fail today: each shows a bug in another package, reported
+// to its owner. They run with -known-bugs, so that the suite stays green
+// until the fix lands; then the flag goes and they run always.
+var knownBugs = flag.Bool("known-bugs", false, "run the tests that show known, unfixed bugs")
+
+func needKnownBugs(t *testing.T) {
+	if !*knownBugs {
+		t.Skip("shows a known bug; run with -known-bugs")
+	}
+}
+
+// An owned object that is gone from the remote (deleted outside psync, or
+// by an apply killed before it could journal the delete) is never
+// forgotten: the plan is empty, and the state lists the object forever.
+// Seen after every SIGKILL in e2e/crash.
+func TestStateForgetsGoneObjects(t *testing.T) {
+	needKnownBugs(t)
+	e := newTestEnv(t, sandbox.Faults{})
+	w := &world{scripts: []*wScript{
+		{name: "keep", body: "echo keep\n", isEnabled: true},
+		{name: "gone", body: "echo gone\n", isEnabled: true, machines: []string{"psbox001"}},
+	}}
+	m := e.load(t, w)
+	if rep, err := e.applyOnce(m); err != nil || !rep.OK() {
+		t.Fatalf("apply: %v %s", err, failures(rep))
+	}
+	// What a killed apply leaves: the script deleted, the state not told.
+	st, err := state.Load(e.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := e.newClient()
+	for _, s := range st.Scripts {
+		if s.Name == "gone" {
+			if err := client.DeleteScript(context.Background(), s.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.scripts = w.scripts[:1]
+	m = e.load(t, w)
+	if _, err := e.applyOnce(m); err != nil {
+		t.Fatal(err)
+	}
+	if msg := e.verify(m, w); msg != "" {
+		t.Error(msg)
+	}
+}
+
+// A few random 429s collapse the client's rate to about one request per
+// second for the rest of the run: on a 429 the adaptive limiter takes the
+// rate it measured over the last 2 s as the API's ceiling and halves it,
+// but a client that is not saturating the API measures its own demand, and
+// the next 429 measures the already lowered rate. remote.limiter.throttled
+// (pkg/remote/limiter.go).
+func TestThrottleCollapse(t *testing.T) {
+	needKnownBugs(t)
+	timeFor := func(throttle float64) time.Duration {
+		e := newTestEnv(t, sandbox.Faults{Latency: time.Millisecond, ThrottleRate: throttle, RetryAfter: -1, Seed: 3})
+		w := &world{}
+		for i := range 60 {
+			w.scripts = append(w.scripts, &wScript{name: fmt.Sprintf("s%02d", i), body: "echo\n", isEnabled: true})
+		}
+		m := e.load(t, w)
+		start := time.Now()
+		rep, err := e.applyOnce(m)
+		if err != nil || !rep.OK() {
+			t.Fatalf("apply: %v %s", err, failures(rep))
+		}
+		return time.Since(start)
+	}
+	calm, throttled := timeFor(0), timeFor(0.05)
+	t.Logf("60 creates: %s without 429s, %s with 5%% random 429s (Retry-After: 0)", calm, throttled)
+	if throttled > 10*calm+time.Second {
+		t.Errorf("5%% of requests answered 429 (Retry-After: 0) made the apply %.0fx slower", float64(throttled)/float64(calm))
+	}
+}
+
+// newTestEnv is a chaos environment with these faults and no seed loop.
+func newTestEnv(t *testing.T, f sandbox.Faults) *chaosEnv {
+	t.Helper()
+	inst, err := sandbox.Start(sandbox.Config{DataDir: t.TempDir(), Faults: f}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	dir := t.TempDir()
+	return &chaosEnv{inst: inst, dir: dir, statePath: filepath.Join(dir, state.DefaultFileName), target: inst.URL, faults: f}
+}
+
+func (e *chaosEnv) load(t *testing.T, w *world) *manifest.Manifest {
+	t.Helper()
+	if err := writeManifest(e.dir, w); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(filepath.Join(e.dir, "psync.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
