@@ -114,4 +114,3 @@ func (e *chaosEnv) load(t *testing.T, w *world) *manifest.Manifest {
 	}
 	return m
 }
-
