@@ -455,6 +455,8 @@ func TestLiveDeletedLinger(t *testing.T) {
 	deleted := time.Now()
 	e.call("DELETE", "/startup-scripts/"+gone.ID, nil, http.StatusOK, nil)
 	e.call("DELETE", "/custom-templates/"+c.Data.ID, nil, http.StatusOK, nil)
+	// Both objects linger until at most this moment.
+	deletesDone := time.Now()
 	apiErr(t, e.do(e.key, "GET", "/startup-scripts/"+gone.ID, nil), 404, api.CodeNotFound)
 
 	var scripts api.Page[api.LiveStartupScript]
@@ -469,7 +471,7 @@ func TestLiveDeletedLinger(t *testing.T) {
 			t.Errorf("templates while lingering: %+v", tpls.Items)
 		}
 	}
-	time.Sleep(time.Until(deleted.Add(linger)))
+	time.Sleep(time.Until(deletesDone.Add(linger)))
 	e.call("GET", "/startup-scripts", nil, http.StatusOK, &scripts)
 	e.call("GET", "/custom-templates", nil, http.StatusOK, &tpls)
 	if len(scripts.Items) != 1 || scripts.Items[0].ID != keep.ID || len(tpls.Items) != 0 {
