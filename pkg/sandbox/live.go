@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -42,6 +43,7 @@ type LiveConfig struct {
 // goneObj is a deleted object that lists still show until until.
 type goneObj struct {
 	until    time.Time
+	seq      uint64 // the deleted record's Seq, for its place in dtCreated order
 	script   *api.LiveStartupScript
 	template *api.LiveCustomTemplate
 }
@@ -167,6 +169,9 @@ func parseListQuery(q url.Values, orderBys []string) (listQuery, *reply) {
 type item struct {
 	id, name string
 	created  time.Time
+	// seq is the store's creation number: it orders objects created in
+	// the same millisecond as they were created (0 for the catalogue).
+	seq uint64
 }
 
 // cursor is the position after which the next page starts: the sort key of
@@ -182,7 +187,7 @@ func sortKey(it item, orderBy string) string {
 	if orderBy == "name" {
 		return it.name
 	}
-	return it.created.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	return it.created.UTC().Format("2006-01-02T15:04:05.000000000Z") + fmt.Sprintf("/%020d", it.seq)
 }
 
 // page orders, filters and pages items as lq says; it returns the indexes
@@ -274,18 +279,22 @@ func (s *Server) liveListStartupScripts(c *call) *reply {
 	s.st.mu.RLock()
 	defer s.st.mu.RUnlock()
 	objs := make([]api.LiveStartupScript, 0, len(c.team.scriptOrder))
+	seqs := make([]uint64, 0, len(c.team.scriptOrder))
 	for _, id := range c.team.scriptOrder {
-		objs = append(objs, c.team.scripts[id].live())
+		r := c.team.scripts[id]
+		objs = append(objs, r.live())
+		seqs = append(seqs, r.Seq)
 	}
 	at := time.Now()
 	for _, g := range c.team.gone {
 		if g.script != nil && at.Before(g.until) {
 			objs = append(objs, *g.script)
+			seqs = append(seqs, g.seq)
 		}
 	}
 	items := make([]item, len(objs))
 	for i, o := range objs {
-		items[i] = item{id: o.ID, name: o.Name, created: o.DtCreated}
+		items[i] = item{id: o.ID, name: o.Name, created: o.DtCreated, seq: seqs[i]}
 	}
 	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
 	if rep != nil {
@@ -307,20 +316,23 @@ func (s *Server) liveListCustomTemplates(c *call) *reply {
 	defer s.st.mu.RUnlock()
 	at := time.Now()
 	var objs []api.LiveCustomTemplate
+	var seqs []uint64
 	for _, id := range c.team.templateOrder {
 		if r := c.team.templates[id]; !r.failed(at) {
 			objs = append(objs, r.live())
+			seqs = append(seqs, r.Seq)
 		}
 	}
 	for _, g := range c.team.gone {
 		if g.template != nil && at.Before(g.until) {
 			objs = append(objs, *g.template)
+			seqs = append(seqs, g.seq)
 		}
 	}
 	var items []item
-	for _, o := range objs {
+	for i, o := range objs {
 		if lq.machineID == "" || o.ParentMachineID == lq.machineID {
-			items = append(items, item{id: o.ID, name: o.Name, created: o.DtCreated})
+			items = append(items, item{id: o.ID, name: o.Name, created: o.DtCreated, seq: seqs[i]})
 		}
 	}
 	objs = slices.DeleteFunc(objs, func(o api.LiveCustomTemplate) bool {
@@ -439,7 +451,7 @@ func (s *Server) liveDeleteStartupScript(c *call) *reply {
 	out.AssignedMachineIDs = []string{}
 	del := now()
 	out.DtDeleted = &del
-	s.linger(c.team, goneObj{script: &out})
+	s.linger(c.team, goneObj{script: &out, seq: r.Seq})
 	return ok(http.StatusOK, out)
 }
 
@@ -548,7 +560,7 @@ func (s *Server) liveDeleteCustomTemplate(c *call) *reply {
 	out := r.live()
 	del := now()
 	out.DtDeleted = &del
-	s.linger(c.team, goneObj{template: &out})
+	s.linger(c.team, goneObj{template: &out, seq: r.Seq})
 	return ok(http.StatusOK, out)
 }
 

@@ -131,12 +131,13 @@ func TestLivePaging(t *testing.T) {
 			type obj struct {
 				id, name string
 				created  time.Time
+				seq      int // creation order
 			}
 			var all []obj
 			names := []string{"kilo", "alpha", "juliet", "bravo", "india", "charlie", "hotel", "delta", "golf", "echo", "foxtrot"}
 			for i := range 23 {
 				s := e.liveScript(fmt.Sprintf("%s-%02d", names[i%len(names)], i))
-				all = append(all, obj{s.ID, s.Name, s.DtCreated})
+				all = append(all, obj{s.ID, s.Name, s.DtCreated, i})
 			}
 			sorted := func(by, order string) []string {
 				o := slices.Clone(all)
@@ -151,7 +152,8 @@ func TestLivePaging(t *testing.T) {
 					if !a.created.Equal(b.created) {
 						return a.created.Before(b.created)
 					}
-					return a.id < b.id
+					// Same millisecond: creation order, as the store made them.
+					return a.seq < b.seq
 				})
 				var ids []string
 				for _, x := range o {
