@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/sandbox"
@@ -40,6 +41,7 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		Timeout:      g.Timeout,
 		MaxAttempts:  g.MaxAttempts,
 		MaxRetryTime: g.MaxRetryTime,
+		EventTimeout: g.TemplateTimeout,
 		UserAgent:    "psync/" + version(),
 	}
 	if g.Debug {
@@ -65,7 +67,10 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		if err != nil {
 			return nil, Target{}, noop, fmt.Errorf("sandbox directory %s: %w", g.Sandbox, err)
 		}
-		inst, err = sandbox.Start(sandbox.Config{DataDir: dir}, "127.0.0.1:0")
+		inst, err = sandbox.Start(sandbox.Config{DataDir: dir, Dialect: g.SandboxDialect}, "127.0.0.1:0")
+		// On loopback an asynchronous template creation is worth polling
+		// often; Paperspace's take minutes.
+		cfg.PollInterval = 100 * time.Millisecond
 		if err != nil {
 			return nil, Target{}, noop, fmt.Errorf("start the sandbox in %s: %w", g.Sandbox, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,10 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// dialects are the API dialects every script runs against: the spec's and
+// the live Paperspace API's, both served by the sandbox.
+var dialects = []string{"spec", "paperspace-v1"}
+
 // TestScripts runs the CLI end to end: testdata/script/*.txtar, each in a
 // fresh directory, against sandboxes the scripts start with --sandbox.
 func TestScripts(t *testing.T) {
@@ -34,10 +39,25 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) { runScripts(t, repo, dialect) })
+	}
+}
+
+// runScripts runs every script with --sandbox speaking dialect. A script
+// that only makes sense in one dialect says so with [dialect:NAME].
+func runScripts(t *testing.T, repo, dialect string) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
+		Condition: func(cond string) (bool, error) {
+			if name, ok := strings.CutPrefix(cond, "dialect:"); ok {
+				return name == dialect, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
+			env.Setenv("PSYNC_SANDBOX_DIALECT", dialect)
 			// A developer's real key must never reach a test.
 			env.Setenv("PAPERSPACE_API_KEY", "")
 			env.Setenv("PAPERSPACE_API_URL", "")

@@ -273,6 +273,11 @@ func (r *runner) execute(ctx context.Context, i int, msgs chan<- message) {
 	c := r.plan.Changes[i]
 	r.emit(Event{Kind: EventStarted, Result: Result{Change: c, Step: r.results[i].Step}})
 	began := r.opts.Now()
+	// A long call (an asynchronous template creation) reports how far it
+	// has come; the change shows as in progress meanwhile.
+	ctx = remote.WithProgress(ctx, func(msg string) {
+		r.emit(Event{Kind: EventProgress, Result: Result{Change: c, Step: r.results[i].Step}, Message: msg})
+	})
 	id, record, err := r.perform(ctx, c)
 	if err != nil {
 		r.complete(i, began, "", err)

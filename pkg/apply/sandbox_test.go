@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,5 +196,39 @@ func BenchmarkApplySandbox(b *testing.B) {
 				return client, func() int { return inst.Server.Stats().Total }
 			})
 		})
+	}
+}
+
+// In the live dialect a template is created asynchronously: while the
+// client polls its event, the change is reported in progress.
+func TestSandboxLiveTemplateCreateReportsProgress(t *testing.T) {
+	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Live: sandbox.LiveConfig{TemplateDelay: 400 * time.Millisecond}}, "127.0.0.1:0")
+	must(t, err)
+	t.Cleanup(func() { inst.Close() })
+	client, err := remote.New(remote.Config{BaseURL: inst.URL, APIKey: inst.Key, PollInterval: 50 * time.Millisecond})
+	must(t, err)
+
+	var mu sync.Mutex
+	var progress []string
+	opts := apply.Options{Parallelism: 2, OnEvent: func(e apply.Event) {
+		if e.Kind == apply.EventProgress {
+			mu.Lock()
+			progress = append(progress, e.Result.Change.Key+": "+e.Message)
+			mu.Unlock()
+		}
+	}}
+	report, err := apply.Run(context.Background(), newPlan(createTemplate("base", "psbox001")), client, newMemJournal(nil), opts)
+	must(t, err)
+	if !report.OK() {
+		t.Fatalf("apply: %+v", outcomes(report))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	inProgress := false
+	for _, p := range progress {
+		inProgress = inProgress || strings.HasPrefix(p, "template/base: ") && strings.Contains(p, "in progress")
+	}
+	if !inProgress {
+		t.Errorf("no progress event said the template was in progress: %q", progress)
 	}
 }

@@ -55,9 +55,13 @@ type Config struct {
 	// shows another; empty means detect it (from the first list, or one
 	// cheap request before the first write).
 	Dialect Dialect
-	// PollInterval is how often an asynchronous template creation (live
-	// dialect) is polled (default 2s).
+	// PollInterval is how soon an asynchronous template creation (live
+	// dialect) is first polled (default 2s); the interval then grows
+	// by half each time, up to 30s.
 	PollInterval time.Duration
+	// EventTimeout bounds the wait for one asynchronous creation
+	// (default 30m).
+	EventTimeout time.Duration
 }
 
 // Client talks to the API. It implements Reader and Writer and is safe for
@@ -95,6 +99,8 @@ const (
 	defaultBackoffMax   = 15 * time.Second
 	defaultMaxResponse  = 64 << 20
 	defaultPoll         = 2 * time.Second
+	maxPoll             = 30 * time.Second
+	defaultEventTimeout = 30 * time.Minute
 )
 
 // New checks cfg and returns a client. It refuses a missing key, a URL that
@@ -131,6 +137,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPoll
+	}
+	if cfg.EventTimeout <= 0 {
+		cfg.EventTimeout = defaultEventTimeout
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "psync"

@@ -205,3 +205,24 @@ func BenchmarkFetchLive(b *testing.B) {
 		b.Errorf("%.1f requests per Fetch, the minimum is %d", perOp, minimum)
 	}
 }
+
+// A template creation that does not finish within EventTimeout fails with
+// a clear error, and its polls back off instead of hammering the API.
+func TestLiveTemplateEventTimeout(t *testing.T) {
+	inst, c := startSandboxConfig(t, liveSandbox(sandbox.LiveConfig{TemplateDelay: 5 * time.Second}, sandbox.Faults{}),
+		func(cfg *remote.Config) { cfg.EventTimeout = 400 * time.Millisecond; cfg.PollInterval = 20 * time.Millisecond })
+	inst.Server.ResetStats()
+	start := time.Now()
+	_, err := c.CreateTemplate(context.Background(), remote.TemplateInput{Name: "slow", MachineID: "psbox001"})
+	if err == nil || !strings.Contains(err.Error(), "after 400ms") || !strings.Contains(err.Error(), `"slow"`) {
+		t.Fatalf("CreateTemplate = %v, want a timeout naming the template and the limit", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("gave up after %v, want about 400ms", d)
+	}
+	// 20ms growing by half: 20, 30, 45, 67, 101, 151 ... about 7 polls in
+	// 400ms, where a fixed 20ms interval would make 20.
+	if polls := inst.Server.Stats().Count("GET /machine-events/{id}"); polls == 0 || polls > 10 {
+		t.Errorf("%d polls in 400ms, want a few, backing off", polls)
+	}
+}

@@ -290,14 +290,17 @@ func (c *Client) templatesNamed(ctx context.Context, name, machineID string) ([]
 	return out, nil
 }
 
-// maxEventWait bounds how long an asynchronous creation is awaited.
-const maxEventWait = time.Hour
-
-// waitEvent polls a live machine event until it is final.
+// waitEvent polls a live machine event until it is final, with a growing
+// interval, for at most Config.EventTimeout. It tells the context's
+// progress reporter (WithProgress) how far the event has come.
 func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error {
-	deadline := time.Now().Add(maxEventWait)
+	start := time.Now()
+	deadline := start.Add(c.cfg.EventTimeout)
+	interval := c.cfg.PollInterval
 	po := op{Op: "wait for", Kind: o.Kind, Name: o.Name, ID: o.ID}
+	report := progressFrom(ctx)
 	for {
+		report(fmt.Sprintf("%s %q: %s (%s)", o.Kind, o.Name, ev.State, time.Since(start).Round(time.Second)))
 		switch ev.State {
 		case api.EventDone:
 			return nil
@@ -316,9 +319,10 @@ func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error
 			return c.redactError(po.err(0, errors.New("the API's event has no id to poll")))
 		}
 		if time.Now().After(deadline) {
-			return c.redactError(po.err(0, fmt.Errorf("still %q after %s", ev.State, maxEventWait)))
+			return c.redactError(po.err(0, fmt.Errorf("still %q after %s (--template-timeout)", ev.State, c.cfg.EventTimeout)))
 		}
-		t := time.NewTimer(c.cfg.PollInterval)
+		t := time.NewTimer(min(interval, time.Until(deadline)+time.Millisecond))
+		interval = min(interval*3/2, maxPoll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
