@@ -210,7 +210,10 @@ func BenchmarkFetchLive(b *testing.B) {
 // a clear error, and its polls back off instead of hammering the API.
 func TestLiveTemplateEventTimeout(t *testing.T) {
 	inst, c := startSandboxConfig(t, liveSandbox(sandbox.LiveConfig{TemplateDelay: 5 * time.Second}, sandbox.Faults{}),
-		func(cfg *remote.Config) { cfg.EventTimeout = 400 * time.Millisecond; cfg.PollInterval = 20 * time.Millisecond })
+		func(cfg *remote.Config) {
+			cfg.EventTimeout = 400 * time.Millisecond
+			cfg.PollInterval = 20 * time.Millisecond
+		})
 	inst.Server.ResetStats()
 	start := time.Now()
 	_, err := c.CreateTemplate(context.Background(), remote.TemplateInput{Name: "slow", MachineID: "psbox001"})
