@@ -5,7 +5,7 @@
 // It speaks one of two dialects. "spec" (the default) implements every
 // operation of api/openapi.yaml with its schemas and status codes.
 // "paperspace-v1" serves the live API's shapes instead (see
-// ../shared/paperspace-v1-notes.md and testdata/paperspace-v1.yaml):
+// ../shared/paperspace-v1-notes.md and api/paperspace-v1.yaml):
 // envelope lists with cursors, isRunOnce and assignedMachineIds, 200 for
 // every success, asynchronous template creation polled at
 // /machine-events/{id}, and /auth/session.

@@ -17,7 +17,7 @@ import (
 )
 
 // The paperspace-v1 dialect: the live API's shapes, as described in
-// ../shared/paperspace-v1-notes.md and pkg/sandbox/testdata/paperspace-v1.yaml.
+// ../shared/paperspace-v1-notes.md and api/paperspace-v1.yaml.
 // It shares the store with the spec dialect; only the wire differs.
 
 // LiveConfig tunes the paperspace-v1 dialect.

@@ -19,7 +19,7 @@ import (
 
 // spec and live check every exchange of every test (see conformance):
 // spec against api/openapi.yaml for the spec dialect, live against
-// testdata/paperspace-v1.yaml for the paperspace-v1 dialect.
+// api/paperspace-v1.yaml for the paperspace-v1 dialect.
 var spec, live *conformance
 
 func TestMain(m *testing.M) {
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "load spec:", err)
 		os.Exit(2)
 	}
-	if live, err = newConformance("testdata/paperspace-v1.yaml"); err != nil {
+	if live, err = newConformance("../../api/paperspace-v1.yaml"); err != nil {
 		fmt.Fprintln(os.Stderr, "load live spec:", err)
 		os.Exit(2)
 	}
