@@ -35,13 +35,15 @@ func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		fmt.Fprintf(streams.Stderr, "psync: shell scripts invalid: %s\n", nounCount(len(diags), "syntax error"))
 		return withCode(ExitError, nil)
 	}
-	machines := 0
+	machines := map[string]bool{}
 	for _, a := range m.Assignments {
-		machines += len(a.Machines)
+		for _, id := range a.Machines {
+			machines[id] = true
+		}
 	}
 	fmt.Fprintf(streams.Stdout, "%s: OK (%s, %s, %s to %s)\n", g.File,
 		nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
-		nounCount(len(m.Assignments), "assignment"), nounCount(machines, "machine"))
+		nounCount(len(m.Assignments), "assignment"), nounCount(len(machines), "machine"))
 	return nil
 }
 
