@@ -229,3 +229,35 @@ func TestApplyInterruptedThenResumedConverges(t *testing.T) {
 		t.Errorf("%d assignments on the remote, want 60", n)
 	}
 }
+
+// A template replace that also drops preventDestroy leaves the new template
+// unprotected: the replace's Change.Protected is whether the destroy of the
+// old one is protected, not the protection the new one has.
+func TestReplaceThatDropsPreventDestroyRecordsTheNewTemplateUnprotected(t *testing.T) {
+	_, client := startSandbox(t, 0)
+	w := &world{t: t, client: client, statePath: filepath.Join(t.TempDir(), state.DefaultFileName)}
+	tmpl := func(machine string, protect bool) *manifest.Manifest {
+		return &manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 100},
+			Templates: []manifest.Template{{Name: "base", MachineID: machine, PreventDestroy: protect}}}
+	}
+	w.apply(tmpl("psbox001", true), apply.Options{})
+	w.assertConverged(tmpl("psbox001", true))
+
+	p, _, _ := w.plan(tmpl("psbox002", false))
+	if len(p.Changes) != 1 || p.Changes[0].Action != plan.Replace || !p.Changes[0].Protected {
+		t.Fatalf("want one protected replace, got %+v", p.Changes)
+	}
+	w.apply(tmpl("psbox002", false), apply.Options{})
+	w.assertConverged(tmpl("psbox002", false))
+
+	st, err := state.Load(w.statePath)
+	must(t, err)
+	if len(st.Templates) != 1 || st.Templates[0].PreventDestroy || st.Templates[0].MachineID != "psbox002" {
+		t.Errorf("state after the replace: %+v, want one unprotected template on psbox002", st.Templates)
+	}
+	// And so removing it from the manifest is not refused.
+	p, _, _ = w.plan(&manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 100}})
+	if len(p.Findings) != 0 {
+		t.Errorf("deleting the unprotected template: findings %+v", p.Findings)
+	}
+}

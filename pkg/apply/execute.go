@@ -182,7 +182,7 @@ func scriptEntry(id string, c plan.Change, in remote.ScriptInput) state.Script {
 		Sensitive:      c.After.Sensitive,
 		RunOnce:        in.RunOnce,
 		IsEnabled:      in.IsEnabled,
-		PreventDestroy: c.Protected,
+		PreventDestroy: c.After.PreventDestroy,
 	}
 	if !e.Sensitive {
 		body := in.Body
@@ -204,7 +204,9 @@ func templateInput(c plan.Change) (remote.TemplateInput, error) {
 }
 
 func templateEntry(id string, c plan.Change, in remote.TemplateInput) state.Template {
-	return state.Template{ID: id, Name: in.Name, MachineID: in.MachineID, Note: in.Note, PreventDestroy: c.Protected}
+	// After's protection, not c.Protected: for a replace that is whether
+	// destroying the old template is protected.
+	return state.Template{ID: id, Name: in.Name, MachineID: in.MachineID, Note: in.Note, PreventDestroy: c.After.PreventDestroy}
 }
 
 // templateBefore is the replaced template, deposed, as the state should

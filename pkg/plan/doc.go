@@ -26,10 +26,10 @@
 //     compared there (the API could never make them equal).
 //   - Changing only preventDestroy or sensitive is an update: the state
 //     must learn it, and an update is how the state learns anything.
-//     Change.Protected on a create, adopt or update is the protection the
-//     object has after it (the manifest's), so the applier can record it;
-//     on a delete or replace it is whether the destroy is protected
-//     (manifest or state).
+//     After.PreventDestroy is the protection the object has after the
+//     change (the manifest's), which the applier records; Change.Protected
+//     on a delete or replace is whether the destroy is protected (manifest
+//     or state), and on the others the same as After.PreventDestroy.
 //   - In the spec dialect an adopted script's assignments are unknown:
 //     every machine the manifest lists is assigned (assign is idempotent)
 //     and nothing is unassigned. Deleting a script plans no unassigns (the

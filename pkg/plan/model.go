@@ -92,8 +92,8 @@ type Change struct {
 	//
 	// For a delete or replace it says whether the destroy is protected
 	// (manifest or state). For a create, adopt or update it is the
-	// protection the object has after the change (the manifest's), so that
-	// applying "preventDestroy: false" lets the state forget it.
+	// protection the object has after the change (the manifest's). The
+	// applier records After.PreventDestroy, never this.
 	Protected bool `json:"protected,omitempty"`
 	// AffectedMachines are the machines a delete or replace touches, where
 	// known: a script's assignments, a template's source machine.
@@ -120,6 +120,11 @@ type Attributes struct {
 	// Template attributes.
 	MachineID string `json:"machineId,omitempty"`
 	Note      string `json:"note,omitempty"`
+	// PreventDestroy is the object's protection on this side: on After,
+	// the manifest's, which the applier records in the state. (For a
+	// replace, Change.Protected says whether destroying the old object is
+	// protected, which is not the new object's protection.)
+	PreventDestroy bool `json:"preventDestroy,omitempty"`
 }
 
 // MarshalJSON drops the body of a sensitive script, so that neither a JSON

@@ -133,6 +133,7 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 		c.After = &Attributes{
 			Name: d.Name, RunOnce: ptr(d.RunOnce), IsEnabled: ptr(d.IsEnabled),
 			Sensitive: d.Sensitive, Body: ptr(d.Body), BodySHA256: hash,
+			PreventDestroy: d.PreventDestroy,
 		}
 		if r == nil {
 			return

@@ -92,7 +92,7 @@ func (p *planner) templateChange(d manifest.Template, m match, r *remote.Templat
 		Kind:      KindTemplate,
 		Name:      d.Name,
 		Protected: d.PreventDestroy,
-		After:     &Attributes{Name: d.Name, MachineID: d.MachineID},
+		After:     &Attributes{Name: d.Name, MachineID: d.MachineID, PreventDestroy: d.PreventDestroy},
 	}
 	if p.compareNotes {
 		c.After.Note = d.Note
