@@ -261,3 +261,79 @@ func TestReplaceThatDropsPreventDestroyRecordsTheNewTemplateUnprotected(t *testi
 		t.Errorf("deleting the unprotected template: findings %+v", p.Findings)
 	}
 }
+
+// An owned object deleted outside psync is forgotten: once it is gone from
+// the remote (and, here, from the manifest or renamed in it), the plan drops
+// it from the state without an API call, and planning again is empty.
+func TestObjectsDeletedOutsidePsyncAreForgotten(t *testing.T) {
+	inst, client := startSandbox(t, 0)
+	w := &world{t: t, client: client, statePath: filepath.Join(t.TempDir(), state.DefaultFileName)}
+	v1 := &manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 100},
+		Scripts: []manifest.Script{
+			{Name: "keep", Body: "echo keep\n", IsEnabled: true},
+			{Name: "gone", Body: "echo gone\n", IsEnabled: true, PreventDestroy: true},
+			{Name: "old", Body: "echo old\n", IsEnabled: true},
+		},
+		Templates:   []manifest.Template{{Name: "gone-t", MachineID: "psbox001", PreventDestroy: true}, {Name: "again", MachineID: "psbox002"}},
+		Assignments: []manifest.Assignment{{Script: "gone", Machines: []string{"psbox001"}}},
+	}
+	w.apply(v1, apply.Options{})
+	w.assertConverged(v1)
+
+	// Deleted in the console.
+	ctx := context.Background()
+	snap, err := client.Fetch(ctx)
+	must(t, err)
+	for _, s := range snap.Scripts {
+		if s.Name == "gone" || s.Name == "old" {
+			must(t, client.DeleteScript(ctx, s.ID))
+		}
+	}
+	for _, tp := range snap.Templates {
+		must(t, client.DeleteTemplate(ctx, tp.ID))
+	}
+	// gone and gone-t leave the manifest; old is renamed; again stays.
+	v2 := &manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 100},
+		Scripts: []manifest.Script{
+			{Name: "keep", Body: "echo keep\n", IsEnabled: true},
+			{Name: "new", Body: "echo old\n", IsEnabled: true, PreviousNames: []string{"old"}},
+		},
+		Templates: []manifest.Template{{Name: "again", MachineID: "psbox002"}},
+	}
+	p, _, _ := w.plan(v2)
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.Action.String()+" "+c.Key)
+	}
+	want := []string{"create script/new", "forget script/gone", "forget script/old", "create template/again", "forget template/again#", "forget template/gone-t"}
+	if len(got) != len(want) {
+		t.Fatalf("plan: %q, want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("plan: %q, want %q", got, want)
+			break
+		}
+	}
+	if len(p.Findings) != 0 {
+		t.Errorf("forgetting is not destroying, yet the plan has findings: %+v", p.Findings)
+	}
+	inst.Server.ResetStats()
+	w.apply(v2, apply.Options{})
+	if n := inst.Server.Stats().Writes(); n != 2 {
+		t.Errorf("the apply made %d API writes, want 2 (the creates; forgetting calls nothing)", n)
+	}
+	w.assertConverged(v2)
+	st, err := state.Load(w.statePath)
+	must(t, err)
+	var names []string
+	for _, s := range st.Scripts {
+		names = append(names, "script "+s.Name)
+	}
+	for _, tp := range st.Templates {
+		names = append(names, "template "+tp.Name)
+	}
+	if g, w := strings.Join(names, ", "), "script keep, script new, template again"; g != w {
+		t.Errorf("state holds %s, want %s", g, w)
+	}
+}

@@ -55,6 +55,9 @@ func (r *runner) script(ctx context.Context, c plan.Change) (string, func(*state
 			return "", nil, err
 		}
 		return c.ID, func(st *state.State) { st.RemoveScript(c.ID) }, nil
+	case plan.Forget:
+		// Gone from the remote already: only the state changes.
+		return c.ID, func(st *state.State) { st.RemoveScript(c.ID) }, nil
 	}
 	return "", nil, unsupported(c)
 }
@@ -106,6 +109,8 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, func(*sta
 			return "", nil, err
 		}
 		return c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) }, nil
+	case plan.Forget:
+		return c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) }, nil
 	}
 	return "", nil, unsupported(c)
 }
@@ -136,7 +141,7 @@ func (r *runner) scriptID(c plan.Change) (string, error) {
 	if c.ID != "" {
 		return c.ID, nil
 	}
-	if i, ok := r.graph.byKey["script/"+c.Name]; ok && r.ids[i] != "" && r.plan.Changes[i].Action != plan.Delete {
+	if i, ok := r.graph.byKey["script/"+c.Name]; ok && r.ids[i] != "" && r.plan.Changes[i].Action != plan.Delete && r.plan.Changes[i].Action != plan.Forget {
 		return r.ids[i], nil
 	}
 	return "", fmt.Errorf("%s %s: the id of script %q is unknown (it has no id in the plan and no change creating it)", c.Action, c.Key, c.Name)

@@ -35,7 +35,8 @@ func (e *StaleError) Error() string {
 //     needs that object, by id, with the same Fingerprint;
 //   - a create needs its name still free, or held by an object the plan
 //     renames or deletes first;
-//   - an assign or unassign of an existing script needs the script.
+//   - an assign or unassign of an existing script needs the script;
+//   - a forget needs its object still gone.
 func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) error {
 	var stale []string
 	var lineage string
@@ -85,6 +86,15 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 		switch c.Kind {
 		case plan.KindScript, plan.KindTemplate:
 			object := fmt.Sprintf("%s %q", c.Kind, c.Name)
+			if c.Action == plan.Forget {
+				// Planned against the object being gone.
+				_, isScript := scripts[c.ID]
+				_, isTemplate := templates[c.ID]
+				if c.Kind == plan.KindScript && isScript || c.Kind == plan.KindTemplate && isTemplate {
+					add(object, "exists again since the plan (id %s)", c.ID)
+				}
+				continue
+			}
 			if !pre.Exists {
 				names := scriptNames
 				if c.Kind == plan.KindTemplate {

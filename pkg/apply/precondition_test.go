@@ -152,3 +152,24 @@ func TestCheckPreconditionsCreateOfANameARenameFrees(t *testing.T) {
 		t.Errorf("CheckPreconditions = nil with a second script named a")
 	}
 }
+
+// A forget was planned against an object being gone: it is stale only if
+// that object is back, not when another object has its name.
+func TestCheckPreconditionsForget(t *testing.T) {
+	p := newPlan(plan.Change{Key: "script/gone", Kind: plan.KindScript, Action: plan.Forget, Name: "gone", ID: "scr-gone"})
+	p.StateLineage, p.StateSerial = "L", 4
+	st := &state.State{Lineage: "L", Serial: 4}
+	other := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-other", Name: "gone"}}}
+	if err := apply.CheckPreconditions(p, other, st); err != nil {
+		t.Errorf("another object of the name: CheckPreconditions = %v, want nil", err)
+	}
+	back := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-gone", Name: "gone"}}}
+	var stale *apply.StaleError
+	err := apply.CheckPreconditions(p, back, st)
+	if !errors.As(err, &stale) {
+		t.Fatalf("the object is back: CheckPreconditions = %v, want a StaleError", err)
+	}
+	if diff := cmp.Diff([]string{`script "gone": exists again since the plan (id scr-gone)`}, stale.Objects); diff != "" {
+		t.Errorf("stale objects (-want +got):\n%s", diff)
+	}
+}

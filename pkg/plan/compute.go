@@ -121,9 +121,9 @@ func assignmentKey(script, machine string) string {
 	return string(KindAssignment) + "/" + script + "/" + machine
 }
 
-// disambiguateKeys gives every delete whose key another change also has
-// the key "KIND/NAME#ID", so that keys are unique. The other change keeps
-// the plain key.
+// disambiguateKeys gives every delete or forget whose key another change
+// also has the key "KIND/NAME#ID", so that keys are unique. The other
+// change keeps the plain key.
 func (p *planner) disambiguateKeys() {
 	count := make(map[string]int, len(p.changes))
 	for _, c := range p.changes {
@@ -131,7 +131,7 @@ func (p *planner) disambiguateKeys() {
 	}
 	for i := range p.changes {
 		c := &p.changes[i]
-		if count[c.Key] > 1 && c.Action == Delete {
+		if count[c.Key] > 1 && (c.Action == Delete || c.Action == Forget) {
 			c.Key += "#" + c.ID
 		}
 	}
@@ -191,3 +191,18 @@ func kindRank(k Kind) int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// forget drops an owned object that is gone from the remote from the
+// state. Without it, an object deleted outside psync (or by an apply killed
+// before it journaled the delete) would stay in the state for ever once it
+// also left the manifest, or was renamed there.
+func forget(kind Kind, name, id string) Change {
+	return Change{
+		Key:     key(kind, name),
+		Kind:    kind,
+		Action:  Forget,
+		Name:    name,
+		ID:      id,
+		Reasons: []string{"deleted outside psync: dropped from the state, no API call"},
+	}
+}

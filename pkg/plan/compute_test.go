@@ -163,10 +163,35 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "delete: owned and gone remotely is nothing to do",
+			name: "forget: owned, gone remotely and from the manifest",
 			m:    manifestOf(nil, nil),
 			snap: specSnap(nil, nil),
 			st:   stateOf([]state.Script{sScript("s9", "gone", "x")}, []state.Template{sTemplate("t9", "old", "m9")}),
+			want: []row{
+				{Key: "script/gone", Action: Forget, ID: "s9", Reasons: S{forgetReason}},
+				{Key: "template/old", Action: Forget, ID: "t9", Reasons: S{forgetReason}},
+			},
+		},
+		{
+			name: "forget: owned and protected, gone remotely, is not a destroy",
+			m:    manifestOf(nil, nil),
+			snap: specSnap(nil, nil),
+			st: stateOf([]state.Script{withState(sScript("s9", "gone", "x"), func(s *state.Script) { s.PreventDestroy = true })},
+				[]state.Template{{ID: "t0", Name: "base", MachineID: "m1", Deposed: true, PreventDestroy: true}}),
+			want: []row{
+				{Key: "script/gone", Action: Forget, ID: "s9", Reasons: S{forgetReason}},
+				{Key: "template/base", Action: Forget, ID: "t0", Reasons: S{forgetReason}},
+			},
+		},
+		{
+			name: "forget: an owned object renamed in the manifest while deleted outside psync",
+			m:    manifestOf([]manifest.Script{withBody(mScript("new", "x"), func(s *manifest.Script) { s.PreviousNames = S{"old"} })}, nil),
+			snap: specSnap(nil, nil),
+			st:   stateOf([]state.Script{sScript("s1", "old", "x")}, nil),
+			want: []row{
+				{Key: "script/new", Action: Create},
+				{Key: "script/old", Action: Forget, ID: "s1", Reasons: S{forgetReason}},
+			},
 		},
 		{
 			name: "delete: a deposed template",
@@ -243,7 +268,9 @@ func TestCompute(t *testing.T) {
 			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m1")}, []state.Template{sTemplate("t1", "t", "m1")}),
 			want: []row{
 				{Key: "script/a", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "script/a#s1", Action: Forget, ID: "s1", Reasons: S{forgetReason}},
 				{Key: "template/t", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "template/t#t1", Action: Forget, ID: "t1", Reasons: S{forgetReason}},
 				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
 			},
 		},
@@ -252,7 +279,10 @@ func TestCompute(t *testing.T) {
 			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil),
 			snap: specSnap([]remote.Script{rScript("s2", "a")}, nil),
 			st:   stateOf([]state.Script{sScript("s1", "a", "x")}, nil),
-			want: []row{{Key: "script/a", Action: Adopt, ID: "s2", Exists: true, Reasons: S{"adopting: content not verifiable"}}},
+			want: []row{
+				{Key: "script/a", Action: Adopt, ID: "s2", Exists: true, Reasons: S{"adopting: content not verifiable"}},
+				{Key: "script/a#s1", Action: Forget, ID: "s1", Reasons: S{forgetReason}},
+			},
 		},
 		{
 			name: "rename an owned object; a new object takes the old name",

@@ -60,15 +60,6 @@ func TestConverges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: second plan: %v", seed, err)
 		}
-		if protectionOnly(p, again) {
-			// A replace that also drops preventDestroy records the new
-			// template as protected (Change.Protected must flag the destroy),
-			// so the state forgets the protection one apply later.
-			snap2, st2 = simulate(t, again, snap2, st2)
-			if again, err = Compute(m, snap2, st2, opts); err != nil {
-				t.Fatalf("seed %d: third plan: %v", seed, err)
-			}
-		}
 		if !again.Empty() {
 			t.Fatalf("seed %d: second plan is not empty:\nfirst: %s\nsecond: %s", seed, describe(p), describe(again))
 		}
@@ -82,26 +73,6 @@ func TestConverges(t *testing.T) {
 	if planned < n/2 {
 		t.Errorf("only %d of %d worlds could be planned (%d ambiguous)", planned, n, ambiguous)
 	}
-}
-
-// protectionOnly reports whether second holds only updates that drop the
-// preventDestroy of templates that first replaced while dropping it.
-func protectionOnly(first, second *Plan) bool {
-	if second.Empty() {
-		return false
-	}
-	dropped := map[string]bool{}
-	for _, c := range first.Changes {
-		if c.Action == Replace && slices.Contains(c.Reasons, "preventDestroy true → false") {
-			dropped[c.Key] = true
-		}
-	}
-	for _, c := range second.Changes {
-		if c.Action != Update || !dropped[c.Key] || !slices.Equal(c.Reasons, []string{"preventDestroy true → false"}) {
-			return false
-		}
-	}
-	return true
 }
 
 // jsonCopy is a deep copy of v's exported contents, for comparing.
@@ -283,7 +254,7 @@ func simulate(t *testing.T, p *Plan, snap *remote.Snapshot, st *state.State) (*r
 	entry := func(id string, c Change) state.Script {
 		a := c.After
 		e := state.Script{ID: id, Name: a.Name, BodySHA256: a.BodySHA256, Sensitive: a.Sensitive,
-			RunOnce: *a.RunOnce, IsEnabled: *a.IsEnabled, PreventDestroy: c.Protected}
+			RunOnce: *a.RunOnce, IsEnabled: *a.IsEnabled, PreventDestroy: a.PreventDestroy}
 		if !a.Sensitive {
 			e.Body = a.Body
 		}
@@ -317,7 +288,7 @@ func simulate(t *testing.T, p *Plan, snap *remote.Snapshot, st *state.State) (*r
 				note = ""
 			}
 			s.Templates = append(s.Templates, remote.Template{ID: id, Name: c.After.Name, MachineID: c.After.MachineID, Note: note})
-			st.PutTemplate(state.Template{ID: id, Name: c.After.Name, MachineID: c.After.MachineID, Note: note, PreventDestroy: c.Protected})
+			st.PutTemplate(state.Template{ID: id, Name: c.After.Name, MachineID: c.After.MachineID, Note: note, PreventDestroy: c.After.PreventDestroy})
 			if c.Action == Replace {
 				s.Templates = slices.Delete(s.Templates, templateAt(c.ID), templateAt(c.ID)+1)
 				st.RemoveTemplate(c.ID)
@@ -328,7 +299,17 @@ func simulate(t *testing.T, p *Plan, snap *remote.Snapshot, st *state.State) (*r
 			if s.Dialect != remote.DialectPaperspaceV1 {
 				s.Templates[i].Note = c.After.Note
 			}
-			st.PutTemplate(state.Template{ID: c.ID, Name: c.After.Name, MachineID: s.Templates[i].MachineID, Note: s.Templates[i].Note, PreventDestroy: c.Protected})
+			st.PutTemplate(state.Template{ID: c.ID, Name: c.After.Name, MachineID: s.Templates[i].MachineID, Note: s.Templates[i].Note, PreventDestroy: c.After.PreventDestroy})
+		case c.Kind == KindScript && c.Action == Forget:
+			if scriptAt(c.ID) >= 0 {
+				t.Fatalf("%s: forgets script %s, which exists", c.Key, c.ID)
+			}
+			st.RemoveScript(c.ID)
+		case c.Kind == KindTemplate && c.Action == Forget:
+			if templateAt(c.ID) >= 0 {
+				t.Fatalf("%s: forgets template %s, which exists", c.Key, c.ID)
+			}
+			st.RemoveTemplate(c.ID)
 		case c.Kind == KindTemplate && c.Action == Delete:
 			s.Templates = slices.Delete(s.Templates, templateAt(c.ID), templateAt(c.ID)+1)
 			st.RemoveTemplate(c.ID)

@@ -3,7 +3,7 @@
 // Compute is a pure function of the desired state (the manifest), the
 // remote snapshot and the state file: no I/O, no clock, no randomness. Its
 // result is an ordered list of Changes (create, adopt, update, replace,
-// delete, assign, unassign), each with the reasons for it, the remote
+// delete, assign, unassign, forget), each with the reasons for it, the remote
 // fingerprint it was planned against and the changes it depends on, plus
 // the unmanaged objects and the safety findings that make a plan unsafe.
 //
@@ -36,8 +36,14 @@
 //     delete removes them); its machines are in AffectedMachines.
 //   - An owned object whose name is now matched by ignore is never
 //     deleted; it is listed as an ignored unmanaged object.
-//   - Deletes whose key collides with another change (a pruned duplicate
-//     name, a deposed template) get the key "KIND/NAME#ID".
+//   - An owned object that is gone from the remote (deleted outside psync,
+//     or by an apply killed before it journaled the delete) gets a forget
+//     change: the applier drops it from the state and calls nothing. It is
+//     not a destroy (no safety rule counts it). Without it the state would
+//     keep the object for ever once the manifest no longer names it.
+//   - Deletes and forgets whose key collides with another change (a pruned
+//     duplicate name, a deposed template, a drifted object created again)
+//     get the key "KIND/NAME#ID".
 //
 // Saved plans (Write, Read) are versioned JSON. The body of a sensitive
 // script is never written to them: applying a saved plan with sensitive

@@ -102,7 +102,7 @@ func checkPlan(t *testing.T, p *Plan, m *manifest.Manifest, snap *remote.Snapsho
 		switch {
 		case c.Kind == KindAssignment && c.Precondition.Exists != (c.ID != ""):
 			t.Errorf("%s: id %q with precondition exists=%t", c.Key, c.ID, c.Precondition.Exists)
-		case c.Kind != KindAssignment && (c.Action == Create) == c.Precondition.Exists:
+		case c.Kind != KindAssignment && (c.Action == Create || c.Action == Forget) == c.Precondition.Exists:
 			t.Errorf("%s: %s with precondition exists=%t", c.Key, c.Action, c.Precondition.Exists)
 		}
 		if c.Precondition.Exists && c.Precondition.Fingerprint == "" {
@@ -181,5 +181,12 @@ func shuffle[T any](r *rand.Rand, s []T) []T {
 	}
 	s = slices.Clone(s)
 	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	return s
+}
+
+const forgetReason = "deleted outside psync: dropped from the state, no API call"
+
+func withState(s state.Script, f func(*state.Script)) state.Script {
+	f(&s)
 	return s
 }

@@ -20,11 +20,14 @@ const (
 	Delete
 	Assign
 	Unassign
+	// Forget drops an owned object that is gone from the remote (deleted
+	// outside psync) from the state. It makes no API call.
+	Forget
 )
 
 var actionNames = map[Action]string{
 	Create: "create", Adopt: "adopt", Update: "update", Replace: "replace",
-	Delete: "delete", Assign: "assign", Unassign: "unassign",
+	Delete: "delete", Assign: "assign", Unassign: "unassign", Forget: "forget",
 }
 
 func (a Action) String() string {
@@ -205,11 +208,12 @@ type Summary struct {
 	Delete   int `json:"delete"`
 	Assign   int `json:"assign"`
 	Unassign int `json:"unassign"`
+	Forget   int `json:"forget,omitempty"`
 }
 
 // Total is the number of changes.
 func (s Summary) Total() int {
-	return s.Create + s.Adopt + s.Update + s.Replace + s.Delete + s.Assign + s.Unassign
+	return s.Create + s.Adopt + s.Update + s.Replace + s.Delete + s.Assign + s.Unassign + s.Forget
 }
 
 // Summary counts the plan's changes by action.
@@ -231,6 +235,8 @@ func (p *Plan) Summary() Summary {
 			s.Assign++
 		case Unassign:
 			s.Unassign++
+		case Forget:
+			s.Forget++
 		}
 	}
 	return s

@@ -92,6 +92,11 @@ func (p *planner) planScripts() {
 			p.add(p.scriptDelete(r, nil, "not in manifest (prune)"))
 		}
 	}
+	for _, s := range p.st.Scripts {
+		if _, ok := mt.byID[s.ID]; !ok {
+			p.add(forget(KindScript, s.Name, s.ID))
+		}
+	}
 }
 
 // scriptAttributes is a remote script's side of a change, with what the

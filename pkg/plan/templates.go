@@ -79,6 +79,11 @@ func (p *planner) planTemplates() {
 			p.add(p.templateDelete(r, nil, "not in manifest (prune)"))
 		}
 	}
+	for _, t := range p.st.Templates {
+		if _, ok := mt.byID[t.ID]; !ok {
+			p.add(forget(KindTemplate, t.Name, t.ID))
+		}
+	}
 }
 
 func (p *planner) templateAttributes(r *remote.Template) *Attributes {

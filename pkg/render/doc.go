@@ -38,13 +38,15 @@
 //	refused          bool    true when a safety finding is not overridden:
 //	                         psync apply will refuse the plan (exit 3)
 //	summary          object  counts by action: create, adopt, update, replace,
-//	                         delete, assign, unassign, and their total
+//	                         delete, assign, unassign, forget (omitted when 0),
+//	                         and their total
 //	changes          array   every change, in dependency order:
 //	  key              string  unique in the plan: "script/NAME", "template/NAME",
 //	                           "assignment/SCRIPT/MACHINE"
 //	  kind             string  "script", "template" or "assignment"
 //	  action           string  "create", "adopt", "update", "replace", "delete",
-//	                           "assign" or "unassign"
+//	                           "assign", "unassign" or "forget" (an owned object
+//	                           deleted outside psync leaves the state; no API call)
 //	  name             string  object name after the change (current name for a
 //	                           delete; the script's name for an assignment)
 //	  id               string  remote id acted on (omitted for a create, and for an

@@ -72,8 +72,9 @@ func UseColor(isTerminal, noColorFlag bool, env func(string) (string, bool)) boo
 
 // Symbol is the one place an action becomes a symbol, Terraform's where
 // Terraform has one: "+" create, "~" update, "-/+" replace, "-" delete,
-// "<=" adopt (taking over an existing object, like terraform import), and
-// "+" / "-" for assign / unassign.
+// "<=" adopt (taking over an existing object, like terraform import),
+// "+" / "-" for assign / unassign, and "x" forget (an object deleted outside
+// psync leaves the state).
 func Symbol(a plan.Action) string {
 	switch a {
 	case plan.Create, plan.Assign:
@@ -86,6 +87,9 @@ func Symbol(a plan.Action) string {
 		return "-/+"
 	case plan.Delete, plan.Unassign:
 		return "-"
+	case plan.Forget:
+		// Not "-": nothing is destroyed, the state only lets go.
+		return "x"
 	}
 	return "?"
 }

@@ -200,8 +200,13 @@ func items(p *plan.Plan) []item {
 
 // summaryLine is the one-line count every format shares.
 func summaryLine(s plan.Summary) string {
-	return fmt.Sprintf("%d to create, %d to adopt, %d to update, %d to replace, %d to delete, %d to assign, %d to unassign.",
+	line := fmt.Sprintf("%d to create, %d to adopt, %d to update, %d to replace, %d to delete, %d to assign, %d to unassign",
 		s.Create, s.Adopt, s.Update, s.Replace, s.Delete, s.Assign, s.Unassign)
+	if s.Forget > 0 {
+		// Rare (objects deleted outside psync): only shown when it happens.
+		line += fmt.Sprintf(", %d to forget", s.Forget)
+	}
+	return line + "."
 }
 
 // unmanagedFates says what the plan does with each unmanaged object:
