@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/sandbox"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -113,4 +114,48 @@ func (e *chaosEnv) load(t *testing.T, w *world) *manifest.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// An update (rename, flag) that the API made but whose answer was lost
+// (the client gave up: the change failed) leaves the state with the old
+// name and flags; the next plan sees the remote already right and plans
+// nothing, so the state keeps them forever. Chaos seeds 18 and 424242 with
+// a 2-attempt first apply. A stale name is then matched by name: a new
+// script given the old name must not take over the renamed one.
+func TestStateStaleAfterLostUpdate(t *testing.T) {
+	needKnownBugs(t)
+	e := newTestEnv(t, sandbox.Faults{})
+	a := &wScript{name: "a", body: "echo a\n", isEnabled: true, machines: []string{"psbox001"}}
+	w := &world{scripts: []*wScript{a}}
+	if rep, err := e.applyOnce(e.load(t, w)); err != nil || !rep.OK() {
+		t.Fatalf("apply: %v %s", err, failures(rep))
+	}
+	st, err := state.Load(e.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rename to b and the isEnabled toggle reach the API; the answer
+	// does not reach psync.
+	client, _ := e.newClient()
+	if _, err := client.UpdateScript(context.Background(), st.Scripts[0].ID, remote.ScriptInput{Name: "b", Body: a.body, IsEnabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	a.name, a.prev, a.isEnabled = "b", []string{"a"}, false
+	m := e.load(t, w)
+	if _, err := e.applyOnce(m); err != nil {
+		t.Fatal(err)
+	}
+	if msg := e.verify(m, w); msg != "" {
+		t.Errorf("after the re-run: %s", msg)
+	}
+	// A new script takes the old name.
+	a.prev = nil
+	w.scripts = append(w.scripts, &wScript{name: "a", body: "echo new a\n", isEnabled: true})
+	m = e.load(t, w)
+	if rep, err := e.applyOnce(m); err != nil || !rep.OK() {
+		t.Errorf("apply of a new script named a: %v %s", err, failures(rep))
+	}
+	if msg := e.verify(m, w); msg != "" {
+		t.Errorf("after a new script took the old name: %s", msg)
+	}
 }
