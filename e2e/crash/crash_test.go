@@ -181,7 +181,7 @@ func (d desired) changes() int {
 // state file loads; a re-run then converges (exit 0, and a fresh plan is
 // empty and the dump is the manifest).
 func TestCrashSafety(t *testing.T) {
-	e := newEnv(t, sandbox.Faults{Latency: 2 * time.Millisecond, Jitter: 2 * time.Millisecond})
+	e := newEnv(t, sandbox.Faults{Latency: time.Millisecond, Jitter: time.Millisecond})
 	full := desired{nScripts: 150}
 	if n := full.changes(); n < 480 || n > 520 {
 		t.Fatalf("the full manifest makes %d changes, want about 500", n)
