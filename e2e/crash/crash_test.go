@@ -73,6 +73,7 @@ func binary(t *testing.T) string {
 // env is a sandbox served by the test and a workspace for psync processes.
 type env struct {
 	t         *testing.T
+	tmp       string // the psync processes' TMPDIR
 	inst      *sandbox.Instance
 	dir       string
 	statePath string
@@ -88,14 +89,14 @@ func newEnv(t *testing.T, faults sandbox.Faults) *env {
 	}
 	t.Cleanup(func() { inst.Close() })
 	dir := t.TempDir()
-	return &env{t: t, inst: inst, dir: dir, statePath: filepath.Join(dir, state.DefaultFileName), bin: bin}
+	return &env{t: t, inst: inst, dir: dir, tmp: t.TempDir(), statePath: filepath.Join(dir, state.DefaultFileName), bin: bin}
 }
 
 // command is psync with the API pointed at the sandbox and no client rate
 // limit (the sandbox's latency is the limit).
 func (e *env) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(e.bin, append([]string{"-f", e.dir, "--rate-limit", "0", "--max-retry-time", "30s"}, args...)...)
-	cmd.Env = append(os.Environ(), "PAPERSPACE_API_URL="+e.inst.URL, "PAPERSPACE_API_KEY="+e.inst.Key, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "PAPERSPACE_API_URL="+e.inst.URL, "PAPERSPACE_API_KEY="+e.inst.Key, "NO_COLOR=1", "TMPDIR="+e.tmp)
 	return cmd
 }
 
@@ -260,6 +261,23 @@ func TestCrashSafety(t *testing.T) {
 		e.check(t, d, fmt.Sprintf("round %d (killed at %s)", rounds, delay))
 	}
 	t.Logf("%d kills in %d rounds; changes done at each kill: %s", kills, rounds, strings.Join(points, ", "))
+	// Temporary files of interrupted atomic writes stay behind (the state
+	// is written through $TMPDIR when it is on the same file system). They
+	// are never mistaken for the state, but they hold its content.
+	for _, d := range []string{e.dir, e.tmp} {
+		entries, _ := os.ReadDir(d)
+		var left []string
+		for _, de := range entries {
+			switch de.Name() {
+			case "psync.yaml", state.DefaultFileName, state.DefaultFileName + ".lock":
+			default:
+				left = append(left, de.Name())
+			}
+		}
+		if len(left) > 0 {
+			t.Logf("%d files left in %s by %d killed applies, e.g. %s", len(left), d, kills, left[0])
+		}
+	}
 	if kills < 20 {
 		t.Errorf("only %d of %d applies were killed before they ended", kills, rounds)
 	}
