@@ -135,6 +135,9 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace) (*plan.Plan, error) 
 	if p.APIURL != ws.target.APIURL {
 		return nil, withCode(ExitRefused, fmt.Errorf("plan %s was made for %s, not %s", c.PlanFile, p.APIURL, ws.target.APIURL))
 	}
+	if p.Team != "" && ws.target.Team != "" && p.Team != ws.target.Team {
+		return nil, withCode(ExitRefused, fmt.Errorf("plan %s was made for team %s, but the API key belongs to team %s", c.PlanFile, p.Team, ws.target.Team))
+	}
 	if err := p.FillSensitiveBodies(ws.manifest); err != nil {
 		return nil, withCode(ExitRefused, fmt.Errorf("plan %s is stale: %w", c.PlanFile, err))
 	}

@@ -109,3 +109,30 @@ func TestKeyNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A saved plan made with one team's key is refused with another's, even
+// with no state file to say whose it is. (The live API says whose a key is,
+// GET /auth/session; the spec's API has no way to tell for an empty team.)
+func TestSavedPlanRefusedForAnotherTeam(t *testing.T) {
+	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Keys: map[string]string{"key-of-team-a": "team-a", "key-of-team-b": "team-b"}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	manifest := writeManifest(t, twoScripts)
+	planFile := filepath.Join(t.TempDir(), "a.plan")
+
+	t.Setenv("PAPERSPACE_API_KEY", "key-of-team-a")
+	if code, _, stderr := runPsync(t, "-f", manifest, "--state", filepath.Join(t.TempDir(), "a.json"), "plan", "--out", planFile); code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, stderr)
+	}
+	t.Setenv("PAPERSPACE_API_KEY", "key-of-team-b")
+	code, _, stderr := runPsync(t, "-f", manifest, "--state", filepath.Join(t.TempDir(), "b.json"), "apply", planFile)
+	if code != ExitRefused || !strings.Contains(stderr, "was made for team team-a, but the API key belongs to team team-b") {
+		t.Errorf("apply with team b's key: exit %d, want %d naming both teams\n%s", code, ExitRefused, stderr)
+	}
+	if d, err := inst.Server.Dump("team-b"); err != nil || len(d.StartupScripts) != 0 {
+		t.Errorf("team b has %d scripts after the refused apply (err %v), want 0", len(d.StartupScripts), err)
+	}
+}

@@ -202,9 +202,12 @@ func BenchmarkApplySandbox(b *testing.B) {
 // In the live dialect a template is created asynchronously: while the
 // client polls its event, the change is reported in progress.
 func TestSandboxLiveTemplateCreateReportsProgress(t *testing.T) {
-	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Live: sandbox.LiveConfig{TemplateDelay: 400 * time.Millisecond}}, "127.0.0.1:0")
+	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Live: sandbox.LiveConfig{TemplateDelay: 1200 * time.Millisecond}}, "127.0.0.1:0")
 	must(t, err)
 	t.Cleanup(func() { inst.Close() })
+	// The event is "in progress" from 400ms to 1200ms; polls at 50ms,
+	// growing by half, land there three times, so a loaded machine's
+	// delays cannot skip it.
 	client, err := remote.New(remote.Config{BaseURL: inst.URL, APIKey: inst.Key, PollInterval: 50 * time.Millisecond})
 	must(t, err)
 
