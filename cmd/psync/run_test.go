@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/sandbox"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // runPsync runs the CLI in-process and returns its exit code and output.
@@ -134,5 +137,69 @@ func TestSavedPlanRefusedForAnotherTeam(t *testing.T) {
 	}
 	if d, err := inst.Server.Dump("team-b"); err != nil || len(d.StartupScripts) != 0 {
 		t.Errorf("team b has %d scripts after the refused apply (err %v), want 0", len(d.StartupScripts), err)
+	}
+}
+
+// Ctrl-C during an apply: no new change starts, the ones in flight finish
+// and are recorded, psync exits 130, and a re-run does exactly the rest.
+func TestApplyInterrupted(t *testing.T) {
+	inst, err := sandbox.Start(sandbox.Config{Faults: sandbox.Faults{Latency: 40 * time.Millisecond}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	t.Setenv("PAPERSPACE_API_KEY", inst.Key)
+	var m strings.Builder
+	m.WriteString("version: 1\nscripts:\n")
+	for i := range 60 {
+		fmt.Fprintf(&m, "  - name: s%02d\n    script: \"echo %d\\n\"\n", i, i)
+	}
+	manifest := writeManifest(t, m.String())
+	statePath := filepath.Join(filepath.Dir(manifest), "psync.state.json")
+
+	interrupts := make(chan os.Signal, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		interrupts <- os.Interrupt
+	}()
+	code := run([]string{"-f", manifest, "--rate-limit", "0", "apply", "--auto-approve", "--parallelism", "2"},
+		&IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Interrupts: interrupts})
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitInterrupted, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "finishing the changes in flight") || !strings.Contains(out.String(), "not started") {
+		t.Errorf("the output does not say what happened:\n%s%s", out.String(), errOut.String())
+	}
+
+	st, err := state.Load(statePath)
+	if err != nil {
+		t.Fatalf("state after the interrupt: %v", err)
+	}
+	dump, err := inst.Server.Dump(inst.TeamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Scripts) == 0 || len(st.Scripts) == 60 {
+		t.Fatalf("%d scripts recorded: the interrupt came before or after the apply, not during it", len(st.Scripts))
+	}
+	// Everything made was recorded: in-flight changes finished and were journaled.
+	if len(dump.StartupScripts) != len(st.Scripts) {
+		t.Errorf("the team has %d scripts, the state records %d", len(dump.StartupScripts), len(st.Scripts))
+	}
+
+	if code, stdout, stderr := runPsync(t, "-f", manifest, "--rate-limit", "0", "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("re-run: exit %d\n%s%s", code, stdout, stderr)
+	} else if want := fmt.Sprintf("Apply complete: %d done", 60-len(st.Scripts)); !strings.Contains(stdout, want) {
+		t.Errorf("re-run did not do exactly the rest (%q):\n%s", want, stdout)
+	}
+	dump, _ = inst.Server.Dump(inst.TeamID)
+	names := map[string]bool{}
+	for _, s := range dump.StartupScripts {
+		names[s.Name] = true
+	}
+	if len(dump.StartupScripts) != 60 || len(names) != 60 {
+		t.Errorf("after the re-run: %d scripts, %d names; want 60 and 60", len(dump.StartupScripts), len(names))
 	}
 }
