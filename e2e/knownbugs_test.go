@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 // The tests below fail today: each shows a bug in another package, reported
 // to its owner. They run with -known-bugs, so that the suite stays green
 // until the fix lands; then the flag goes and they run always.
+var closeIdleFirst = flag.Bool("close-idle-first", false, "TestSandboxCloseAfterParallelApply: close the client's idle connections before the sandbox (the suggested fix)")
+
 var knownBugs = flag.Bool("known-bugs", false, "run the tests that show known, unfixed bugs")
 
 func needKnownBugs(t *testing.T) {
@@ -157,5 +160,37 @@ func TestStateStaleAfterLostUpdate(t *testing.T) {
 	}
 	if msg := e.verify(m, w); msg != "" {
 		t.Errorf("after a new script took the old name: %s", msg)
+	}
+}
+
+// psync --sandbox DIR sometimes takes 5 s more to exit and prints "closing
+// the sandbox: context deadline exceeded": a parallel client dials spare
+// connections that never carry a request, and http.Server.Shutdown (in
+// sandbox.Instance.Close) waits 5 s before it counts a connection in
+// StateNew as idle.
+func TestSandboxCloseAfterParallelApply(t *testing.T) {
+	needKnownBugs(t)
+	var worst time.Duration
+	for range 3 {
+		e := newTestEnv(t, sandbox.Faults{})
+		w := &world{}
+		for i := range 100 {
+			w.scripts = append(w.scripts, &wScript{name: fmt.Sprintf("s%03d", i), body: "echo\n", isEnabled: true, machines: []string{"psbox001", "psbox002"}})
+		}
+		if rep, err := e.applyOnce(e.load(t, w)); err != nil || !rep.OK() {
+			t.Fatalf("apply: %v %s", err, failures(rep))
+		}
+		if *closeIdleFirst {
+			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		}
+		start := time.Now()
+		err := e.inst.Close()
+		worst = max(worst, time.Since(start))
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	if worst > time.Second {
+		t.Errorf("closing the sandbox after a parallel apply took up to %s", worst)
 	}
 }
