@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/psync-dev/psync/pkg/remote"
@@ -45,15 +43,6 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		UserAgent:    "psync/" + version(),
 	}
 	if g.Debug {
-		// The client logs from many goroutines while progress is written
-		// to the same stream. An *os.File takes concurrent writes; any
-		// other writer (a test's buffer) is wrapped once, in streams
-		// itself, so that every later writer shares the one lock.
-		if _, ok := streams.Stderr.(*os.File); !ok {
-			if _, ok := streams.Stderr.(*syncWriter); !ok {
-				streams.Stderr = &syncWriter{w: streams.Stderr}
-			}
-		}
 		cfg.Debug = streams.Stderr
 	}
 
@@ -107,16 +96,4 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 	}
 	target.Team = team
 	return client, target, release, nil
-}
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

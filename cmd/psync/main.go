@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -50,6 +51,11 @@ func main() {
 // panic is turned into an error message and exit 1: it never reaches the
 // user as a stack dump unless --debug is given.
 func run(args []string, streams *IO) (code int) {
+	// Progress, the interrupt notice and --debug's request log all write
+	// to stderr from different goroutines: one lock keeps lines whole.
+	if _, ok := streams.Stderr.(*syncWriter); !ok {
+		streams.Stderr = &syncWriter{w: streams.Stderr}
+	}
 	var cli CLI
 	defer func() {
 		if r := recover(); r != nil {
@@ -145,4 +151,16 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "psync: %v\n", err)
 	return ExitError
+}
+
+// syncWriter serialises writes to w; isTerminal looks through it.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -93,6 +93,9 @@ func (g *Globals) renderOptions(streams *IO) render.Options {
 
 // isTerminal reports whether v is a terminal (an *os.File on a tty).
 func isTerminal(v any) bool {
+	if sw, ok := v.(*syncWriter); ok {
+		v = sw.w
+	}
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
