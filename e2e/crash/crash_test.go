@@ -459,3 +459,105 @@ func dumpHTTP(url, key string) (sandbox.Dump, error) {
 	var d sandbox.Dump
 	return d, json.Unmarshal(data, &d)
 }
+
+// TestCrashSafetyEmbeddedSandbox kills psync --sandbox DIR, whose sandbox
+// runs inside the psync process and dies with it: both the state and the
+// sandbox's data must survive the kill. The kill comes when the state file
+// has recorded a random number of changes.
+func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
+	bin := binary(t)
+	sbx, dir, tmp := t.TempDir(), t.TempDir(), t.TempDir()
+	statePath := filepath.Join(dir, state.DefaultFileName)
+	psync := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"-f", dir, "--sandbox", sbx, "--rate-limit", "0"}, args...)...)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", "TMPDIR="+tmp)
+		return cmd
+	}
+	runToEnd := func(args ...string) (int, string) {
+		out, err := psync(args...).CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	dumpNow := func() sandbox.Dump {
+		srv, err := sandbox.New(sandbox.Config{DataDir: sbx})
+		if err != nil {
+			t.Fatalf("reopen the sandbox after a kill: %v", err)
+		}
+		defer srv.Close()
+		d, err := srv.Dump(sandbox.DefaultTeam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	seed := time.Now().UnixNano()
+	r := rand.New(rand.NewPCG(uint64(seed), 2))
+	t.Logf("kill points drawn with seed %d", seed)
+	// Few rounds: each psync --sandbox run that completes takes 5 s more
+	// to exit today (TestSandboxCloseAfterParallelApply in e2e).
+	const kills = 4
+	var points []string
+	for round := 1; round <= kills; round++ {
+		desired{version: round}.write(t, dir) // delete all
+		if code, out := runToEnd("apply", "--auto-approve"); code != 0 {
+			t.Fatalf("round %d: delete all: exit %d\n%s", round, code, out)
+		}
+		d := desired{version: round, nScripts: 150}
+		d.write(t, dir)
+		st, err := state.Load(statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := st.Serial + int64(5+r.IntN(d.changes()-10))
+		cmd := psync("apply", "--auto-approve")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		killed := false
+	wait:
+		for {
+			select {
+			case <-exited:
+				break wait
+			case <-time.After(time.Millisecond):
+				if s, err := state.Load(statePath); err == nil && s.Serial >= at {
+					killed = cmd.Process.Signal(syscall.SIGKILL) == nil
+					<-exited
+					break wait
+				}
+			}
+		}
+		if !killed {
+			t.Fatalf("round %d: the apply ended before serial %d\n%s", round, at, out.String())
+		}
+		if dup := duplicates(dumpNow()); len(dup) > 0 {
+			t.Fatalf("round %d: duplicates after a kill at serial %d: %v", round, at, dup)
+		}
+		if _, err := state.Load(statePath); err != nil {
+			t.Fatalf("round %d: the state does not load after a kill: %v", round, err)
+		}
+		points = append(points, fmt.Sprintf("serial +%d", at-st.Serial))
+		if code, out := runToEnd("apply", "--auto-approve"); code != 0 {
+			t.Fatalf("round %d: the re-run: exit %d\n%s", round, code, out)
+		}
+		dump := dumpNow()
+		if dup := duplicates(dump); len(dup) > 0 || len(dump.StartupScripts) != d.nScripts || len(dump.Assignments) != d.changes()-d.nScripts {
+			t.Fatalf("round %d: after the re-run the sandbox has %d scripts and %d assignments (duplicates %v), want %d and %d",
+				round, len(dump.StartupScripts), len(dump.Assignments), dup, d.nScripts, d.changes()-d.nScripts)
+		}
+	}
+	if code, out := runToEnd("plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("final plan: exit %d, want 0 (no changes)\n%s", code, out)
+	}
+	t.Logf("%d kills of psync --sandbox at %s", kills, strings.Join(points, ", "))
+}
