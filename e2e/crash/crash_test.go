@@ -503,7 +503,8 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 	// to exit today (TestSandboxCloseAfterParallelApply in e2e).
 	const kills = 4
 	var points []string
-	for round := 1; round <= kills; round++ {
+	done := 0
+	for round := 1; done < kills && round <= 2*kills; round++ {
 		desired{version: round}.write(t, dir) // delete all
 		if code, out := runToEnd("apply", "--auto-approve"); code != 0 {
 			t.Fatalf("round %d: delete all: exit %d\n%s", round, code, out)
@@ -514,7 +515,7 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		at := st.Serial + int64(5+r.IntN(d.changes()-10))
+		at := st.Serial + int64(5+r.IntN(d.changes()*4/5))
 		cmd := psync("apply", "--auto-approve")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -537,8 +538,12 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 				}
 			}
 		}
-		if !killed {
-			t.Fatalf("round %d: the apply ended before serial %d\n%s", round, at, out.String())
+		if killed {
+			done++
+		} else {
+			// The state is written in groups: the serial can jump past the
+			// kill point, and the apply end, before a poll sees it.
+			t.Logf("round %d: the apply ended before serial %d", round, at)
 		}
 		if dup := duplicates(dumpNow()); len(dup) > 0 {
 			t.Fatalf("round %d: duplicates after a kill at serial %d: %v", round, at, dup)
@@ -559,5 +564,8 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 	if code, out := runToEnd("plan", "--detailed-exitcode"); code != 0 {
 		t.Errorf("final plan: exit %d, want 0 (no changes)\n%s", code, out)
 	}
-	t.Logf("%d kills of psync --sandbox at %s", kills, strings.Join(points, ", "))
+	if done < kills {
+		t.Errorf("only %d applies were killed before they ended", done)
+	}
+	t.Logf("%d kills of psync --sandbox at %s", done, strings.Join(points, ", "))
 }
