@@ -96,7 +96,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(out, body, 0o644); err != nil {
+	if err := renameio.WriteFile(out, body, 0o644, renameio.WithTempDir(filepath.Dir(out))); err != nil {
 		return err
 	}
 	if err := st.Save(statePath); err != nil {

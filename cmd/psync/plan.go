@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/google/renameio/v2"
 
@@ -74,7 +75,7 @@ func savePlan(path string, p *plan.Plan) error {
 	if err := plan.Write(&buf, p); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
-	if err := renameio.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := renameio.WriteFile(path, buf.Bytes(), 0o644, renameio.WithTempDir(filepath.Dir(path))); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/google/renameio/v2"
@@ -41,7 +42,7 @@ func NewJournal(path string, s *State) *Journal {
 		s = New()
 	}
 	j := &Journal{path: path, state: s, writeFile: func(path string, data []byte) error {
-		return renameio.WriteFile(path, data, 0o644)
+		return renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(path)))
 	}}
 	j.written = sync.NewCond(&j.mu)
 	return j

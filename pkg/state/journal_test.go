@@ -81,3 +81,4 @@ func TestJournalFailedWrite(t *testing.T) {
 		t.Errorf("file has %d scripts, want both the failed update's and the next", len(got.Scripts))
 	}
 }
+
