@@ -81,4 +81,3 @@ func TestJournalFailedWrite(t *testing.T) {
 		t.Errorf("file has %d scripts, want both the failed update's and the next", len(got.Scripts))
 	}
 }
-
