@@ -13,7 +13,11 @@ import (
 // It starts at the configured rate and adapts to the API like TCP adapts
 // to a link (AIMD with a remembered ceiling):
 //
-//   - on a 429 it estimates the rate the API actually accepted over the last
+//   - a 429 is taken as a rate limit only when throttled answers are a real
+//     share of the recent ones (at least 3, and 10% of the last 128): a
+//     sporadic 429 (an API hiccup) is retried after its Retry-After and
+//     leaves the rate alone, or a few of them would ratchet it down;
+//   - on a rate-limit 429 it estimates the rate the API actually accepted over the last
 //     couple of seconds, remembers it as the ceiling and halves the rate
 //     (at most once a second: the requests already in flight answer 429
 //     too, and must not halve it again);
@@ -35,6 +39,8 @@ type limiter struct {
 	lastChange   time.Time
 	ring         [256]time.Time // recent successes, for the rate estimate
 	ringN        int
+	outcomes     [128]bool // recent answers, true for a 429
+	outcomesN    int
 	now          func() time.Time
 }
 
@@ -44,6 +50,10 @@ const (
 	limiterDebounce = time.Second
 	limiterWindow   = 2 * time.Second
 	limiterMin      = 0.5 // requests per second; never slower
+	// limiterMinThrottled and limiterThrottledShare say when 429s are a
+	// rate limit rather than noise.
+	limiterMinThrottled   = 3
+	limiterThrottledShare = 0.10
 )
 
 func newLimiter(rps float64) *limiter {
@@ -77,6 +87,7 @@ func (l *limiter) ok() {
 	now := l.now()
 	l.ring[l.ringN%len(l.ring)] = now
 	l.ringN++
+	l.record(false)
 	if l.cur >= l.max || now.Sub(l.lastChange) < limiterStep {
 		return
 	}
@@ -102,6 +113,10 @@ func (l *limiter) throttled() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	l.record(true)
+	if !l.limited() {
+		return
+	}
 	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < limiterDebounce {
 		return
 	}
@@ -116,6 +131,25 @@ func (l *limiter) throttled() {
 	l.cur = math.Max(l.ceiling/2, limiterMin)
 	l.lastDecrease = now
 	l.set(now)
+}
+
+// record remembers one answer: throttled or not.
+func (l *limiter) record(throttled bool) {
+	l.outcomes[l.outcomesN%len(l.outcomes)] = throttled
+	l.outcomesN++
+}
+
+// limited reports whether the recent 429s look like a rate limit: enough
+// of them, and a real share of the recent answers.
+func (l *limiter) limited() bool {
+	n := min(l.outcomesN, len(l.outcomes))
+	k := 0
+	for i := range n {
+		if l.outcomes[i] {
+			k++
+		}
+	}
+	return k >= limiterMinThrottled && float64(k) >= limiterThrottledShare*float64(n)
 }
 
 // recentRate is the rate of accepted requests over the last window, or 0

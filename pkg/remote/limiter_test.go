@@ -19,8 +19,9 @@ func TestLimiterSlowsDownAndRecovers(t *testing.T) {
 	l := newLimiter(20)
 	l.now = clk.now
 
-	// 16 requests/s accepted for two seconds, then a 429: the ceiling is
-	// what the API accepted, and the rate halves from there.
+	// 16 requests/s accepted for two seconds, then the API's limit answers
+	// 429 to the requests in flight: the ceiling is what the API accepted,
+	// and the rate halves from there.
 	for range 32 {
 		clk.advance(time.Second / 16)
 		l.ok()
@@ -28,7 +29,7 @@ func TestLimiterSlowsDownAndRecovers(t *testing.T) {
 	if !near(l.Rate(), 20) {
 		t.Fatalf("rate %v before any 429, want 20", l.Rate())
 	}
-	l.throttled()
+	throttleBurst(l, 4) // 4 of the last 36 answers: over 10%
 	if got := l.Rate(); !near(got, 8) {
 		t.Fatalf("rate after a 429 = %v, want 8 (half of the 16/s accepted)", got)
 	}
@@ -72,7 +73,7 @@ func TestLimiterUnlimited(t *testing.T) {
 	if !math.IsInf(l.Rate(), 1) {
 		t.Fatalf("rate %v, want unlimited", l.Rate())
 	}
-	l.throttled()
+	throttleBurst(l, 12) // 12 of the last 112 answers
 	// 100 requests 10ms apart: ceiling 99/s, rate 49.5.
 	if got := l.Rate(); !near(got, 49.5) {
 		t.Fatalf("rate after a 429 = %v, want 49.5", got)
@@ -83,6 +84,41 @@ func TestLimiterUnlimited(t *testing.T) {
 	}
 	if got := l.Rate(); got < 100 {
 		t.Fatalf("rate after a long calm = %v, want it probing above the old ceiling", got)
+	}
+}
+
+// throttleBurst records n 429s at once, as the requests in flight meet a
+// rate limit together.
+func throttleBurst(l *limiter, n int) {
+	for range n {
+		l.throttled()
+	}
+}
+
+// Sporadic 429s (an API hiccup, not a limit) are retried but do not slow
+// the client down: slowing on each would ratchet the rate to a crawl.
+func TestLimiterIgnoresSporadic429s(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newLimiter(100)
+	l.now = clk.now
+	for i := range 2000 {
+		clk.advance(10 * time.Millisecond)
+		if i%25 == 24 { // 4% of answers, evenly spread
+			l.throttled()
+		} else {
+			l.ok()
+		}
+	}
+	if got := l.Rate(); !near(got, 100) {
+		t.Errorf("rate after sporadic 429s = %v, want the configured 100", got)
+	}
+	// Then a real limit: most answers throttled. Now it slows down.
+	for range 20 {
+		clk.advance(10 * time.Millisecond)
+		l.throttled()
+	}
+	if got := l.Rate(); got >= 100 {
+		t.Errorf("rate while mostly throttled = %v, want it lowered", got)
 	}
 }
 
