@@ -283,8 +283,6 @@ type chaosEnv struct {
 	statePath string
 	target    string
 	faults    sandbox.Faults
-	// notes are the state's known staleness forgiven by verify.
-	notes []string
 }
 
 func runChaos(t *testing.T, seed int64) {
@@ -348,9 +346,6 @@ func runChaos(t *testing.T, seed int64) {
 			fail("%s\n%s\nafter step %d: %s", strings.Join(history, "\n"), strings.Join(outcome, "\n"), step, msg)
 		}
 		history = append(history, "  "+strings.Join(outcome, "; "))
-	}
-	if len(env.notes) > 0 {
-		t.Logf("seed %d: forgiven (known bugs; -known-bugs makes them failures): %s", seed, strings.Join(env.notes, "; "))
 	}
 	if testing.Verbose() {
 		t.Logf("seed %d:\n%s", seed, strings.Join(history, "\n"))
@@ -464,11 +459,10 @@ func (e *chaosEnv) verify(m *manifest.Manifest, w *world) string {
 	if diff := cmp.Diff(worldObjects(w), dumpObjects(d)); diff != "" {
 		problems = append(problems, fmt.Sprintf("dump differs from the manifest (-want +got):\n%s", diff))
 	}
-	stObjs, notes := stateObjects(st, d, *knownBugs)
+	stObjs := stateObjects(st, d)
 	if diff := cmp.Diff(dumpObjects(d), stObjs); diff != "" {
 		problems = append(problems, fmt.Sprintf("state differs from the dump (-dump +state):\n%s", diff))
 	}
-	e.notes = append(e.notes, notes...)
 	return strings.Join(problems, "\n")
 }
 
@@ -513,14 +507,11 @@ func dumpObjects(d sandbox.Dump) []object {
 
 // stateObjects is what the state records, each entry's id checked against
 // the dump's object of that name. A sensitive script's body is not in the
-// state: the dump's is used when the hash matches.
-//
-// Unless strict, it forgives what the state fails to refresh today (see
-// knownbugs_test.go), returned as notes: an entry whose object is gone,
-// and the readable fields (name, flags, note) of an object whose update
-// the API made but whose answer was lost. Ownership, ids, body hashes,
-// bodies, assignments and deposed marks are always compared.
-func stateObjects(st *state.State, d sandbox.Dump, strict bool) ([]object, []string) {
+// state: the dump's is used when the hash matches. Everything is compared:
+// ownership, ids, names, flags, notes, body hashes, bodies, assignments and
+// deposed marks (a gone object must have been forgotten, a lost answer
+// refreshed).
+func stateObjects(st *state.State, d sandbox.Dump) []object {
 	ids := map[string]string{}
 	scripts := map[string]sandbox.DumpScript{}
 	for _, s := range d.StartupScripts {
@@ -533,20 +524,9 @@ func stateObjects(st *state.State, d sandbox.Dump, strict bool) ([]object, []str
 		templates[t.ID] = t
 	}
 	var out []object
-	var notes []string
 	for _, s := range st.Scripts {
 		o := object{Kind: "script", Name: s.Name, BodyHash: s.BodySHA256, RunOnce: s.RunOnce, IsEnabled: s.IsEnabled, Machines: s.Assignments}
-		r, exists := scripts[s.ID]
-		if !strict {
-			if !exists {
-				notes = append(notes, fmt.Sprintf("state lists script %s (%s), which is gone", s.Name, s.ID))
-				continue
-			}
-			if o.Name != r.Name || o.RunOnce != r.RunOnce || o.IsEnabled != r.IsEnabled {
-				notes = append(notes, fmt.Sprintf("state has script %s (%s) as %q runOnce=%t isEnabled=%t, the API as %q %t %t", s.Name, s.ID, s.Name, s.RunOnce, s.IsEnabled, r.Name, r.RunOnce, r.IsEnabled))
-				o.Name, o.RunOnce, o.IsEnabled = r.Name, r.RunOnce, r.IsEnabled
-			}
-		}
+		r := scripts[s.ID]
 		switch {
 		case s.Body != nil && s.Sensitive:
 			o.Body = "<a sensitive body stored in the state>"
@@ -564,17 +544,6 @@ func stateObjects(st *state.State, d sandbox.Dump, strict bool) ([]object, []str
 	}
 	for _, t := range st.Templates {
 		o := object{Kind: "template", Name: t.Name, Machines: []string{t.MachineID}, Note: t.Note}
-		r, exists := templates[t.ID]
-		if !strict {
-			if !exists {
-				notes = append(notes, fmt.Sprintf("state lists template %s (%s), which is gone", t.Name, t.ID))
-				continue
-			}
-			if o.Name != r.Name || o.Note != r.Note {
-				notes = append(notes, fmt.Sprintf("state has template %s (%s) as %q note %q, the API as %q %q", t.Name, t.ID, t.Name, t.Note, r.Name, r.Note))
-				o.Name, o.Note = r.Name, r.Note
-			}
-		}
 		if t.Deposed {
 			o.Name += " (deposed)"
 		}
@@ -583,7 +552,7 @@ func stateObjects(st *state.State, d sandbox.Dump, strict bool) ([]object, []str
 		}
 		out = append(out, o)
 	}
-	return sortObjects(out), notes
+	return sortObjects(out)
 }
 
 func sortObjects(o []object) []object {

@@ -58,13 +58,13 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		}
 		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
 	}
-	if p.Empty() {
+	if p.Empty() && len(p.Refresh) == 0 {
 		if format == render.JSON {
 			return render.Report(streams.Stdout, &apply.Report{Parallelism: c.Parallelism, DryRun: c.DryRun}, format, ropts)
 		}
 		return nil
 	}
-	if c.PlanFile == "" && !c.AutoApprove && !c.DryRun {
+	if c.PlanFile == "" && !c.AutoApprove && !c.DryRun && !p.Empty() {
 		if err := confirm(streams); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // DefaultParallelism is the limit of changes in flight when Options leaves
@@ -71,6 +72,17 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 	// The one place a dry run differs: what the executor writes to.
 	if opts.DryRun {
 		w, j = newDryRunWriter(), scratchJournal{}
+	}
+	// First, what the API says of owned objects that the state records
+	// otherwise: the changes below are planned against it.
+	if len(p.Refresh) > 0 {
+		if err := j.Update(func(s *state.State) {
+			for _, r := range p.Refresh {
+				r.Apply(s)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("apply: record the refreshed objects: %w", err)
+		}
 	}
 	r := &runner{
 		plan:    p,

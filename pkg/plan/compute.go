@@ -84,6 +84,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		StateLineage:  st.Lineage,
 		StateSerial:   st.Serial,
 		Changes:       changes,
+		Refresh:       refresh(snap, st, changes),
 		Unmanaged:     unmanaged,
 	}
 	plan.Findings = findings(plan.Changes, snap, desired.Settings.MaxDeletePercent, opts)

@@ -151,6 +151,27 @@ type Precondition struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
+// Refresh is what the API says of one owned object, where the state
+// records something else. Only what the API returns is refreshed: never a
+// body, and assignments only where the API exposes them.
+type Refresh struct {
+	Kind Kind   `json:"kind"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Script attributes.
+	RunOnce   bool `json:"runOnce,omitempty"`
+	IsEnabled bool `json:"isEnabled,omitempty"`
+	// Assignments is set when the API exposes them (AssignmentsKnown).
+	Assignments []string `json:"assignments,omitempty"`
+	// AssignmentsKnown says whether Assignments is authoritative.
+	AssignmentsKnown bool `json:"assignmentsKnown,omitempty"`
+	// Template attributes.
+	MachineID string `json:"machineId,omitempty"`
+	Note      string `json:"note,omitempty"`
+	// NoteKnown is false where the API has no notes (the live API).
+	NoteKnown bool `json:"noteKnown,omitempty"`
+}
+
 // Unmanaged is a remote object psync does not own and the manifest does not
 // name. It is deleted only with prune, and never when ignored.
 type Unmanaged struct {
@@ -192,11 +213,16 @@ type Plan struct {
 	Team   string `json:"team,omitempty"`
 	// StateLineage and StateSerial pin the state the plan was computed
 	// against; applying it to any other state is refused as stale.
-	StateLineage string      `json:"stateLineage,omitempty"`
-	StateSerial  int64       `json:"stateSerial"`
-	Changes      []Change    `json:"changes"`
-	Unmanaged    []Unmanaged `json:"unmanaged,omitempty"`
-	Findings     []Finding   `json:"findings,omitempty"`
+	StateLineage string   `json:"stateLineage,omitempty"`
+	StateSerial  int64    `json:"stateSerial"`
+	Changes      []Change `json:"changes"`
+	// Refresh corrects the state's record of owned objects that the API
+	// shows differently (a change made outside psync, or one whose answer
+	// was lost): the applier records it before any change. It is not a
+	// change: a plan with only a refresh is empty.
+	Refresh   []Refresh   `json:"refresh,omitempty"`
+	Unmanaged []Unmanaged `json:"unmanaged,omitempty"`
+	Findings  []Finding   `json:"findings,omitempty"`
 }
 
 // Summary counts a plan's changes by action.

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,25 +13,14 @@ import (
 	"github.com/psync-dev/psync/pkg/state"
 )
 
-// The tests below fail today: each shows a bug in another package, reported
-// to its owner. They run with -known-bugs, so that the suite stays green
-// until the fix lands; then the flag goes and they run always.
-var closeIdleFirst = flag.Bool("close-idle-first", false, "TestSandboxCloseAfterParallelApply: close the client's idle connections before the sandbox (the suggested fix)")
-
-var knownBugs = flag.Bool("known-bugs", false, "run the tests that show known, unfixed bugs")
-
-func needKnownBugs(t *testing.T) {
-	if !*knownBugs {
-		t.Skip("shows a known bug; run with -known-bugs")
-	}
-}
+// Regression tests for bugs the chaos and crash tests found, each fixed in
+// the package that owned it (the comments say what the bug was).
 
 // An owned object that is gone from the remote (deleted outside psync, or
 // by an apply killed before it could journal the delete) is never
 // forgotten: the plan is empty, and the state lists the object forever.
 // Seen after every SIGKILL in e2e/crash.
 func TestStateForgetsGoneObjects(t *testing.T) {
-	needKnownBugs(t)
 	e := newTestEnv(t, sandbox.Faults{})
 	w := &world{scripts: []*wScript{
 		{name: "keep", body: "echo keep\n", isEnabled: true},
@@ -73,7 +60,6 @@ func TestStateForgetsGoneObjects(t *testing.T) {
 // the next 429 measures the already lowered rate. remote.limiter.throttled
 // (pkg/remote/limiter.go).
 func TestThrottleCollapse(t *testing.T) {
-	needKnownBugs(t)
 	timeFor := func(throttle float64) time.Duration {
 		e := newTestEnv(t, sandbox.Faults{Latency: time.Millisecond, ThrottleRate: throttle, RetryAfter: -1, Seed: 3})
 		w := &world{}
@@ -126,7 +112,6 @@ func (e *chaosEnv) load(t *testing.T, w *world) *manifest.Manifest {
 // a 2-attempt first apply. A stale name is then matched by name: a new
 // script given the old name must not take over the renamed one.
 func TestStateStaleAfterLostUpdate(t *testing.T) {
-	needKnownBugs(t)
 	e := newTestEnv(t, sandbox.Faults{})
 	a := &wScript{name: "a", body: "echo a\n", isEnabled: true, machines: []string{"psbox001"}}
 	w := &world{scripts: []*wScript{a}}
@@ -169,7 +154,6 @@ func TestStateStaleAfterLostUpdate(t *testing.T) {
 // sandbox.Instance.Close) waits 5 s before it counts a connection in
 // StateNew as idle.
 func TestSandboxCloseAfterParallelApply(t *testing.T) {
-	needKnownBugs(t)
 	var worst time.Duration
 	for range 3 {
 		e := newTestEnv(t, sandbox.Faults{})
@@ -179,9 +163,6 @@ func TestSandboxCloseAfterParallelApply(t *testing.T) {
 		}
 		if rep, err := e.applyOnce(e.load(t, w)); err != nil || !rep.OK() {
 			t.Fatalf("apply: %v %s", err, failures(rep))
-		}
-		if *closeIdleFirst {
-			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		}
 		start := time.Now()
 		err := e.inst.Close()
