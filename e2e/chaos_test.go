@@ -38,27 +38,16 @@ var chaosSeeds = []int64{
 	1001, 7777, 31337, 424242,
 }
 
-// chaosFaults is one API request in five going wrong: 500/503, a write
-// that is made and then answered 500 or cut off, and for every fifth seed
-// 429s too. Latency is small so that a seed takes a fraction of a second.
-// Retry-After is 0: the test is about correctness, not about waiting.
-//
-// 429s are limited to every fifth seed because each one makes the client's
-// adaptive limiter lower its ceiling to the rate it measured, which for a
-// client that is not saturating the API is its own demand: a few random
-// 429s bring a run down to about one request per second
-// (TestThrottleCollapse shows it), and a seed with them takes ~10 s instead
-// of ~0.5 s.
+// chaosFaults is one API request in five going wrong: 500/503, 429, and a
+// write that is made and then answered 500 or cut off. Latency is small so
+// that a seed takes a fraction of a second. Retry-After is 0: the test is
+// about correctness, not about waiting.
 func chaosFaults(seed int64) sandbox.Faults {
-	f := sandbox.Faults{
+	return sandbox.Faults{
 		Latency: time.Millisecond, Jitter: time.Millisecond,
-		ErrorRate: 0.10, AmbiguousRate: 0.10,
+		ErrorRate: 0.05, ThrottleRate: 0.05, AmbiguousRate: 0.10,
 		Seed: seed, RetryAfter: -1,
 	}
-	if seed%5 == 0 {
-		f.ErrorRate, f.ThrottleRate = 0.05, 0.05
-	}
-	return f
 }
 
 const chaosSteps = 5 // edit steps after the initial apply
