@@ -744,6 +744,43 @@ func TestCreateTemplateLiveEvent(t *testing.T) {
 	}
 }
 
+// The progress an asynchronous creation reports says how far the event has
+// come, not which object it is: the caller's progress line already names
+// the change (apply's text output showed `template "ml": template "ml": new`).
+func TestCreateTemplateLiveProgress(t *testing.T) {
+	polls := 0
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch {
+		case r.Method == http.MethodPost:
+			writeJSON(w, 200, `{"data":{"id":"c1","name":"ml","parentMachineId":"psbox001"},"event":{"id":"ev1","name":"template-create","state":"new"}}`)
+		case r.URL.Path == "/v1/machine-events/ev1":
+			polls++
+			state := "in progress"
+			if polls == 2 {
+				state = api.EventDone
+			}
+			writeJSON(w, 200, fmt.Sprintf(`{"id":"ev1","name":"template-create","state":%q,"error":null}`, state))
+		default:
+			writeJSON(w, 200, `{"items":[],"hasMore":false,"nextPage":null}`)
+		}
+	})
+	c := f.client(t, func(c *remote.Config) { c.PollInterval = time.Millisecond })
+	if _, err := c.ListTemplates(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ctx := remote.WithProgress(context.Background(), func(msg string) {
+		got = append(got, msg)
+	})
+	if _, err := c.CreateTemplate(ctx, remote.TemplateInput{Name: "ml", MachineID: "psbox001"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"new (0s)", "in progress (0s)", "done (0s)"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("progress (-want +got):\n%s", diff)
+	}
+}
+
 // The live create takes isRunOnce and no isEnabled: a disabled script is
 // created, then updated.
 func TestCreateScriptLive(t *testing.T) {

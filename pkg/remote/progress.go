@@ -6,7 +6,8 @@ type progressKey struct{}
 
 // WithProgress returns a context under which long operations (an
 // asynchronous template creation in the live dialect) report how far they
-// have come to report, e.g. `template "ml-base": in progress (12s)`.
+// have come, e.g. `in progress (12s)`. The message does not name the
+// object: the caller knows which change it is running and says so.
 // report may be called from the goroutine making the call, several times.
 func WithProgress(ctx context.Context, report func(message string)) context.Context {
 	return context.WithValue(ctx, progressKey{}, report)

@@ -300,7 +300,8 @@ func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error
 	po := op{Op: "wait for", Kind: o.Kind, Name: o.Name, ID: o.ID}
 	report := progressFrom(ctx)
 	for {
-		report(fmt.Sprintf("%s %q: %s (%s)", o.Kind, o.Name, ev.State, time.Since(start).Round(time.Second)))
+		// The caller's progress line names the object already.
+		report(fmt.Sprintf("%s (%s)", ev.State, time.Since(start).Round(time.Second)))
 		switch ev.State {
 		case api.EventDone:
 			return nil
