@@ -953,3 +953,49 @@ func TestPrintingHidesKey(t *testing.T) {
 		}
 	}
 }
+
+// A caller that gives up while the client waits between attempts gets an
+// error that says so (errors.Is context.Canceled), not only the last
+// attempt's failure: psync exits 130 on Ctrl-C, not 1 with "connection
+// refused".
+func TestCancelWhileWaitingToRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		create bool
+		down   bool // nothing listens: network errors
+		want   string
+	}{
+		{"list, 503", false, false, "down for maintenance"},
+		{"create, 503", true, false, "down for maintenance"},
+		{"list, refused", false, true, "connection refused"},
+		{"create, refused", true, true, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				w.Header().Set("Retry-After", "60")
+				writeJSON(w, 503, `{"code":"SERVICE_UNAVAILABLE","message":"down for maintenance"}`)
+			})
+			c := f.client(t, func(c *remote.Config) {
+				c.MaxRetryTime = 10 * time.Minute
+				c.BackoffBase, c.BackoffMax = time.Minute, time.Minute
+			})
+			if tc.down {
+				f.srv.Close()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			var err error
+			if tc.create {
+				_, err = c.CreateScript(ctx, remote.ScriptInput{Name: "a", Body: "echo"})
+			} else {
+				_, err = c.ListScripts(ctx)
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("got %v, want an error that is context.Canceled", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want the last failure (%q) kept", err, tc.want)
+			}
+		})
+	}
+}

@@ -141,12 +141,21 @@ func (c *Client) do(ctx context.Context, req *request, r *retrier) (*response, e
 			return nil, &ambiguousError{err: o.err, retryAfter: o.retryAfter}
 		}
 		if err := r.wait(ctx, o.retryAfter); err != nil {
-			if !errors.Is(err, errBudget) && o.err.Err == nil {
-				o.err.Err = err
+			if !errors.Is(err, errBudget) {
+				o.err.Err = withCause(o.err.Err, err)
 			}
 			return nil, o.err
 		}
 	}
+}
+
+// withCause adds why the retries stopped (the caller's context ended) to
+// the last attempt's cause, keeping both for errors.Is.
+func withCause(last, stopped error) error {
+	if last == nil {
+		return stopped
+	}
+	return fmt.Errorf("%w; gave up waiting to retry: %w", last, stopped)
 }
 
 // attempt sends req once.

@@ -110,8 +110,8 @@ func (c *Client) createNoDuplicate(ctx context.Context, o op, path string, body 
 		if werr := r.wait(ctx, amb.retryAfter); werr != nil {
 			e := *amb.err
 			e.Message = joinMessage(e.Message, "it may or may not have been created; run plan again to see")
-			if !errors.Is(werr, errBudget) && e.Err == nil {
-				e.Err = werr
+			if !errors.Is(werr, errBudget) {
+				e.Err = withCause(e.Err, werr)
 			}
 			return nil, &e
 		}
