@@ -65,16 +65,20 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return nil
 	}
 	if c.PlanFile == "" && !c.AutoApprove && !c.DryRun && !p.Empty() {
-		if err := confirm(streams); err != nil {
+		if err := confirm(ctx, streams); err != nil {
 			return err
 		}
 	}
 
 	// A dry run swaps in a journal that persists nothing, inside apply.Run.
 	journal := state.NewJournal(ws.statePath, ws.state)
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go watchInterrupts(runCtx, streams, stop)
+	// An interrupt cancels ctx (see handleInterrupts): apply.Run then
+	// starts nothing new and lets the changes in flight finish.
+	noticed := make(chan struct{})
+	stopNotice := context.AfterFunc(ctx, func() {
+		defer close(noticed)
+		fmt.Fprintln(streams.Stderr, "\npsync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
+	})
 
 	opts := apply.Options{Parallelism: c.Parallelism, DryRun: c.DryRun}
 	// Each change is printed as it completes, with a live line on a
@@ -87,7 +91,10 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		opts.OnEvent = progress.Event
 		ropts.Brief = true
 	}
-	report, runErr := apply.Run(runCtx, p, ws.client, journal, opts)
+	report, runErr := apply.Run(ctx, p, ws.client, journal, opts)
+	if !stopNotice() {
+		<-noticed // the notice comes before the report
+	}
 	if progress != nil {
 		progress.Close()
 	}
@@ -148,30 +155,26 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace) (*plan.Plan, error) 
 	return p, nil
 }
 
-// confirm asks for "yes" on a terminal and refuses without one.
-func confirm(streams *IO) error {
+// confirm asks for "yes" on a terminal and refuses without one. An
+// interrupt ends the question (a blocked read would ignore it).
+func confirm(ctx context.Context, streams *IO) error {
 	if !isTerminal(streams.Stdin) {
 		return withCode(ExitError, errors.New("no terminal to confirm on; pass --auto-approve to apply without confirmation"))
 	}
 	fmt.Fprint(streams.Stdout, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
-	line, _ := bufio.NewReader(streams.Stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		return withCode(ExitError, errors.New("apply cancelled"))
-	}
-	return nil
-}
-
-// watchInterrupts stops starting new changes on the first interrupt and
-// exits at once on the second: the state is already journaled per change.
-func watchInterrupts(ctx context.Context, streams *IO, stop context.CancelFunc) {
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(streams.Stdin).ReadString('\n')
+		answer <- line
+	}()
 	select {
 	case <-ctx.Done():
-		return
-	case <-streams.Interrupts:
+		fmt.Fprintln(streams.Stdout)
+		return ctx.Err()
+	case line := <-answer:
+		if strings.TrimSpace(line) != "yes" {
+			return withCode(ExitError, errors.New("apply cancelled"))
+		}
+		return nil
 	}
-	fmt.Fprintln(streams.Stderr, "\npsync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
-	stop()
-	<-streams.Interrupts
-	fmt.Fprintln(streams.Stderr, "psync: exiting at once; the state file records every change that completed")
-	os.Exit(ExitInterrupted)
 }

@@ -38,8 +38,10 @@ type IO struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Interrupts delivers SIGINT/SIGTERM; apply uses it to stop gracefully
-	// on the first and exit at once on the second.
+	// Interrupts delivers SIGINT/SIGTERM. run turns the first into the
+	// cancellation of every command's context (apply then starts no new
+	// change and lets those in flight finish) and exits at once on the
+	// second.
 	Interrupts <-chan os.Signal
 }
 
@@ -97,10 +99,32 @@ func run(args []string, streams *IO) (code int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go handleInterrupts(streams, cancel, done)
 
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&cli.Globals, streams)
 	return exitCode(err, streams.Stderr)
+}
+
+// handleInterrupts cancels the commands' context on the first interrupt, so
+// that every command stops waiting (on the API, its retries, a prompt) and
+// exits 130, and exits at once on the second. Until done is closed.
+func handleInterrupts(streams *IO, cancel context.CancelFunc, done <-chan struct{}) {
+	select {
+	case <-done:
+		return
+	case <-streams.Interrupts:
+	}
+	cancel()
+	select {
+	case <-done:
+		return
+	case <-streams.Interrupts:
+	}
+	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (an apply's state file already records every change that completed)")
+	os.Exit(ExitInterrupted)
 }
 
 // kongExit carries kong's requested exit code (after --help) out of Parse.

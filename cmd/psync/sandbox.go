@@ -101,9 +101,9 @@ func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	var serveErr error
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- in.Wait() }()
+	// An interrupt cancels ctx (see handleInterrupts).
 	select {
 	case <-ctx.Done():
-	case <-streams.Interrupts:
 	case serveErr = <-waitErr:
 	}
 	if err := in.Close(); err != nil && serveErr == nil {
