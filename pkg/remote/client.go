@@ -90,6 +90,9 @@ type sessionResult struct {
 	err  error
 }
 
+// DefaultBaseURL is Paperspace's API.
+const DefaultBaseURL = "https://api.paperspace.com/v1"
+
 // Defaults.
 const (
 	defaultTimeout      = 30 * time.Second

@@ -999,3 +999,25 @@ func TestCancelWhileWaitingToRetry(t *testing.T) {
 		})
 	}
 }
+
+// A list answered 404 means the base URL is wrong (a list always exists
+// at the right one, empty or not): the error says to check it, most often
+// a missing /v1. A bare "404 NOT_FOUND: no route" left users guessing.
+func TestListNotFoundNamesTheURL(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 404, `{"code":"NOT_FOUND","message":"no route GET /startup-scripts"}`)
+	})
+	c := f.client(t)
+	_, err := c.ListScripts(context.Background())
+	if !remote.IsNotFound(err) {
+		t.Fatalf("got %v, want a not-found error", err)
+	}
+	want := fmt.Sprintf(`list scripts: 404 NOT_FOUND: no route GET /startup-scripts; is the API URL %s/v1 right? Paperspace's is https://api.paperspace.com/v1`, f.srv.URL)
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+	// A 404 for one object is about the object, not the URL.
+	if _, err := c.GetScript(context.Background(), "s1"); err == nil || strings.Contains(err.Error(), "API URL") {
+		t.Errorf("get: %v", err)
+	}
+}

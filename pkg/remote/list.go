@@ -156,6 +156,12 @@ func listAll[W any, P interface {
 		resp, err := c.do(ctx, &request{op: o, method: http.MethodGet, path: path, query: query}, c.newRetrier())
 		meta.requests++
 		if err != nil {
+			var e *Error
+			if page == 0 && errors.As(err, &e) && IsNotFound(e) {
+				// A list exists at the right base URL, empty or not:
+				// the URL is wrong (most often, its /v1 is missing).
+				e.Message = joinMessage(e.Message, fmt.Sprintf("is the API URL %s right? Paperspace's is %s", c.baseStr, DefaultBaseURL))
+			}
 			return nil, meta, err
 		}
 		items, next, more, env, derr := decodePage[W](o, resp)
