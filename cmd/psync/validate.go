@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 )
@@ -57,6 +59,13 @@ func loadManifest(path string, streams *IO) (*manifest.Manifest, error) {
 			fmt.Fprintln(streams.Stderr, d)
 		}
 		return nil, withCode(ExitError, fmt.Errorf("manifest invalid: %s", nounCount(len(invalid.Diagnostics), "problem")))
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+			// Most often psync was run in the wrong directory, or before
+			// any manifest was written.
+			return nil, fmt.Errorf("%w (name the manifest with -f FILE|DIR, or write one describing the team with 'psync import')", err)
+		}
 	}
 	return m, err
 }
