@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/psync-dev/psync/pkg/apply"
@@ -137,6 +138,10 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace) (*plan.Plan, error) 
 	defer f.Close()
 	p, err := plan.Read(f)
 	if err != nil {
+		if ext := strings.ToLower(filepath.Ext(c.PlanFile)); ext == ".yaml" || ext == ".yml" {
+			// A manifest where a saved plan goes, as in `psync apply psync.yaml`.
+			return nil, fmt.Errorf("read plan %s: %w (apply takes a manifest with -f: psync -f %s apply)", c.PlanFile, err, c.PlanFile)
+		}
 		return nil, fmt.Errorf("read plan %s: %w", c.PlanFile, err)
 	}
 	if p.APIURL != ws.target.APIURL {
