@@ -118,6 +118,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := ParseBaseURL(cfg.BaseURL, cfg.InsecureHTTP)
 	if err != nil {
+		// The error quotes the URL, which may hold the key (a secret
+		// mapped to both variables, or put in the query).
+		if strings.Contains(err.Error(), cfg.APIKey) {
+			return nil, errors.New(strings.ReplaceAll(err.Error(), cfg.APIKey, "[REDACTED]"))
+		}
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {

@@ -117,6 +117,29 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// A bad API URL is quoted in the error, but never the key: the key put in
+// PAPERSPACE_API_URL too (a CI secret mapped to both variables), or in the
+// URL's query, would otherwise be printed in the CI log.
+func TestNewErrorsNeverShowTheKey(t *testing.T) {
+	const key = "psk_live_0123456789abcdef"
+	for _, base := range []string{
+		key,
+		"https://api.paperspace.com/v1?apiKey=" + key,
+		"https://api.paperspace.com/v1#" + key,
+		"http://api.example.com/" + key,
+		"https://api.paperspace.com/v1/%zz" + key,
+	} {
+		_, err := remote.New(remote.Config{BaseURL: base, APIKey: key})
+		if err == nil {
+			t.Errorf("New(%q): no error", base)
+			continue
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Errorf("New(%q): the error shows the key: %v", base, err)
+		}
+	}
+}
+
 func TestBaseURLNormalised(t *testing.T) {
 	c, err := remote.New(remote.Config{BaseURL: "HTTPS://API.Paperspace.com/v1/", APIKey: "k"})
 	if err != nil {
