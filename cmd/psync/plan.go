@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/google/renameio/v2"
@@ -29,6 +30,11 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	format, err := render.ParseFormat(c.Output)
 	if err != nil {
 		return err
+	}
+	if c.Out != "" {
+		if err := checkOut(c.Out); err != nil {
+			return err
+		}
 	}
 	ws, err := g.openWorkspace(ctx, streams, openOptions{})
 	if err != nil {
@@ -65,6 +71,20 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return withCode(ExitRefused, nil)
 	case c.DetailedExitcode && !p.Empty():
 		return withCode(ExitChanges, nil)
+	}
+	return nil
+}
+
+// checkOut refuses an --out that cannot be written, before the team is
+// read: a directory, or a file in a directory that does not exist (the
+// atomic write would otherwise fail naming its temporary file).
+func checkOut(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("--out %s: is a directory; name a file", path)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--out %s: directory %s does not exist", path, dir)
 	}
 	return nil
 }
