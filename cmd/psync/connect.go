@@ -32,8 +32,14 @@ type Target struct {
 // releases what connect started (the sandbox); it is never nil.
 func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Target, func(), error) {
 	noop := func() {}
+	baseURL := strings.TrimSpace(g.APIURL)
+	if baseURL == "" {
+		// PAPERSPACE_API_URL set but empty, as an undefined CI variable
+		// gives: the default, like an unset one.
+		baseURL = remote.DefaultBaseURL
+	}
 	cfg := remote.Config{
-		BaseURL:      g.APIURL,
+		BaseURL:      baseURL,
 		InsecureHTTP: g.InsecureHTTP,
 		RateLimit:    g.RateLimit,
 		Timeout:      g.Timeout,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,4 +89,21 @@ func mustGetwd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return wd
+}
+
+// PAPERSPACE_API_URL set but empty (a CI variable that is not defined, as
+// in `PAPERSPACE_API_URL: ${{ vars.PAPERSPACE_API_URL }}`) means the
+// default URL, as the README says, not "no API URL". (The context is
+// cancelled so that nothing leaves the machine.)
+func TestConnectEmptyURLMeansDefault(t *testing.T) {
+	t.Setenv(keyEnv, "k-123456")
+	g := testGlobals()
+	g.APIURL = "" // what kong gives for PAPERSPACE_API_URL=""
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, release, err := g.connect(ctx, &IO{Stderr: &bytes.Buffer{}})
+	release()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want the default URL to be used (and the cancelled session request)", err)
+	}
 }
