@@ -33,6 +33,11 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if c.Parallelism < 1 || c.Parallelism > 256 {
 		return fmt.Errorf("--parallelism must be between 1 and 256, not %d", c.Parallelism)
 	}
+	if c.PlanFile != "" && c.Prune {
+		// A saved plan's changes are fixed; ignoring the flag would
+		// leave the user thinking the unmanaged objects were pruned.
+		return errors.New("--prune cannot change a saved plan; plan again with --prune --out FILE")
+	}
 	format, err := render.ParseFormat(c.Output)
 	if err != nil {
 		return err
