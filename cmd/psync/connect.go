@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -62,7 +63,11 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		if err != nil {
 			return nil, Target{}, noop, fmt.Errorf("sandbox directory %s: %w", g.Sandbox, err)
 		}
-		inst, err = sandbox.Start(sandbox.Config{DataDir: dir, Dialect: g.SandboxDialect}, "127.0.0.1:0")
+		dialect := cmp.Or(g.SandboxDialect, sandbox.DialectSpec)
+		if dialect != sandbox.DialectSpec && dialect != sandbox.DialectPaperspace1 {
+			return nil, Target{}, noop, fmt.Errorf("--sandbox-dialect (or PSYNC_SANDBOX_DIALECT) must be %s or %s, not %q", sandbox.DialectSpec, sandbox.DialectPaperspace1, dialect)
+		}
+		inst, err = sandbox.Start(sandbox.Config{DataDir: dir, Dialect: dialect}, "127.0.0.1:0")
 		// On loopback an asynchronous template creation is worth polling
 		// often; Paperspace's take minutes.
 		cfg.PollInterval = 100 * time.Millisecond

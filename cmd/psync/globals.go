@@ -9,12 +9,14 @@ type Globals struct {
 	APIURL  string `name:"api-url" env:"PAPERSPACE_API_URL" default:"https://api.paperspace.com/v1" help:"Base URL of the Paperspace API. The key is read from PAPERSPACE_API_KEY."`
 	Sandbox string `name:"sandbox" placeholder:"DIR" help:"Run against an embedded sandbox with its data in DIR instead of Paperspace."`
 
-	SandboxDialect string `name:"sandbox-dialect" env:"PSYNC_SANDBOX_DIALECT" enum:"spec,paperspace-v1" default:"spec" help:"API dialect the --sandbox speaks: spec (api/openapi.yaml) or paperspace-v1 (the live API)."`
+	// Checked in connect, not by a kong enum: an empty PSYNC_SANDBOX_DIALECT
+	// (an unset CI variable) means the default, and only --sandbox uses it.
+	SandboxDialect string `name:"sandbox-dialect" env:"PSYNC_SANDBOX_DIALECT" placeholder:"spec|paperspace-v1" help:"API dialect the --sandbox speaks: spec (api/openapi.yaml, the default) or paperspace-v1 (the live API)."`
 	Debug          bool   `name:"debug" help:"Log every API request to stderr (the key is never shown)."`
 	NoColor        bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set and not empty)."`
 
 	InsecureHTTP bool          `name:"insecure-http" help:"Allow plain http:// to a host that is not loopback."`
-	RateLimit    float64       `name:"rate-limit" default:"20" placeholder:"RPS" help:"Most requests per second, shared by all workers."`
+	RateLimit    float64       `name:"rate-limit" default:"20" placeholder:"RPS" help:"Most requests per second, shared by all workers (default 20; 0: no limit). psync slows down by itself when the API answers 429."`
 	Timeout      time.Duration `name:"timeout" default:"30s" help:"Timeout of one HTTP request."`
 	MaxAttempts  int           `name:"max-attempts" default:"8" help:"Most attempts of one request (retries on 429, 5xx and network errors)."`
 	MaxRetryTime time.Duration `name:"max-retry-time" default:"2m" help:"Most time spent retrying one request."`

@@ -210,10 +210,18 @@ func TestCheckTarget(t *testing.T) {
 			t.Errorf("CheckTarget(%q, %q) = %v, want ok=%v and a *TargetError", tc.url, tc.team, err, tc.ok)
 		}
 	}
-	err := s.CheckTarget("https://other/v1", "t2")
-	want := "the state belongs to https://api/v1 (team t1), not https://other/v1 (team t2): use --state to pick the state file of this target, or --api-url to point at the state's"
-	if err == nil || err.Error() != want {
-		t.Errorf("error = %v\nwant %s", err, want)
+	// The advice names what points psync back at the state's target.
+	for _, tc := range []struct {
+		stateURL, url, team, want string
+	}{
+		{"https://api/v1", "https://other/v1", "t2", "the state belongs to https://api/v1 (team t1), not https://other/v1 (team t2): use --state to pick the state file of this target, or --api-url https://api/v1"},
+		{"https://api/v1", "https://api/v1", "t2", "the state belongs to https://api/v1 (team t1), not https://api/v1 (team t2): use --state to pick the state file of this target, or the API key of the state's team"},
+		{"sandbox:/data/sb", "https://api/v1", "t2", "the state belongs to sandbox:/data/sb (team t1), not https://api/v1 (team t2): use --state to pick the state file of this target, or --sandbox /data/sb"},
+	} {
+		st := &State{APIURL: tc.stateURL, Team: "t1"}
+		if err := st.CheckTarget(tc.url, tc.team); err == nil || err.Error() != tc.want {
+			t.Errorf("error = %v\nwant %s", err, tc.want)
+		}
 	}
 	// A state without a team learns it.
 	s2 := &State{APIURL: "https://api/v1"}

@@ -13,8 +13,18 @@ type TargetError struct {
 }
 
 func (e *TargetError) Error() string {
-	return fmt.Sprintf("the state belongs to %s, not %s: use --state to pick the state file of this target, or --api-url to point at the state's",
-		describeTarget(e.StateAPIURL, e.StateTeam), describeTarget(e.APIURL, e.Team))
+	// The advice names what would point psync at the state's target.
+	var back string
+	switch {
+	case strings.TrimSuffix(e.StateAPIURL, "/") == strings.TrimSuffix(e.APIURL, "/"):
+		back = "the API key of the state's team"
+	case strings.HasPrefix(e.StateAPIURL, "sandbox:"):
+		back = "--sandbox " + strings.TrimPrefix(e.StateAPIURL, "sandbox:")
+	default:
+		back = "--api-url " + e.StateAPIURL
+	}
+	return fmt.Sprintf("the state belongs to %s, not %s: use --state to pick the state file of this target, or %s",
+		describeTarget(e.StateAPIURL, e.StateTeam), describeTarget(e.APIURL, e.Team), back)
 }
 
 func describeTarget(url, team string) string {
