@@ -442,7 +442,7 @@ func (e *chaosEnv) verify(m *manifest.Manifest, w *world) string {
 	if err != nil {
 		return err.Error()
 	}
-	if dup := duplicates(d); len(dup) > 0 {
+	if dup := d.DuplicateNames(); len(dup) > 0 {
 		problems = append(problems, fmt.Sprintf("duplicate names in the dump: %v", dup))
 	}
 	if diff := cmp.Diff(worldObjects(w), dumpObjects(d)); diff != "" {
@@ -552,24 +552,6 @@ func sortObjects(o []object) []object {
 		return o[i].Name < o[j].Name
 	})
 	return o
-}
-
-func duplicates(d sandbox.Dump) []string {
-	seen := map[string]int{}
-	for _, s := range d.StartupScripts {
-		seen["script/"+s.Name]++
-	}
-	for _, t := range d.CustomTemplates {
-		seen["template/"+t.Name]++
-	}
-	var dup []string
-	for k, n := range seen {
-		if n > 1 {
-			dup = append(dup, fmt.Sprintf("%s x%d", k, n))
-		}
-	}
-	sort.Strings(dup)
-	return dup
 }
 
 // fetchDump reads GET /v1/_sandbox/dump, as an outside observer would.

@@ -246,7 +246,7 @@ func TestCrashSafety(t *testing.T) {
 
 		// Right after the kill: no duplicate, and a state file that loads.
 		dump := e.dump(t)
-		if dup := duplicates(dump); len(dup) > 0 {
+		if dup := dump.DuplicateNames(); len(dup) > 0 {
 			t.Fatalf("round %d: after a kill at %s, duplicate names: %v\n%s", rounds, delay, dup, out.String())
 		}
 		if _, err := state.Load(e.statePath); err != nil {
@@ -385,7 +385,7 @@ func (e *env) check(t *testing.T, d desired, when string) {
 		t.Fatalf("%s: a fresh plan has %d changes, e.g. %s %s", when, len(p.Changes), p.Changes[0].Action, p.Changes[0].Key)
 	}
 	dump := e.dump(t)
-	if dup := duplicates(dump); len(dup) > 0 {
+	if dup := dump.DuplicateNames(); len(dup) > 0 {
 		t.Fatalf("%s: duplicate names: %v", when, dup)
 	}
 	var want, got []string
@@ -420,24 +420,6 @@ func (e *env) check(t *testing.T, d desired, when string) {
 	if phantom := len(st.Scripts) - len(dump.StartupScripts); phantom > 0 {
 		t.Logf("%s: the state lists %d scripts that no longer exist", when, phantom)
 	}
-}
-
-func duplicates(d sandbox.Dump) []string {
-	seen := map[string]int{}
-	for _, s := range d.StartupScripts {
-		seen["script/"+s.Name]++
-	}
-	for _, t := range d.CustomTemplates {
-		seen["template/"+t.Name]++
-	}
-	var dup []string
-	for k, n := range seen {
-		if n > 1 {
-			dup = append(dup, fmt.Sprintf("%s x%d", k, n))
-		}
-	}
-	sort.Strings(dup)
-	return dup
 }
 
 // dumpHTTP reads GET /v1/_sandbox/dump, as an outside observer would.
@@ -545,7 +527,7 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 			// kill point, and the apply end, before a poll sees it.
 			t.Logf("round %d: the apply ended before serial %d", round, at)
 		}
-		if dup := duplicates(dumpNow()); len(dup) > 0 {
+		if dup := dumpNow().DuplicateNames(); len(dup) > 0 {
 			t.Fatalf("round %d: duplicates after a kill at serial %d: %v", round, at, dup)
 		}
 		if _, err := state.Load(statePath); err != nil {
@@ -556,7 +538,7 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 			t.Fatalf("round %d: the re-run: exit %d\n%s", round, code, out)
 		}
 		dump := dumpNow()
-		if dup := duplicates(dump); len(dup) > 0 || len(dump.StartupScripts) != d.nScripts || len(dump.Assignments) != d.changes()-d.nScripts {
+		if dup := dump.DuplicateNames(); len(dup) > 0 || len(dump.StartupScripts) != d.nScripts || len(dump.Assignments) != d.changes()-d.nScripts {
 			t.Fatalf("round %d: after the re-run the sandbox has %d scripts and %d assignments (duplicates %v), want %d and %d",
 				round, len(dump.StartupScripts), len(dump.Assignments), dup, d.nScripts, d.changes()-d.nScripts)
 		}

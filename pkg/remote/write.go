@@ -39,17 +39,8 @@ func (c *Client) CreateScript(ctx context.Context, in ScriptInput) (Script, erro
 		body = jsonBody(api.StartupScriptCreate{Name: in.Name, Script: in.Body, RunOnce: &in.RunOnce, IsEnabled: &in.IsEnabled})
 	}
 	var found Script
-	find := func(ctx context.Context) ([]string, error) {
-		matches, err := c.scriptsNamed(ctx, in.Name)
-		if len(matches) == 1 {
-			found = matches[0]
-		}
-		ids := make([]string, len(matches))
-		for i, m := range matches {
-			ids[i] = m.ID
-		}
-		return ids, err
-	}
+	find := lookupByName(&found, func(ctx context.Context) ([]Script, error) { return c.scriptsNamed(ctx, in.Name) },
+		func(s Script) string { return s.ID })
 	resp, err := c.createNoDuplicate(ctx, o, "/startup-scripts", body, find)
 	if err != nil {
 		return Script{}, err
@@ -228,17 +219,8 @@ func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template
 		body = jsonBody(api.CustomTemplateCreate{MachineID: in.MachineID, Name: in.Name})
 	}
 	var found Template
-	find := func(ctx context.Context) ([]string, error) {
-		matches, err := c.templatesNamed(ctx, in.Name, in.MachineID)
-		if len(matches) == 1 {
-			found = matches[0]
-		}
-		ids := make([]string, len(matches))
-		for i, m := range matches {
-			ids[i] = m.ID
-		}
-		return ids, err
-	}
+	find := lookupByName(&found, func(ctx context.Context) ([]Template, error) { return c.templatesNamed(ctx, in.Name, in.MachineID) },
+		func(t Template) string { return t.ID })
 	resp, err := c.createNoDuplicate(ctx, o, "/custom-templates", body, find)
 	if err != nil {
 		return Template{}, err
@@ -390,4 +372,21 @@ func (c *Client) writeDialect(ctx context.Context) (Dialect, error) {
 	}
 	c.noteDialect(dialectOf(envelope))
 	return c.Dialect(), nil
+}
+
+// lookupByName adapts a lookup of the objects with a name to
+// createNoDuplicate: it returns their ids, and keeps the object in found
+// when there is exactly one.
+func lookupByName[T any](found *T, named func(context.Context) ([]T, error), id func(T) string) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		matches, err := named(ctx)
+		if len(matches) == 1 {
+			*found = matches[0]
+		}
+		ids := make([]string, len(matches))
+		for i, m := range matches {
+			ids[i] = id(m)
+		}
+		return ids, err
+	}
 }

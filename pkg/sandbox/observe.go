@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,26 @@ func (s Stats) Count(methodRoute string) int {
 		n += c
 	}
 	return n
+}
+
+// DuplicateNames lists the names held by more than one object of a kind,
+// as "script/NAME x2", sorted: what psync must never make.
+func (d Dump) DuplicateNames() []string {
+	seen := map[string]int{}
+	for _, s := range d.StartupScripts {
+		seen["script/"+s.Name]++
+	}
+	for _, t := range d.CustomTemplates {
+		seen["template/"+t.Name]++
+	}
+	var dup []string
+	for k, n := range seen {
+		if n > 1 {
+			dup = append(dup, fmt.Sprintf("%s x%d", k, n))
+		}
+	}
+	sort.Strings(dup)
+	return dup
 }
 
 // Writes returns how many requests were not GET (or HEAD).

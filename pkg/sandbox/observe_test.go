@@ -204,3 +204,20 @@ func TestDumpOrder(t *testing.T) {
 		t.Error("dumps differ")
 	}
 }
+
+func TestDumpDuplicateNames(t *testing.T) {
+	d := sandbox.Dump{
+		StartupScripts: []sandbox.DumpScript{
+			{StartupScript: api.StartupScript{ID: "1", Name: "a"}}, {StartupScript: api.StartupScript{ID: "2", Name: "a"}},
+			{StartupScript: api.StartupScript{ID: "3", Name: "b"}},
+		},
+		CustomTemplates: []api.CustomTemplate{{ID: "t1", Name: "a"}, {ID: "t2", Name: "t"}, {ID: "t3", Name: "t"}, {ID: "t4", Name: "t"}},
+	}
+	want := []string{"script/a x2", "template/t x3"}
+	if diff := cmp.Diff(want, d.DuplicateNames()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := (sandbox.Dump{}).DuplicateNames(); got != nil {
+		t.Errorf("empty dump: %v", got)
+	}
+}
