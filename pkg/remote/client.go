@@ -22,7 +22,8 @@ type Config struct {
 	// APIKey is sent as a bearer token, only to BaseURL's host.
 	APIKey string
 	// HTTPClient is used for the requests (its Transport is wrapped to add
-	// auth); nil means a client with http.DefaultTransport.
+	// auth); nil means a client with a copy of http.DefaultTransport that
+	// keeps enough idle connections for concurrent use.
 	HTTPClient *http.Client
 	// InsecureHTTP allows http:// to a host that is not loopback.
 	InsecureHTTP bool
@@ -163,7 +164,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	next := hc.Transport
 	if next == nil {
-		next = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// The default keeps two idle connections per host: at
+		// --parallelism 32 most requests would dial (and, against the
+		// real API, handshake TLS) again. Keep one per worker.
+		t.MaxIdleConns = maxIdleConns
+		t.MaxIdleConnsPerHost = maxIdleConns
+		next = t
 	}
 	hc.Transport = &bearer{key: cfg.APIKey, host: base.Host, scheme: base.Scheme, next: next}
 
@@ -178,6 +185,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// maxIdleConns is how many idle connections the default transport keeps
+// for reuse: more than any useful --parallelism.
+const maxIdleConns = 128
 
 // ParseBaseURL parses and normalises an API base URL (lower-case scheme
 // and host, no trailing slash), refusing plain http:// to a host that is

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -1042,5 +1043,43 @@ func TestListNotFoundNamesTheURL(t *testing.T) {
 	// A 404 for one object is about the object, not the URL.
 	if _, err := c.GetScript(context.Background(), "s1"); err == nil || strings.Contains(err.Error(), "API URL") {
 		t.Errorf("get: %v", err)
+	}
+}
+
+// Concurrent requests reuse their connections: an apply at parallelism 32
+// must not dial (and, against the real API, handshake TLS) for most of its
+// requests because the transport keeps only two idle connections per host.
+func TestClientReusesConnections(t *testing.T) {
+	var dials atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := remote.New(remote.Config{BaseURL: srv.URL, APIKey: testKey, Dialect: remote.DialectSpec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 32, 20
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if err := c.DeleteScript(context.Background(), fmt.Sprintf("scr_%d_%d", w, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := dials.Load(); n > 2*workers {
+		t.Errorf("%d connections for %d requests from %d workers; want at most %d", n, workers*each, workers, 2*workers)
 	}
 }
