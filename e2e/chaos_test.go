@@ -272,6 +272,7 @@ type chaosEnv struct {
 	statePath string
 	target    string
 	faults    sandbox.Faults
+	applies   int
 }
 
 func runChaos(t *testing.T, seed int64) {
@@ -378,7 +379,16 @@ func (e *chaosEnv) applyOnce(m *manifest.Manifest, attempts ...int) (*apply.Repo
 	if err != nil {
 		return nil, err
 	}
-	return apply.Run(ctx, p, client, state.NewJournal(e.statePath, st), apply.Options{Parallelism: 8})
+	journal := state.NewJournal(e.statePath, st)
+	report, err := apply.Run(ctx, p, client, journal, apply.Options{Parallelism: 8})
+	// Every other apply ends as a killed one does, without folding its
+	// journal into the state file: the next Load replays it.
+	if e.applies++; e.applies%2 == 0 {
+		if cerr := journal.Close(); cerr != nil {
+			return report, cerr
+		}
+	}
+	return report, err
 }
 
 // newClient is a client as one psync process has it: each apply is a new

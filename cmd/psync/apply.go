@@ -98,6 +98,9 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		ropts.Brief = true
 	}
 	report, runErr := apply.Run(ctx, p, ws.client, journal, opts)
+	// Fold the journal into the state file, whatever happened: every
+	// change done is in it.
+	closeErr := journal.Close()
 	if !stopNotice() {
 		<-noticed // the notice comes before the report
 	}
@@ -110,6 +113,8 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		}
 	}
 	switch {
+	case closeErr != nil:
+		return closeErr
 	case report != nil && report.Interrupted:
 		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state file %s records every change that was done", ws.statePath))
 	case runErr != nil:

@@ -102,6 +102,9 @@ func BenchmarkApplyFileJournal(b *testing.B) {
 		j := state.NewJournal(path, state.New())
 		start := time.Now()
 		report, err := apply.Run(context.Background(), p, f, j, apply.Options{Parallelism: 10})
+		if cerr := j.Close(); cerr != nil {
+			b.Fatal(cerr)
+		}
 		wall += time.Since(start)
 		if err != nil || !report.OK() {
 			b.Fatalf("Run: %v, %v", err, report.Counts())

@@ -44,8 +44,10 @@ func (w *world) apply(m *manifest.Manifest, opts apply.Options) *apply.Report {
 	if p.Empty() {
 		w.t.Fatalf("nothing to apply")
 	}
-	report, err := apply.Run(context.Background(), p, w.client, state.NewJournal(w.statePath, st), opts)
+	journal := state.NewJournal(w.statePath, st)
+	report, err := apply.Run(context.Background(), p, w.client, journal, opts)
 	must(w.t, err)
+	must(w.t, journal.Close())
 	for _, res := range report.Results {
 		if res.Status != apply.Done {
 			w.t.Errorf("%s %s: %s %s", res.Change.Action, res.Change.Key, res.Status, res.Error)

@@ -157,6 +157,7 @@ var sortState = cmp.Options{
 	cmpopts.SortSlices(func(a, b state.Script) bool { return a.ID < b.ID }),
 	cmpopts.SortSlices(func(a, b state.Template) bool { return a.ID < b.ID }),
 	cmpopts.EquateEmpty(),
+	cmpopts.IgnoreUnexported(state.State{}),
 }
 
 func resultsOf(p *plan.Plan) []apply.Result {

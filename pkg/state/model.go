@@ -24,6 +24,10 @@ type State struct {
 	Team      string     `json:"team,omitempty"`
 	Scripts   []Script   `json:"scripts"`
 	Templates []Template `json:"templates"`
+
+	// touched, while a Journal runs an update, collects the entries the
+	// update may have changed, so that the journal records only those.
+	touched *touchedSet
 }
 
 // Script is an owned startup script.
@@ -67,6 +71,8 @@ func (s *State) ScriptByID(id string) (*Script, bool) {
 	if i < 0 {
 		return nil, false
 	}
+	// The caller may change the entry through the pointer.
+	s.touched.script(id)
 	return &s.Scripts[i], true
 }
 
@@ -79,5 +85,6 @@ func (s *State) TemplateByID(id string) (*Template, bool) {
 	if i < 0 {
 		return nil, false
 	}
+	s.touched.template(id)
 	return &s.Templates[i], true
 }

@@ -20,7 +20,14 @@ func (s *State) PutScript(sc Script) {
 	if len(sc.Assignments) == 0 {
 		sc.Assignments = nil
 	}
-	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool { return x.ID == sc.ID || x.Name == sc.Name })
+	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool {
+		if x.ID == sc.ID || x.Name == sc.Name {
+			s.touched.script(x.ID)
+			return true
+		}
+		return false
+	})
+	s.touched.script(sc.ID)
 	i, _ := slices.BinarySearchFunc(s.Scripts, sc, compareScripts)
 	s.Scripts = slices.Insert(s.Scripts, i, sc)
 }
@@ -28,6 +35,7 @@ func (s *State) PutScript(sc Script) {
 // RemoveScript forgets the script with this id. It reports whether it was
 // there.
 func (s *State) RemoveScript(id string) bool {
+	s.touched.script(id)
 	n := len(s.Scripts)
 	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool { return x.ID == id })
 	return len(s.Scripts) != n
@@ -39,10 +47,12 @@ func (s *State) RemoveScript(id string) bool {
 // deletes it if the apply stops before the delete).
 func (s *State) PutTemplate(t Template) {
 	s.Templates = slices.DeleteFunc(s.Templates, func(x Template) bool { return x.ID == t.ID })
+	s.touched.template(t.ID)
 	if !t.Deposed {
 		for i := range s.Templates {
 			if s.Templates[i].Name == t.Name {
 				s.Templates[i].Deposed = true
+				s.touched.template(s.Templates[i].ID)
 			}
 		}
 	}
@@ -53,6 +63,7 @@ func (s *State) PutTemplate(t Template) {
 // RemoveTemplate forgets the template with this id. It reports whether it
 // was there.
 func (s *State) RemoveTemplate(id string) bool {
+	s.touched.template(id)
 	n := len(s.Templates)
 	s.Templates = slices.DeleteFunc(s.Templates, func(x Template) bool { return x.ID == id })
 	return len(s.Templates) != n

@@ -41,15 +41,39 @@ var migrations = map[int]func(doc []byte) ([]byte, error){}
 // Load reads the state file at path. A missing file is not an error: it
 // returns New(). A file written by a newer psync, a corrupt file or one that
 // breaks the state's invariants is an error naming the file.
+//
+// A journal beside the file (JournalPath), left by an apply that was killed
+// before it could fold its changes into the file, is replayed: the state
+// returned is the state the apply had recorded.
 func Load(path string) (*State, error) {
+	// An apply running alongside may replace the state file and its
+	// journal between the two reads; reading again sorts that out.
+	for attempt := 1; ; attempt++ {
+		s, err := loadWithJournal(path)
+		if errors.Is(err, errJournalAhead) && attempt < 3 {
+			continue
+		}
+		return s, err
+	}
+}
+
+func loadWithJournal(path string) (*State, error) {
+	s := New()
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return New(), nil
-	}
-	if err != nil {
+	exists := err == nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
 		return nil, fmt.Errorf("read state: %w", err)
+	default:
+		if s, err = parse(path, data); err != nil {
+			return nil, err
+		}
 	}
-	return parse(path, data)
+	if err := s.replayJournal(path, exists); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // parse decodes and validates a state document; name is used in errors.
@@ -224,7 +248,7 @@ func compareTemplates(a, b Template) int {
 }
 
 // Save writes the state to path atomically (a temp file renamed over the
-// old one), as indented JSON with entries sorted by name then id. It
+// old one) and removes any journal beside it, as indented JSON with entries sorted by name then id. It
 // increments Serial (every write does), gives the state a random lineage on
 // its first save, and drops any body of a sensitive script. It normalises s
 // in place.
@@ -237,6 +261,10 @@ func (s *State) Save(path string) error {
 	}
 	if err := renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(path))); err != nil {
 		return fmt.Errorf("save state: %w", err)
+	}
+	// Whatever a journal beside the file held, Load replayed into s.
+	if err := os.Remove(JournalPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save state: remove the journal it replaces: %w", err)
 	}
 	return nil
 }
@@ -287,6 +315,7 @@ func (s *State) Clone() *State {
 		return nil
 	}
 	c := *s
+	c.touched = nil
 	c.Scripts = make([]Script, len(s.Scripts))
 	for i, sc := range s.Scripts {
 		if sc.Body != nil {
