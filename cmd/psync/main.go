@@ -123,7 +123,7 @@ func handleInterrupts(streams *IO, cancel context.CancelFunc, done <-chan struct
 		return
 	case <-streams.Interrupts:
 	}
-	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (an apply's state file already records every change that completed)")
+	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (the state file and its journal already record every change that completed)")
 	os.Exit(ExitInterrupted)
 }
 

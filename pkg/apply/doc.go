@@ -10,12 +10,11 @@
 // Every successful write is journaled into the state (Journal) before the
 // change is reported done and before its dependants start, so an apply
 // killed at any moment leaves a state that records exactly what was done,
-// and the next plan shows what remains. The state journal shares one save
-// among the updates that arrive while a save is in progress (group
-// commit, see state.Journal), and a change
-// waiting for its save has already given its API slot to the next change:
-// with a state file that fsyncs every save, an apply still runs at the
-// API's pace.
+// and the next plan shows what remains. The state journal appends each
+// change to a journal file and shares one sync among the updates that
+// arrive while a sync is in progress (group commit, see state.Journal),
+// and a change waiting for its sync has already given its API slot to the
+// next change: an apply runs at the API's pace.
 //
 // A dry run walks the same executor with a Writer that records and
 // succeeds; CheckPreconditions refuses a saved plan whose objects moved.

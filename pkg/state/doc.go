@@ -9,5 +9,9 @@
 // exclusive lock keeps two applies apart, and a state is never used against
 // another API URL or team.
 //
+// During an apply, Journal appends each change to a journal file beside
+// the state file (JournalPath) and folds it into the state file at the
+// end; Load replays a journal that a killed apply left behind.
+//
 // The package knows nothing about HTTP, manifests or plans.
 package state
