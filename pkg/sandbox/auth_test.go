@@ -215,3 +215,29 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("Start on a bad address succeeded")
 	}
 }
+
+// Listening on every interface still gives a URL a client can use: the
+// loopback address, not the wildcard the listener reports.
+func TestStartOnEveryInterface(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		in, err := sandbox.Start(sandbox.Config{}, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(in.URL, "http://127.0.0.1:") {
+			t.Errorf("Start(%q): URL %s, want one on 127.0.0.1", addr, in.URL)
+		}
+		req, _ := http.NewRequest(http.MethodGet, in.URL+"/startup-scripts", nil)
+		req.Header.Set("Authorization", "Bearer "+in.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("Start(%q): GET %s: %v", addr, in.URL, err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("Start(%q): GET: %s", addr, resp.Status)
+			}
+		}
+		in.Close()
+	}
+}

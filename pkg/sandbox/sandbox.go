@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,16 @@ type Instance struct {
 	err    error         // why serving stopped, once done is closed
 }
 
+// reachableAddr is the listener's address as a client on this machine can
+// dial it: a wildcard listener ("0.0.0.0:0", ":0") is reached on loopback,
+// which psync also accepts over plain http.
+func reachableAddr(a net.Addr) string {
+	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return a.String()
+}
+
 // Start opens a sandbox with cfg and serves it on addr (":0" or
 // "127.0.0.1:0" picks a free port) in a goroutine, until Close.
 func Start(cfg Config, addr string) (*Instance, error) {
@@ -207,7 +218,7 @@ func Start(cfg Config, addr string) (*Instance, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	in := &Instance{URL: "http://" + ln.Addr().String() + "/v1", Server: s, http: hs, done: make(chan struct{})}
+	in := &Instance{URL: "http://" + reachableAddr(ln.Addr()) + "/v1", Server: s, http: hs, done: make(chan struct{})}
 	keys := s.Keys()
 	teams := make([]string, 0, len(keys))
 	for t := range keys {
