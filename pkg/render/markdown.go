@@ -153,8 +153,17 @@ func row(it item) string {
 			name += fmt.Sprintf(" and %d more", more)
 		}
 	}
+	// Only a sensitive body is described in the row: the others have a
+	// section of their own. The planner's "body changed" says it already.
+	hiddenBody, bodyDescribed := false, false
+	if sensitive(c) {
+		hiddenBody = bodyOf(c).kind == bodySensitive
+	}
 	reasons := make([]string, 0, len(it.reasons())+3)
 	for _, r := range it.reasons() {
+		if hiddenBody && r == "body changed" {
+			r, bodyDescribed = "body changed (sensitive, not shown)", true
+		}
 		reasons = append(reasons, md(r))
 	}
 	if (c.Action == plan.Delete || c.Action == plan.Replace) && !it.group() {
@@ -165,16 +174,8 @@ func row(it item) string {
 			reasons = append(reasons, fmt.Sprintf("affects %s", plural(n, "machine")))
 		}
 	}
-	// Only a sensitive body is described in the row: the others have a
-	// section of their own.
-	if sensitive(c) {
-		if bv := bodyOf(c); bv.kind == bodySensitive {
-			if bv.changed && c.Before != nil {
-				reasons = append(reasons, "sensitive body changed (not shown)")
-			} else {
-				reasons = append(reasons, "sensitive body (not shown)")
-			}
-		}
+	if hiddenBody && !bodyDescribed {
+		reasons = append(reasons, "sensitive body (not shown)")
 	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdSymbol(c.Action), c.Action, c.Kind, name, strings.Join(reasons, "<br>"))
 }
