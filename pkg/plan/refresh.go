@@ -62,22 +62,29 @@ func refresh(snap *remote.Snapshot, st *state.State, changes []Change) []Refresh
 	return out
 }
 
-// Apply records the refresh in s. It is what the applier journals.
+// Apply records the refresh in s. It is what the applier journals. It
+// goes through PutScript and PutTemplate, so that a rename to the name of
+// another owned entry (one deleted outside psync, which the plan forgets)
+// never leaves two entries of one name: such a state does not load.
 func (r Refresh) Apply(s *state.State) {
 	switch r.Kind {
 	case KindScript:
 		if e, ok := s.ScriptByID(r.ID); ok {
-			e.Name, e.RunOnce, e.IsEnabled = r.Name, r.RunOnce, r.IsEnabled
+			sc := *e
+			sc.Name, sc.RunOnce, sc.IsEnabled = r.Name, r.RunOnce, r.IsEnabled
 			if r.AssignmentsKnown {
-				e.Assignments = slices.Clone(r.Assignments)
+				sc.Assignments = slices.Clone(r.Assignments)
 			}
+			s.PutScript(sc)
 		}
 	case KindTemplate:
 		if e, ok := s.TemplateByID(r.ID); ok {
-			e.Name, e.MachineID = r.Name, r.MachineID
+			t := *e
+			t.Name, t.MachineID = r.Name, r.MachineID
 			if r.NoteKnown {
-				e.Note = r.Note
+				t.Note = r.Note
 			}
+			s.PutTemplate(t)
 		}
 	}
 }

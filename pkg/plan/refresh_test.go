@@ -92,3 +92,24 @@ func TestRefresh(t *testing.T) {
 		})
 	}
 }
+
+// A refresh that renames an owned script to the name of another owned
+// entry (deleted outside psync, which the same plan forgets) leaves a
+// state that holds its invariants at every step: the applier journals the
+// refresh on its own, and a state with one name twice does not load.
+// (Found by review: Apply renamed through the pointer.)
+func TestRefreshApplyKeepsNamesUnique(t *testing.T) {
+	st := &state.State{
+		Lineage: "L", APIURL: "u",
+		Scripts:   []state.Script{{ID: "s1", Name: "web"}, {ID: "s2", Name: "db"}},
+		Templates: []state.Template{{ID: "t1", Name: "base"}, {ID: "t2", Name: "gpu"}},
+	}
+	plan.Refresh{Kind: plan.KindScript, ID: "s1", Name: "db"}.Apply(st)
+	plan.Refresh{Kind: plan.KindTemplate, ID: "t1", Name: "gpu"}.Apply(st)
+	if err := st.Validate(); err != nil {
+		t.Fatalf("after the refresh: %v", err)
+	}
+	if e, ok := st.ScriptByID("s1"); !ok || e.Name != "db" {
+		t.Errorf("script s1 = %+v, want it renamed to db", e)
+	}
+}

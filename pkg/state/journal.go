@@ -103,7 +103,7 @@ func (j *Journal) Update(fn func(*State)) error {
 	if j.closed {
 		return fmt.Errorf("journal: state %s: update after Close", j.path)
 	}
-	target := [3]string{j.state.Lineage, j.state.APIURL, j.state.Team}
+	lineage, target := j.state.Lineage, [2]string{j.state.APIURL, j.state.Team}
 	touched := &touchedSet{}
 	func() {
 		j.state.touched = touched
@@ -112,7 +112,14 @@ func (j *Journal) Update(fn func(*State)) error {
 	}()
 	j.state.Serial++
 	j.changes++
-	if target != [3]string{j.state.Lineage, j.state.APIURL, j.state.Team} {
+	// The journal file continues a state file of one lineage: a state
+	// file of another would not take it after a kill.
+	var refused error
+	if j.state.Lineage != lineage {
+		j.state.Lineage = lineage
+		refused = fmt.Errorf("journal: state %s: an update may not change the lineage", j.path)
+	}
+	if target != [2]string{j.state.APIURL, j.state.Team} {
 		j.checkpointDue = true
 	}
 	if !j.checkpointDue {
@@ -125,6 +132,10 @@ func (j *Journal) Update(fn func(*State)) error {
 	}
 	mine := j.changes
 	for j.saved < mine {
+		if j.closed {
+			// Close ran while this update waited, and could not save it.
+			return fmt.Errorf("journal: save state %s: closed before the change was saved", j.path)
+		}
 		if j.writing {
 			j.written.Wait()
 			continue
@@ -133,7 +144,7 @@ func (j *Journal) Update(fn func(*State)) error {
 			return fmt.Errorf("journal: save state %s: %w", j.path, err)
 		}
 	}
-	return nil
+	return refused
 }
 
 // write saves every change applied so far. It is called with mu held and
@@ -175,7 +186,11 @@ func (j *Journal) checkpoint(upTo uint64) error {
 	if err != nil {
 		return err
 	}
-	header, err := appendJSONLine(nil, journalHeader{Version: journalVersion, Lineage: j.state.Lineage, Serial: j.state.Serial})
+	// A state file that breaks an invariant would not load after a kill.
+	if err := j.state.Validate(); err != nil {
+		return err
+	}
+	header, err := appendJSONLine(nil, journalHeader{Version: journalVersion, Lineage: j.state.Lineage, Serial: j.state.Serial, StateSHA256: BodyHash(string(data))})
 	if err != nil {
 		return err
 	}
@@ -239,28 +254,36 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
+	if j.file != nil {
+		defer func() {
+			j.file.Close()
+			j.file = nil
+		}()
+	}
 	if j.changes == 0 {
 		return nil
 	}
 	onDisk := j.file != nil && !j.checkpointDue && j.saved == j.changes
+	kept := ""
+	if onDisk {
+		kept = fmt.Sprintf(" (every change is in %s, which the next psync command reads)", JournalPath(j.path))
+	}
 	data, err := j.state.encode()
 	if err != nil {
-		return fmt.Errorf("journal: save state %s: %w", j.path, err)
+		return fmt.Errorf("journal: save state %s: %w%s", j.path, err, kept)
+	}
+	if err := j.state.Validate(); err != nil {
+		return fmt.Errorf("journal: state %s: %w%s", j.path, err, kept)
 	}
 	var replayErr error
 	if !j.checkpointDue {
 		replayErr = j.checkReplay(data)
 	}
 	if err := j.writeState(j.path, data); err != nil {
-		if onDisk {
-			return fmt.Errorf("journal: save state %s: %w (every change is in %s, which the next psync command reads)", j.path, err, JournalPath(j.path))
-		}
-		return fmt.Errorf("journal: save state %s: %w", j.path, err)
+		return fmt.Errorf("journal: save state %s: %w%s", j.path, err, kept)
 	}
-	if j.file != nil {
-		j.file.Close()
-		j.file = nil
-	}
+	// Updates waiting for a write return: this one saved them.
+	j.saved = j.changes
 	// A journal left behind is stale now, and Load ignores it; the next
 	// apply replaces it.
 	if err := os.Remove(JournalPath(j.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -363,7 +363,8 @@ func TestJournalRefused(t *testing.T) {
 		{"serial gap", true, `{"psyncJournal":1,"lineage":"L","serial":3}` + "\n{\"serial\":5}\n", "line 2: serial 5, want 4"},
 		{"ahead of the state", true, `{"psyncJournal":1,"lineage":"L","serial":9}` + "\n{\"serial\":10}\n", "has serial 3, but its journal"},
 		{"half folded", true, `{"psyncJournal":1,"lineage":"L","serial":2}` + "\n{\"serial\":3}\n{\"serial\":4}\n", "continues serial 2 up to 4"},
-		{"breaks an invariant", true, `{"psyncJournal":1,"lineage":"L","serial":3}` + "\n" + `{"serial":4,"scripts":[{"id":"b","name":"a","runOnce":false,"isEnabled":true}]}` + "\n", `script name "a" is owned twice`},
+		{"other content, same serial", true, `{"psyncJournal":1,"lineage":"L","serial":3,"stateSha256":"0123"}` + "\n", "continues another version of state"},
+		{"breaks an invariant", true, `{"psyncJournal":1,"lineage":"L","serial":3,"stateSha256":"SHA"}` + "\n" + `{"serial":4,"scripts":[{"id":"b","name":"a","runOnce":false,"isEnabled":true}]}` + "\n", `script name "a" is owned twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), DefaultFileName)
@@ -373,7 +374,11 @@ func TestJournalRefused(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := os.WriteFile(JournalPath(path), []byte(tc.journal), 0o644); err != nil {
+			journal := tc.journal
+			if data, err := os.ReadFile(path); err == nil {
+				journal = strings.Replace(journal, "SHA", BodyHash(string(data)), 1)
+			}
+			if err := os.WriteFile(JournalPath(path), []byte(journal), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			_, err := Load(path)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 )
 
@@ -14,7 +13,7 @@ import (
 // Journal). It is JSON lines: a header naming the state file it continues,
 // then one record per journaled update, appended as the apply goes:
 //
-//	{"psyncJournal":1,"lineage":"…","serial":41}
+//	{"psyncJournal":1,"lineage":"…","serial":41,"stateSha256":"…"}
 //	{"serial":42,"scripts":[{"id":"scr_1","name":"setup",…}]}
 //	{"serial":43,"removedTemplates":["tpl_9"]}
 //
@@ -36,8 +35,12 @@ const journalVersion = 1
 type journalHeader struct {
 	Version int    `json:"psyncJournal"`
 	Lineage string `json:"lineage"`
-	// Serial is the serial of the state file the records continue.
-	Serial int64 `json:"serial"`
+	// Serial is the serial of the state file the records continue, and
+	// StateSHA256 the SHA-256 of its bytes: lineage and serial alone do
+	// not tell that file from another state of the same history (a branch,
+	// a restored backup).
+	Serial      int64  `json:"serial"`
+	StateSHA256 string `json:"stateSha256"`
 }
 
 type journalRecord struct {
@@ -163,9 +166,8 @@ var errJournalAhead = errors.New("the journal continues a newer state file")
 
 // replayJournal applies the journal beside the state file at path to s, the
 // state read from that file, or New() when the file does not exist.
-func (s *State) replayJournal(path string, stateExists bool) error {
+func (s *State) replayJournal(path string, stateExists bool, stateData, data []byte, err error) error {
 	jpath := JournalPath(path)
-	data, err := os.ReadFile(jpath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -182,6 +184,8 @@ func (s *State) replayJournal(path string, stateExists bool) error {
 		return fmt.Errorf("%w: state %s is missing, but its journal %s holds the changes of an apply that was interrupted: restore the state file (from version control, say), or delete the journal to go on without them", errJournalAhead, path, jpath)
 	case h.Lineage != s.Lineage:
 		return fmt.Errorf("state journal %s continues another state file (lineage %s, not %s): delete it if %s is the right state file", jpath, h.Lineage, s.Lineage, path)
+	case h.Serial == s.Serial && h.StateSHA256 != BodyHash(string(stateData)):
+		return fmt.Errorf("state journal %s continues another version of state %s (same serial %d, other content: the state file was replaced or edited): delete the journal if the state file is the right one", jpath, path, s.Serial)
 	case h.Serial == s.Serial:
 		replay(s, records)
 	case last <= s.Serial:

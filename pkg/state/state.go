@@ -58,6 +58,11 @@ func Load(path string) (*State, error) {
 }
 
 func loadWithJournal(path string) (*State, error) {
+	// The journal before the state file: an apply writes the state file
+	// before it starts or removes a journal, so a state file read after
+	// the journal is at least as new as every record read, and a journal
+	// that is gone was folded into the state file read next.
+	journal, jerr := os.ReadFile(JournalPath(path))
 	s := New()
 	data, err := os.ReadFile(path)
 	exists := err == nil
@@ -66,18 +71,24 @@ func loadWithJournal(path string) (*State, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read state: %w", err)
 	default:
-		if s, err = parse(path, data); err != nil {
+		if s, err = decode(path, data); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.replayJournal(path, exists); err != nil {
+	// A checkpoint in the middle of an apply may break an invariant that
+	// the journal's later records restore: only the replayed state must
+	// hold them.
+	if err := s.replayJournal(path, exists, data, journal, jerr); err != nil {
 		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// parse decodes and validates a state document; name is used in errors.
-func parse(name string, data []byte) (*State, error) {
+// decode decodes a state document, without checking its invariants.
+func decode(name string, data []byte) (*State, error) {
 	var head struct {
 		FormatVersion *int `json:"formatVersion"`
 	}
@@ -113,10 +124,19 @@ func parse(name string, data []byte) (*State, error) {
 	}
 	s.FormatVersion = FormatVersion
 	s.normalize()
+	return &s, nil
+}
+
+// parse decodes and validates a state document; name is used in errors.
+func parse(name string, data []byte) (*State, error) {
+	s, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("state %s: %w", name, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 // migrate upgrades a state document from format version from to version
