@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/psync-dev/psync/internal/procs"
 )
 
 // CLI is the whole command line. Each command lives in its own file.
@@ -46,6 +48,7 @@ type IO struct {
 }
 
 func main() {
+	procs.Raise()
 	os.Exit(run(os.Args[1:], &IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
 }
 
