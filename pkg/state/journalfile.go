@@ -15,11 +15,13 @@ import (
 //
 //	{"psyncJournal":1,"lineage":"…","serial":41,"stateSha256":"…"}
 //	{"serial":42,"scripts":[{"id":"scr_1","name":"setup",…}]}
-//	{"serial":43,"removedTemplates":["tpl_9"]}
+//	{"serial":43,"assignments":{"scr_1":["psbox001","psbox002"]}}
+//	{"serial":44,"removedTemplates":["tpl_9"]}
 //
 // A record holds the whole new value of every entry the update changed and
-// the ids of the entries it removed: replaying it needs no knowledge of what
-// the update did. Load replays the journal when its header continues the
+// the ids of the entries it removed (and, for a script whose assignments
+// alone changed, only its new assignment list): replaying it needs no
+// knowledge of what the update did. Load replays the journal when its header continues the
 // state file exactly (same lineage, same serial). A journal the state file
 // has already absorbed (an apply that stopped between writing the folded
 // state and removing the journal) is ignored. A last line without its
@@ -51,13 +53,25 @@ type journalRecord struct {
 	Templates        []Template `json:"templates,omitempty"`
 	RemovedScripts   []string   `json:"removedScripts,omitempty"`
 	RemovedTemplates []string   `json:"removedTemplates,omitempty"`
+	// Assignments holds, by script id, the whole new assignment list of
+	// the scripts whose assignments alone changed: an assign does not
+	// write its script's body again.
+	Assignments map[string][]string `json:"assignments,omitempty"`
 }
 
 // touchedSet collects the ids of the entries an update may have changed:
 // every entry a mutation method changed or removed, and every entry a
-// ByID method handed out a pointer to. A nil set collects nothing.
+// ByID method handed out a pointer to; and apart, the scripts whose
+// assignments alone AddAssignment and RemoveAssignment changed. A nil set
+// collects nothing.
 type touchedSet struct {
-	scripts, templates []string
+	scripts, templates, assigned []string
+}
+
+func (t *touchedSet) assignments(id string) {
+	if t != nil {
+		t.assigned = append(t.assigned, id)
+	}
 }
 
 func (t *touchedSet) script(id string) {
@@ -92,6 +106,20 @@ func (s *State) record(t *touchedSet) journalRecord {
 			r.Scripts = append(r.Scripts, e)
 		} else {
 			r.RemovedScripts = append(r.RemovedScripts, id)
+		}
+	}
+	// A script recorded whole above carries its assignments already; a
+	// script that is gone was removed by a method that recorded it.
+	slices.Sort(t.assigned)
+	for _, id := range slices.Compact(t.assigned) {
+		if _, whole := slices.BinarySearch(t.scripts, id); whole {
+			continue
+		}
+		if i := slices.IndexFunc(s.Scripts, func(x Script) bool { return x.ID == id }); i >= 0 {
+			if r.Assignments == nil {
+				r.Assignments = map[string][]string{}
+			}
+			r.Assignments[id] = slices.Clone(s.Scripts[i].Assignments)
 		}
 	}
 	slices.Sort(t.templates)
@@ -133,7 +161,25 @@ func replay(s *State, records []journalRecord) {
 			scripts[id] = nil
 		}
 		for j := range r.Scripts {
-			scripts[r.Scripts[j].ID] = &r.Scripts[j]
+			e := r.Scripts[j] // a copy: an assignment record may change it
+			scripts[e.ID] = &e
+		}
+		for id, machines := range r.Assignments {
+			e, seen := scripts[id]
+			if !seen {
+				k := slices.IndexFunc(s.Scripts, func(x Script) bool { return x.ID == id })
+				if k < 0 {
+					continue // in no record and not in the state: nothing to assign to
+				}
+				c := s.Scripts[k]
+				e, scripts[id] = &c, &c
+			}
+			if e != nil {
+				if len(machines) == 0 {
+					machines = nil
+				}
+				e.Assignments = machines
+			}
 		}
 		for _, id := range r.RemovedTemplates {
 			templates[id] = nil

@@ -64,6 +64,17 @@ type Template struct {
 
 // ScriptByID returns the owned script with this id.
 func (s *State) ScriptByID(id string) (*Script, bool) {
+	sc, ok := s.scriptByID(id)
+	if ok {
+		// The caller may change the entry through the pointer.
+		s.touched.script(id)
+	}
+	return sc, ok
+}
+
+// scriptByID is ScriptByID for the package's own methods, which tell the
+// journal themselves what they change.
+func (s *State) scriptByID(id string) (*Script, bool) {
 	if s == nil {
 		return nil, false
 	}
@@ -71,8 +82,6 @@ func (s *State) ScriptByID(id string) (*Script, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	// The caller may change the entry through the pointer.
-	s.touched.script(id)
 	return &s.Scripts[i], true
 }
 

@@ -73,10 +73,11 @@ func (s *State) RemoveTemplate(id string) bool {
 // machine. It reports false, and changes nothing, when the script is not
 // owned.
 func (s *State) AddAssignment(scriptID, machine string) bool {
-	sc, ok := s.ScriptByID(scriptID)
+	sc, ok := s.scriptByID(scriptID)
 	if !ok {
 		return false
 	}
+	s.touched.assignments(scriptID)
 	i, found := slices.BinarySearch(sc.Assignments, machine)
 	if !found {
 		sc.Assignments = slices.Insert(sc.Assignments, i, machine)
@@ -87,10 +88,11 @@ func (s *State) AddAssignment(scriptID, machine string) bool {
 // RemoveAssignment records that the script with this id is no longer
 // assigned to machine. It reports false when the script is not owned.
 func (s *State) RemoveAssignment(scriptID, machine string) bool {
-	sc, ok := s.ScriptByID(scriptID)
+	sc, ok := s.scriptByID(scriptID)
 	if !ok {
 		return false
 	}
+	s.touched.assignments(scriptID)
 	if i, found := slices.BinarySearch(sc.Assignments, machine); found {
 		sc.Assignments = slices.Delete(sc.Assignments, i, i+1)
 	}
