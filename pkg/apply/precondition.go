@@ -36,7 +36,8 @@ func (e *StaleError) Error() string {
 //   - a create needs its name still free, or held by an object the plan
 //     renames or deletes first;
 //   - an assign or unassign of an existing script needs the script;
-//   - a forget needs its object still gone.
+//   - a forget of an object deleted outside psync needs it still gone (a
+//     forget of an ignored object needs nothing).
 func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) error {
 	var stale []string
 	var lineage string
@@ -87,6 +88,9 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 		case plan.KindScript, plan.KindTemplate:
 			object := fmt.Sprintf("%s %q", c.Kind, c.Name)
 			if c.Action == plan.Forget {
+				if pre.Exists {
+					continue // an ignored object: forgotten whether or not it exists
+				}
 				// Planned against the object being gone.
 				_, isScript := scripts[c.ID]
 				_, isTemplate := templates[c.ID]

@@ -173,3 +173,22 @@ func TestCheckPreconditionsForget(t *testing.T) {
 		t.Errorf("stale objects (-want +got):\n%s", diff)
 	}
 }
+
+// A forget of an object whose name is now ignored was planned against the
+// object existing; forgetting it is right whether it still exists or not.
+func TestCheckPreconditionsForgetOfAnIgnoredObject(t *testing.T) {
+	obj := remote.Script{ID: "scr-leg", Name: "legacy"}
+	p := newPlan(plan.Change{Key: "script/legacy", Kind: plan.KindScript, Action: plan.Forget, Name: "legacy", ID: "scr-leg",
+		Precondition: plan.Precondition{Exists: true, Fingerprint: obj.Fingerprint()}})
+	p.StateLineage, p.StateSerial = "L", 4
+	st := &state.State{Lineage: "L", Serial: 4}
+	for name, snap := range map[string]*remote.Snapshot{
+		"still there":            {Scripts: []remote.Script{obj}},
+		"edited since the plan":  {Scripts: []remote.Script{{ID: "scr-leg", Name: "legacy", RunOnce: true}}},
+		"deleted since the plan": {},
+	} {
+		if err := apply.CheckPreconditions(p, snap, st); err != nil {
+			t.Errorf("%s: CheckPreconditions = %v, want nil", name, err)
+		}
+	}
+}

@@ -198,12 +198,30 @@ func ptr[T any](v T) *T { return &v }
 // before it journaled the delete) would stay in the state for ever once it
 // also left the manifest, or was renamed there.
 func forget(kind Kind, name, id string) Change {
+	return forgetBecause(kind, name, id, "deleted outside psync: dropped from the state, no API call")
+}
+
+// forgetIgnored drops an owned object whose name is now ignored: adding a
+// name to ignore is how one stops managing an object without deleting it
+// (Terraform's "removed" with destroy = false), and the object must not be
+// deleted later either, when the name is no longer ignored.
+func forgetIgnored(kind Kind, name, id, fingerprint string) Change {
+	c := forgetBecause(kind, name, id, reasonIgnored)
+	// Planned against an object that exists (whether it still does when
+	// a saved plan is applied makes no difference to forgetting it).
+	c.Precondition = Precondition{Exists: true, Fingerprint: fingerprint}
+	return c
+}
+
+const reasonIgnored = "ignored: psync stops managing it and deletes nothing"
+
+func forgetBecause(kind Kind, name, id, reason string) Change {
 	return Change{
 		Key:     key(kind, name),
 		Kind:    kind,
 		Action:  Forget,
 		Name:    name,
 		ID:      id,
-		Reasons: []string{"deleted outside psync: dropped from the state, no API call"},
+		Reasons: []string{reason},
 	}
 }

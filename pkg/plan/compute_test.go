@@ -254,12 +254,16 @@ func TestCompute(t *testing.T) {
 			unmanaged: []Unmanaged{{Kind: KindScript, Name: "x", ID: "s1"}},
 		},
 		{
-			name:      "owned but now ignored: never deleted",
-			m:         &manifest.Manifest{Ignore: manifest.Ignore{Scripts: S{"legacy-*"}}, Settings: manifest.Settings{MaxDeletePercent: 25}},
-			snap:      specSnap([]remote.Script{rScript("s1", "legacy-a")}, nil),
-			st:        stateOf([]state.Script{sScript("s1", "legacy-a", "x")}, nil),
-			opts:      Options{Prune: true},
-			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-a", ID: "s1", Ignored: true}},
+			name: "owned but now ignored: forgotten, never deleted",
+			m:    &manifest.Manifest{Ignore: manifest.Ignore{Scripts: S{"legacy-*"}, Templates: S{"old-*"}}, Settings: manifest.Settings{MaxDeletePercent: 25}},
+			snap: specSnap([]remote.Script{rScript("s1", "legacy-a")}, []remote.Template{rTemplate("t1", "old-base", "m1")}),
+			st:   stateOf([]state.Script{sScript("s1", "legacy-a", "x")}, []state.Template{sTemplate("t1", "old-base", "m1")}),
+			opts: Options{Prune: true},
+			want: []row{
+				{Key: "script/legacy-a", Action: Forget, ID: "s1", Exists: true, Reasons: S{reasonIgnored}},
+				{Key: "template/old-base", Action: Forget, ID: "t1", Exists: true, Reasons: S{reasonIgnored}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-a", ID: "s1", Ignored: true}, {Kind: KindTemplate, Name: "old-base", ID: "t1", Ignored: true}},
 		},
 		{
 			name: "drift: owned script deleted outside psync",

@@ -35,7 +35,10 @@
 //     and nothing is unassigned. Deleting a script plans no unassigns (the
 //     delete removes them); its machines are in AffectedMachines.
 //   - An owned object whose name is now matched by ignore is never
-//     deleted; it is listed as an ignored unmanaged object.
+//     deleted: it gets a forget change (psync stops managing it, which is
+//     how one lets go of an object without deleting it) and is listed as
+//     an ignored unmanaged object. Once forgotten it is not deleted later
+//     either, when the name is no longer ignored (except with prune).
 //   - An owned object that is gone from the remote (deleted outside psync,
 //     or by an apply killed before it journaled the delete) gets a forget
 //     change: the applier drops it from the state and calls nothing. It is

@@ -102,7 +102,9 @@ func checkPlan(t *testing.T, p *Plan, m *manifest.Manifest, snap *remote.Snapsho
 		switch {
 		case c.Kind == KindAssignment && c.Precondition.Exists != (c.ID != ""):
 			t.Errorf("%s: id %q with precondition exists=%t", c.Key, c.ID, c.Precondition.Exists)
-		case c.Kind != KindAssignment && (c.Action == Create || c.Action == Forget) == c.Precondition.Exists:
+		case c.Kind != KindAssignment && c.Action == Forget && c.Precondition.Exists != slices.Contains(c.Reasons, reasonIgnored):
+			t.Errorf("%s: forget (%s) with precondition exists=%t", c.Key, c.Reasons, c.Precondition.Exists)
+		case c.Kind != KindAssignment && c.Action != Forget && (c.Action == Create) == c.Precondition.Exists:
 			t.Errorf("%s: %s with precondition exists=%t", c.Key, c.Action, c.Precondition.Exists)
 		}
 		if c.Precondition.Exists && c.Precondition.Fingerprint == "" {

@@ -85,6 +85,8 @@ func (p *planner) planScripts() {
 			p.unmanaged = append(p.unmanaged, Unmanaged{Kind: KindScript, Name: r.Name, ID: r.ID, Ignored: ignored})
 		}
 		switch {
+		case ignored && st != nil:
+			p.add(forgetIgnored(KindScript, r.Name, r.ID, r.Fingerprint()))
 		case ignored:
 		case st != nil:
 			p.add(p.scriptDelete(r, st, "not in manifest"))

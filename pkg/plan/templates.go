@@ -70,6 +70,8 @@ func (p *planner) planTemplates() {
 			p.unmanaged = append(p.unmanaged, Unmanaged{Kind: KindTemplate, Name: r.Name, ID: r.ID, Ignored: ignored})
 		}
 		switch {
+		case ignored && st != nil:
+			p.add(forgetIgnored(KindTemplate, r.Name, r.ID, r.Fingerprint()))
 		case ignored:
 		case st != nil && st.Deposed:
 			p.add(p.templateDelete(r, st, "deposed by a replace"))

@@ -46,7 +46,8 @@
 //	  kind             string  "script", "template" or "assignment"
 //	  action           string  "create", "adopt", "update", "replace", "delete",
 //	                           "assign", "unassign" or "forget" (an owned object
-//	                           deleted outside psync leaves the state; no API call)
+//	                           deleted outside psync, or now ignored, leaves the
+//	                           state; no API call)
 //	  name             string  object name after the change (current name for a
 //	                           delete; the script's name for an assignment)
 //	  id               string  remote id acted on (omitted for a create, and for an

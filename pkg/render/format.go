@@ -74,7 +74,7 @@ func UseColor(isTerminal, noColorFlag bool, env func(string) (string, bool)) boo
 // Terraform has one: "+" create, "~" update, "-/+" replace, "-" delete,
 // "<=" adopt (taking over an existing object, like terraform import),
 // "+" / "-" for assign / unassign, and "x" forget (an object deleted outside
-// psync leaves the state).
+// psync, or now ignored, leaves the state).
 func Symbol(a plan.Action) string {
 	switch a {
 	case plan.Create, plan.Assign:
