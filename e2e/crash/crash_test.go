@@ -194,7 +194,7 @@ func TestCrashSafety(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(seed), 1))
 	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
 
-	kills, rounds := 0, 0
+	kills, rounds, withJournal := 0, 0, 0
 	var points []string
 	for kills < 20 && rounds < 40 {
 		rounds++
@@ -252,6 +252,9 @@ func TestCrashSafety(t *testing.T) {
 		if _, err := state.Load(e.statePath); err != nil {
 			t.Fatalf("round %d: after a kill at %s, the state does not load: %v", rounds, delay, err)
 		}
+		if _, err := os.Stat(state.JournalPath(e.statePath)); err == nil {
+			withJournal++ // what the next plan reads is the state file and its journal
+		}
 		left := e.changesLeft(t)
 		points = append(points, fmt.Sprintf("%d/%d", before-left, before))
 
@@ -260,7 +263,10 @@ func TestCrashSafety(t *testing.T) {
 		}
 		e.check(t, d, fmt.Sprintf("round %d (killed at %s)", rounds, delay))
 	}
-	t.Logf("%d kills in %d rounds; changes done at each kill: %s", kills, rounds, strings.Join(points, ", "))
+	t.Logf("%d kills in %d rounds (%d left a journal); changes done at each kill: %s", kills, rounds, withJournal, strings.Join(points, ", "))
+	if withJournal == 0 {
+		t.Errorf("no kill left a journal: the replay of a killed apply's journal was not exercised")
+	}
 	// Temporary files of interrupted atomic writes stay behind (the state
 	// is written through $TMPDIR when it is on the same file system). They
 	// are never mistaken for the state, but they hold its content.
