@@ -187,12 +187,7 @@ func TestCrashSafety(t *testing.T) {
 	if n := full.changes(); n < 480 || n > 520 {
 		t.Fatalf("the full manifest makes %d changes, want about 500", n)
 	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PSYNC_CRASH_SEED"); s != "" {
-		fmt.Sscan(s, &seed)
-	}
-	r := rand.New(rand.NewPCG(uint64(seed), 1))
-	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
+	r := killPoints(t, 1)
 
 	kills, rounds, withJournal := 0, 0, 0
 	var points []string
@@ -484,9 +479,7 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 		}
 		return d
 	}
-	seed := time.Now().UnixNano()
-	r := rand.New(rand.NewPCG(uint64(seed), 2))
-	t.Logf("kill points drawn with seed %d", seed)
+	r := killPoints(t, 2)
 	// Few rounds: each psync --sandbox run that completes takes 5 s more
 	// to exit today (TestSandboxCloseAfterParallelApply in e2e).
 	const kills = 4
@@ -556,4 +549,15 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 		t.Errorf("only %d applies were killed before they ended", done)
 	}
 	t.Logf("%d kills of psync --sandbox at %s", done, strings.Join(points, ", "))
+}
+
+// killPoints is the random source of a test's kill points: seeded from
+// PSYNC_CRASH_SEED to rerun a failure, else from the clock (and logged).
+func killPoints(t *testing.T, stream uint64) *rand.Rand {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("PSYNC_CRASH_SEED"); s != "" {
+		fmt.Sscan(s, &seed)
+	}
+	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
+	return rand.New(rand.NewPCG(uint64(seed), stream))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"regexp"
@@ -51,12 +50,7 @@ var doneLine = regexp.MustCompile(`(?m)^\s*done\s+\S+\s+script "([^"]+)"(?: on m
 // state (exit 0 or 2, never 1).
 func TestJournalKeepsEveryReportedChange(t *testing.T) {
 	e := newEnv(t, sandbox.Faults{Latency: time.Millisecond, Jitter: time.Millisecond})
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PSYNC_CRASH_SEED"); s != "" {
-		fmt.Sscan(s, &seed)
-	}
-	r := rand.New(rand.NewPCG(uint64(seed), 2))
-	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
+	r := killPoints(t, 3)
 
 	kills, checked, plans := 0, 0, 0
 	for round := 1; kills < 6 && round <= 12; round++ {
