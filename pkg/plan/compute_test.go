@@ -222,6 +222,22 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			// A replace whose create went through but was never recorded
+			// (the apply was killed, or the create's answer was lost): the
+			// next plan adopts that template and deletes the old one,
+			// rather than replace again and leave a second of the name.
+			name: "a replacement made but not recorded is adopted, the old one deleted",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
+			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1"), rTemplate("t9", "t", "m2"), rTemplate("t8", "t", "m3")}),
+			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
+			opts: Options{AllowDestroy: true},
+			want: []row{
+				{Key: "template/t", Action: Adopt, ID: "t9", Exists: true, Reasons: S{"adopting", "the replacement of t1, created by an apply that stopped before recording it"}},
+				{Key: "template/t#t1", Action: Delete, ID: "t1", Exists: true, Reasons: S{"replaced by t9 (machineId m1 → m2)"}, DependsOn: S{"template/t"}, Affected: S{"m1"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindTemplate, Name: "t", ID: "t8"}},
+		},
+		{
 			name: "adopt with a different source machine is a replace",
 			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
 			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),

@@ -54,6 +54,12 @@ func (p *planner) planTemplates() {
 				st = stByID[r.ID]
 			}
 		}
+		if st != nil && r.MachineID != d.MachineID {
+			if j, ok := madeReplacement(mt, remotes, d); ok {
+				p.adoptReplacement(d, &remotes[j], r, st)
+				continue
+			}
+		}
 		if c, changed := p.templateChange(d, m, r, st); changed {
 			p.add(c)
 		}
@@ -86,6 +92,44 @@ func (p *planner) planTemplates() {
 			p.add(forget(KindTemplate, t.Name, t.ID))
 		}
 	}
+}
+
+// madeReplacement finds, and claims, the replacement of an owned template
+// that an earlier apply created and did not record: it stopped between the
+// create and its journal entry (killed, or the create's answer was lost and
+// the lookup that follows did not find it yet). It is an unowned template
+// of the manifest's name and source machine. Without this, the next plan
+// would replace the owned template again and leave this one behind, a
+// second template of the name.
+func madeReplacement(mt *matcher, remotes []remote.Template, d manifest.Template) (int, bool) {
+	found := -1
+	for j, r := range remotes {
+		if mt.claimed[j] || mt.owned[r.ID] || mt.deposed[r.ID] || r.Name != d.Name || r.MachineID != d.MachineID {
+			continue
+		}
+		if found < 0 || r.ID < remotes[found].ID {
+			found = j
+		}
+	}
+	if found < 0 {
+		return -1, false
+	}
+	mt.claimed[found] = true
+	return found, true
+}
+
+// adoptReplacement finishes a replace an earlier apply left half done:
+// it adopts the replacement made then, and deletes the old template once
+// that is recorded.
+func (p *planner) adoptReplacement(d manifest.Template, made, old *remote.Template, st *state.Template) {
+	c, _ := p.templateChange(d, match{how: byName}, made, nil) // an adopt
+	c.Reasons = append(c.Reasons, fmt.Sprintf("the replacement of %s, created by an apply that stopped before recording it", old.ID))
+	p.add(c)
+	del := p.templateDelete(old, st, fmt.Sprintf("replaced by %s (machineId %s → %s)", made.ID, old.MachineID, made.MachineID))
+	// As for a replace: protected if the manifest or the state says so.
+	del.Protected = d.PreventDestroy || st.PreventDestroy
+	del.DependsOn = []string{c.Key}
+	p.add(del)
 }
 
 func (p *planner) templateAttributes(r *remote.Template) *Attributes {
