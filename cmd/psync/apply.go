@@ -187,6 +187,12 @@ func confirm(ctx context.Context, streams *IO) error {
 		fmt.Fprintln(streams.Stdout)
 		return ctx.Err()
 	case line := <-answer:
+		if ctx.Err() != nil {
+			// The interrupt may also end the read (an empty line): it
+			// is an interrupt all the same.
+			fmt.Fprintln(streams.Stdout)
+			return ctx.Err()
+		}
 		if strings.TrimSpace(line) != "yes" {
 			return withCode(ExitError, errors.New("apply cancelled"))
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/google/renameio/v2"
 
@@ -64,7 +66,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		if err := savePlan(c.Out, p); err != nil {
 			return err
 		}
-		fmt.Fprintf(streams.Stderr, "Saved the plan to %s. Apply exactly it with: psync apply %s\n", c.Out, c.Out)
+		fmt.Fprintf(streams.Stderr, "Saved the plan to %s. Apply exactly it with: psync apply %s\n", c.Out, applyArgs(p, c.Out))
 	}
 	switch {
 	case p.Refused():
@@ -73,6 +75,19 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return withCode(ExitChanges, nil)
 	}
 	return nil
+}
+
+// applyArgs is what to pass to psync apply to run a saved plan: the apply
+// judges the plan's safety findings by its own flags, so those the plan
+// needs come too.
+func applyArgs(p *plan.Plan, file string) string {
+	var flags []string
+	for _, f := range p.Findings {
+		if !slices.Contains(flags, f.Override) {
+			flags = append(flags, f.Override)
+		}
+	}
+	return strings.Join(append(flags, file), " ")
 }
 
 // checkOut refuses an --out that cannot be written, before the team is
