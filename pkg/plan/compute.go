@@ -144,16 +144,28 @@ func (p *planner) disambiguateKeys() {
 
 // linkDependencies adds the edges that involve deletes and renames, once
 // keys are final: a create waits for the rename that frees its name; a
-// script's delete waits for its unassigns.
+// rename waits for the deletes that free its new name; a script's delete
+// waits for its unassigns.
 func (p *planner) linkDependencies() {
 	unassigns := map[string][]string{} // script id -> unassign keys
+	deletes := map[string][]string{}   // KIND/NAME -> keys of its deletes
 	for _, c := range p.changes {
 		if c.Kind == KindAssignment && c.Action == Unassign && c.ID != "" {
 			unassigns[c.ID] = append(unassigns[c.ID], c.Key)
 		}
+		if c.Action == Delete {
+			deletes[key(c.Kind, c.Name)] = append(deletes[key(c.Kind, c.Name)], c.Key)
+		}
 	}
 	for i := range p.changes {
 		c := &p.changes[i]
+		// A rename waits for the deletes of the objects holding its new
+		// name, so that two objects never share it.
+		if c.Before != nil && c.After != nil && c.Before.Name != c.After.Name && c.Kind != KindAssignment {
+			for _, k := range deletes[key(c.Kind, c.After.Name)] {
+				c.DependsOn = appendUnique(c.DependsOn, k)
+			}
+		}
 		switch {
 		case c.Action == Create && c.Kind != KindAssignment:
 			if k, ok := p.renamedFrom[key(c.Kind, c.Name)]; ok {

@@ -222,6 +222,18 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			name: "a rename waits for the delete that frees its new name",
+			m:    manifestOf([]manifest.Script{{Name: "stray", Body: "x", IsEnabled: true, PreviousNames: S{"s3"}}}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "s3"), rScript("s9", "stray")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "s3", "x")}, nil),
+			opts: Options{Prune: true, AllowMassDelete: true},
+			want: []row{
+				{Key: "script/stray#s9", Action: Delete, ID: "s9", Exists: true, Reasons: S{"not in manifest (prune)"}},
+				{Key: "script/stray", Action: Update, ID: "s1", Exists: true, Reasons: S{"renamed from s3"}, DependsOn: S{"script/stray#s9"}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "stray", ID: "s9"}},
+		},
+		{
 			// A replace whose create went through but was never recorded
 			// (the apply was killed, or the create's answer was lost): the
 			// next plan adopts that template and deletes the old one,
@@ -598,6 +610,13 @@ template "t": 3 remote templates are called "t" and the state owns none of them 
 			m:    manifestOf([]manifest.Script{{Name: "new", Body: "x", PreviousNames: S{"old"}}}, nil),
 			snap: specSnap([]remote.Script{rScript("s2", "old"), rScript("s1", "old")}, nil),
 			want: `script "new" (previous name "old"): 2 remote scripts are called "old" and the state owns none of them (ids s1, s2)`,
+		},
+		{
+			name: "rename onto a name an unowned object keeps",
+			m:    manifestOf([]manifest.Script{{Name: "stray", Body: "x", PreviousNames: S{"s3"}}}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "s3"), rScript("s9", "stray")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "s3", "x")}, nil),
+			want: `script "stray": renaming "s3" (id s1) would make two scripts of that name: script s9, which psync does not own, is already called "stray". Delete or rename that one, or adopt it instead of renaming (drop previousNames; the old one is then deleted), or plan with --prune to delete it`,
 		},
 		{
 			name: "malformed target",

@@ -238,3 +238,42 @@ func (m *matcher) matchAll(desired []desiredEntry) ([]match, []error) {
 	}
 	return out, errs
 }
+
+// unclaimed returns the remote objects called name that no manifest entry
+// claimed, once matching is done.
+func (m *matcher) unclaimed(name string) []int {
+	candidates := m.dups[name]
+	if i, ok := m.byName[name]; ok {
+		candidates = []int{i}
+	}
+	var out []int
+	for _, i := range candidates {
+		if !m.claimed[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// renameTargetTaken reports the renames (previousNames) onto a name that a
+// remote object psync does not own already holds, and that the plan keeps
+// (it is deleted only with prune): applying it would leave two objects of
+// the name. An owned holder is deleted by the plan, which frees the name.
+func (p *planner) renameTargetTaken(mt *matcher, kind Kind, names []string, matched []match, owned func(id string) bool) {
+	for i, name := range names {
+		r := matched[i].remote
+		if r < 0 || mt.remotes[r].name == name || p.prune {
+			continue
+		}
+		for _, j := range mt.unclaimed(name) {
+			holder := mt.remotes[j]
+			if owned(holder.id) {
+				continue
+			}
+			p.errs = append(p.errs, fmt.Errorf("%s %q: renaming %q (id %s) would make two %ss of that name: %s %s, which psync does not own, is already called %q. "+
+				"Delete or rename that one, or adopt it instead of renaming (drop previousNames; the old one is then deleted), or plan with --prune to delete it",
+				kind, name, mt.remotes[r].name, mt.remotes[r].id, kind, kind, holder.id, name))
+		}
+	}
+}
+
