@@ -1083,3 +1083,37 @@ func TestClientReusesConnections(t *testing.T) {
 		t.Errorf("%d connections for %d requests from %d workers; want at most %d", n, workers*each, workers, 2*workers)
 	}
 }
+
+// Failures that trying again cannot mend fail at the first attempt, not
+// after the whole retry budget: https to a server that speaks http, a
+// certificate that does not verify.
+func TestPermanentNetworkErrorsAreNotRetried(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	plain := httptest.NewServer(handler)
+	defer plain.Close()
+	selfSigned := httptest.NewTLSServer(handler)
+	defer selfSigned.Close()
+	for name, tc := range map[string]struct{ url, want string }{
+		"https to an http server": {strings.Replace(plain.URL, "http://", "https://", 1), "server gave HTTP response to HTTPS client"},
+		"untrusted certificate":   {selfSigned.URL, "certificate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := remote.New(remote.Config{BaseURL: tc.url, APIKey: testKey, Dialect: remote.DialectSpec, BackoffBase: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = c.DeleteScript(context.Background(), "scr_1")
+			var re *remote.Error
+			if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("DeleteScript = %v, want an error mentioning %q", err, tc.want)
+			}
+			if re.Attempts != 1 {
+				t.Errorf("%d attempts, want 1: %v", re.Attempts, err)
+			}
+			if d := time.Since(start); d > 900*time.Millisecond {
+				t.Errorf("took %s: it waited to retry", d)
+			}
+		})
+	}
+}

@@ -3,11 +3,14 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -205,6 +208,9 @@ func (c *Client) attempt(ctx context.Context, req *request, n int) outcome {
 		}
 		cause := networkError(err, actx, c.cfg.Timeout)
 		c.debugf("psync: %s %s -> error: %v (attempt %d, %s)", req.method, logPath, cause, n, round(dur))
+		if permanent(err) {
+			return outcome{err: req.op.err(0, cause)}
+		}
 		return outcome{err: req.op.err(0, cause), retryable: true, ambiguous: wrote.Load()}
 	}
 	defer resp.Body.Close()
@@ -235,6 +241,28 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Microsecond)
+}
+
+// permanent reports a failure to reach the API that trying again cannot
+// mend: a certificate that does not verify, https to a server that speaks
+// http, a host name that does not resolve, a request Go refuses to send (a
+// key with a control character). Retrying those only delays the error.
+func permanent(err error) bool {
+	var cert *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &cert), errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalid):
+		return true
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return true
+	}
+	// net/http words these as plain strings.
+	msg := err.Error()
+	return strings.Contains(msg, "server gave HTTP response to HTTPS client") ||
+		strings.Contains(msg, "invalid header field")
 }
 
 // networkError names a timeout as one: a bare "context deadline exceeded"
