@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,6 +19,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/psync-dev/psync/internal/procs"
+	"github.com/psync-dev/psync/pkg/remote"
 )
 
 // CLI is the whole command line. Each command lives in its own file.
@@ -168,7 +171,7 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintf(stderr, "psync: %v\n", ee.Err)
+			fmt.Fprintf(stderr, "psync: %v%s\n", ee.Err, hint(ee.Err))
 		}
 		return ee.Code
 	}
@@ -176,8 +179,25 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "psync: interrupted")
 		return ExitInterrupted
 	}
-	fmt.Fprintf(stderr, "psync: %v\n", err)
+	fmt.Fprintf(stderr, "psync: %v%s\n", err, hint(err))
 	return ExitError
+}
+
+// hint names the setting to check when the API refused the key or could
+// not be reached at all.
+func hint(err error) string {
+	var re *remote.Error
+	if !errors.As(err, &re) {
+		return ""
+	}
+	var netErr net.Error
+	switch {
+	case re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden:
+		return "; check the key in " + keyEnv
+	case re.Status == 0 && errors.As(re.Err, &netErr):
+		return "; check the API URL (--api-url or PAPERSPACE_API_URL)"
+	}
+	return ""
 }
 
 // syncWriter serialises writes to w; isTerminal looks through it.

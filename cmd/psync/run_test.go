@@ -203,3 +203,19 @@ func TestApplyInterrupted(t *testing.T) {
 		t.Errorf("after the re-run: %d scripts, %d names; want 60 and 60", len(dump.StartupScripts), len(names))
 	}
 }
+
+// When the API cannot be reached, or refuses the key, the error says which
+// setting to check.
+func TestConnectionErrorsNameTheSetting(t *testing.T) {
+	startSandbox(t)
+	manifest := writeManifest(t, twoScripts)
+	t.Setenv("PAPERSPACE_API_KEY", "psk_live_not_a_key_of_this_sandbox")
+	code, _, stderr := runPsync(t, "-f", manifest, "plan")
+	if code != ExitError || !strings.Contains(stderr, "401") || !strings.Contains(stderr, "check the key in PAPERSPACE_API_KEY") {
+		t.Errorf("a wrong key: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = runPsync(t, "--api-url", "http://127.0.0.1:1/v1", "--max-attempts", "1", "-f", manifest, "plan")
+	if code != ExitError || !strings.Contains(stderr, "check the API URL (--api-url or PAPERSPACE_API_URL)") {
+		t.Errorf("an unreachable URL: exit %d\n%s", code, stderr)
+	}
+}
