@@ -34,6 +34,8 @@ type CLI struct {
 	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
 	Version  VersionCmd  `cmd:"" help:"Print psync's version."`
 
+	VersionFlag kong.VersionFlag `name:"version" help:"Print psync's version and exit."`
+
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
@@ -85,7 +87,7 @@ func run(args []string, streams *IO) (code int) {
 		kong.UsageOnError(),
 		kong.Writers(streams.Stdout, streams.Stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
-		kong.Vars{"version": version()},
+		kong.Vars{"version": "psync " + version()},
 	)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)

@@ -257,7 +257,7 @@ func (l mdLayout) String(note string) string {
 		b.WriteString(d)
 	}
 	if len(l.unmanaged) > 0 {
-		b.WriteString("#### Unmanaged objects\n\nNot in the manifest and not owned by psync; deleted only with prune.\n\n")
+		b.WriteString("#### Unmanaged objects\n\nNot in the manifest and not owned by psync; deleted only with prune, and never when ignored.\n\n")
 		for _, u := range l.unmanaged {
 			b.WriteString(u)
 		}

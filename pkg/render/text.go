@@ -218,7 +218,7 @@ func (v textView) unmanaged(b *bytes.Buffer, p *plan.Plan) {
 	if len(p.Unmanaged) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "\n%s\n", v.st.bold("Unmanaged objects (not in the manifest, not owned by psync; deleted only with prune):"))
+	fmt.Fprintf(b, "\n%s\n", v.st.bold("Unmanaged objects (not in the manifest, not owned by psync; deleted only with prune, and never when ignored):"))
 	fate := unmanagedFates(p)
 	for _, u := range p.Unmanaged {
 		fmt.Fprintf(b, "  %s %s (id %s): %s\n", u.Kind, quote(u.Name), quote(u.ID), fate(u))
