@@ -49,7 +49,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	}
 	defer ws.close()
 
-	p, err := c.plan(ctx, ws)
+	p, err := c.plan(ctx, ws, streams)
 	if err != nil {
 		return err
 	}
@@ -127,11 +127,12 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 
 // plan computes a fresh plan, or reads the saved one and checks that
 // nothing it was planned against has moved.
-func (c *ApplyCmd) plan(ctx context.Context, ws *workspace) (*plan.Plan, error) {
+func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.Plan, error) {
 	snap, err := fetch(ctx, ws.client)
 	if err != nil {
 		return nil, err
 	}
+	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)
 	if c.PlanFile == "" {
 		return plan.Compute(ws.manifest, snap, ws.state, plan.Options{
 			Prune:           c.Prune || ws.manifest.Settings.Prune,

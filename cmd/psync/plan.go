@@ -48,6 +48,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)
 	p, err := plan.Compute(ws.manifest, snap, ws.state, plan.Options{
 		Prune:           c.Prune || ws.manifest.Settings.Prune,
 		AllowDestroy:    c.AllowDestroy,

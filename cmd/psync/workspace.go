@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -108,4 +111,22 @@ func fetch(ctx context.Context, r remote.Reader) (*remote.Snapshot, error) {
 		return nil, fmt.Errorf("read the team: %w", err)
 	}
 	return snap, nil
+}
+
+// warnIgnoredNotes says when the manifest sets template notes that the API
+// cannot hold: the live API has no note, so psync neither writes nor
+// compares it there, and a plan would otherwise be silent about it.
+func warnIgnoredNotes(w io.Writer, m *manifest.Manifest, snap *remote.Snapshot) {
+	if snap.Dialect != remote.DialectPaperspaceV1 {
+		return
+	}
+	var names []string
+	for _, t := range m.Templates {
+		if t.Note != "" {
+			names = append(names, strconv.Quote(t.Name))
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(w, "psync: warning: the live API has no template notes; the note of template %s is not applied\n", strings.Join(names, ", "))
+	}
 }
