@@ -24,7 +24,11 @@ type ApplyCmd struct {
 	Prune           bool   `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
 	Output          string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
 	AllowDestroy    bool   `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
-	AllowMassDelete bool   `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind."`
+	AllowMassDelete bool   `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
+
+	// learntTeam is set when the state learnt its team from this run's
+	// read of the team.
+	learntTeam bool
 }
 
 // Run applies. Exit 0 when every change is done, 1 when any failed, 3 when
@@ -65,6 +69,13 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
 	}
 	if p.Empty() && len(p.Refresh) == 0 {
+		// Nothing to change, but the state now knows its team: keep that,
+		// so that another team's key is refused next time.
+		if c.learntTeam && !c.DryRun && len(ws.state.Scripts)+len(ws.state.Templates) > 0 {
+			if err := ws.state.Save(ws.statePath); err != nil {
+				return err
+			}
+		}
 		if format == render.JSON {
 			return render.Report(streams.Stdout, &apply.Report{Parallelism: c.Parallelism, DryRun: c.DryRun}, format, ropts)
 		}
@@ -130,6 +141,9 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.Plan, error) {
 	snap, err := fetch(ctx, ws.client)
 	if err != nil {
+		return nil, err
+	}
+	if c.learntTeam, err = ws.learnTeam(snap); err != nil {
 		return nil, err
 	}
 	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)

@@ -23,7 +23,7 @@ type PlanCmd struct {
 	Prune            bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
 	Target           []string `name:"target" placeholder:"KIND/NAME" help:"Only plan these objects and their assignments (script/NAME or template/NAME; repeatable)."`
 	AllowDestroy     bool     `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
-	AllowMassDelete  bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind."`
+	AllowMassDelete  bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
 }
 
 // Run plans and renders. Exit 3 when the plan is unsafe; with
@@ -46,6 +46,9 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 
 	snap, err := fetch(ctx, ws.client)
 	if err != nil {
+		return err
+	}
+	if _, err := ws.learnTeam(snap); err != nil {
 		return err
 	}
 	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)

@@ -219,3 +219,45 @@ func TestConnectionErrorsNameTheSetting(t *testing.T) {
 		t.Errorf("an unreachable URL: exit %d\n%s", code, stderr)
 	}
 }
+
+// With the spec's API, which cannot say whose a key is, a state is still
+// never used against another team: the team comes from the objects'
+// teamId once there are any, and a team where none of the state's objects
+// is (an empty one) makes the plan unsafe. (Found by a design audit: the
+// state silently forgot team-a's objects and took team-b's.)
+func TestStateOfAnotherTeamSpecDialect(t *testing.T) {
+	inst, err := sandbox.Start(sandbox.Config{Keys: map[string]string{"psk_a_0123456789": "team-a", "psk_b_0123456789": "team-b"}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	manifest := writeManifest(t, `version: 1
+scripts:
+  - {name: one, script: "echo 1"}
+  - {name: two, script: "echo 2"}
+  - {name: three, script: "echo 3"}
+`)
+	t.Setenv("PAPERSPACE_API_KEY", "psk_a_0123456789")
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply for team-a: exit %d\n%s%s", code, out, errOut)
+	}
+	// A run that changes nothing still records the team it learnt.
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("second apply for team-a: exit %d\n%s%s", code, out, errOut)
+	}
+
+	t.Setenv("PAPERSPACE_API_KEY", "psk_b_0123456789")
+	code, out, errOut := runPsync(t, "-f", manifest, "plan")
+	if code != ExitRefused || !strings.Contains(out+errOut, "none of the 3 objects the state owns is in the team") {
+		t.Errorf("team-b, empty: exit %d, want 3 naming the gone objects\n%s%s", code, out, errOut)
+	}
+	// Once team-b has objects, their teamId says whose the key is.
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve", "--state", filepath.Join(t.TempDir(), "b.json")); code != 0 {
+		t.Fatalf("apply for team-b with its own state: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runPsync(t, "-f", manifest, "plan")
+	if code != ExitRefused || !strings.Contains(errOut, "the state belongs to") || !strings.Contains(errOut, "team team-a") {
+		t.Errorf("team-b: exit %d, want 3 naming team-a\n%s%s", code, out, errOut)
+	}
+}

@@ -130,3 +130,21 @@ func warnIgnoredNotes(w io.Writer, m *manifest.Manifest, snap *remote.Snapshot) 
 		fmt.Fprintf(w, "psync: warning: the live API has no template notes; the note of template %s is not applied\n", strings.Join(names, ", "))
 	}
 }
+
+// learnTeam takes the team from the team's objects (their teamId) when the
+// API could not say whose the key is (the spec's API has no session
+// route), and checks the state against it: a state of another team is
+// refused (exit 3). It reports whether the state learnt its team just now,
+// for apply to record it.
+func (ws *workspace) learnTeam(snap *remote.Snapshot) (bool, error) {
+	if ws.target.Team != "" || snap.Team == "" {
+		return false, nil
+	}
+	ws.target.Team = snap.Team
+	had := ws.state.Team
+	if err := ws.state.CheckTarget(ws.target.APIURL, ws.target.Team); err != nil {
+		return false, withCode(ExitRefused, err)
+	}
+	return had == "" && ws.state.Team != "", nil
+}
+

@@ -87,7 +87,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		Refresh:       refresh(snap, st, changes),
 		Unmanaged:     unmanaged,
 	}
-	plan.Findings = findings(plan.Changes, snap, desired.Settings.MaxDeletePercent, opts)
+	plan.Findings = findings(plan.Changes, snap, len(st.Scripts)+len(st.Templates), desired.Settings.MaxDeletePercent, opts)
 	if plan.Changes == nil {
 		plan.Changes = []Change{}
 	}

@@ -485,6 +485,24 @@ func TestCompute(t *testing.T) {
 				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest, or pass --allow-mass-delete"}},
 		},
 		{
+			// What a state of another team looks like through the spec's
+			// API, which cannot say whose a key is: every owned object gone.
+			name: "every owned object gone: refused unless --allow-mass-delete",
+			m:    manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "x")}, nil),
+			snap: specSnap([]remote.Script{rScript("o1", "other-team")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "x"), sScript("s2", "b", "x")}, []state.Template{sTemplate("t1", "t", "m1")}),
+			want: []row{
+				{Key: "script/a", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "script/b", Action: Create, Reasons: S{"deleted outside psync"}},
+				{Key: "script/a#s1", Action: Forget, ID: "s1", Reasons: S{forgetReason}},
+				{Key: "script/b#s2", Action: Forget, ID: "s2", Reasons: S{forgetReason}},
+				{Key: "template/t", Action: Forget, ID: "t1", Reasons: S{forgetReason}},
+			},
+			unmanaged: []Unmanaged{{Kind: KindScript, Name: "other-team", ID: "o1"}},
+			findings: []Finding{{Rule: RuleAllOwnedGone, Keys: S{"script/a#s1", "script/b#s2", "template/t"}, Override: "--allow-mass-delete",
+				Message: "none of the 3 objects the state owns is in the team: is this the state of another team or API key? Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, pass --allow-mass-delete to forget them"}},
+		},
+		{
 			name: "maxDeletePercent: overridden",
 			m:    manifestOf(ms12[:8], nil),
 			snap: specSnap(rs12, nil),

@@ -188,6 +188,7 @@ type Rule string
 const (
 	RulePreventDestroy   Rule = "prevent-destroy"
 	RuleMaxDeletePercent Rule = "max-delete-percent"
+	RuleAllOwnedGone     Rule = "all-owned-gone"
 )
 
 // Finding is a safety rule a plan breaks. A plan with a finding that is not
@@ -291,7 +292,7 @@ func (p *Plan) Override(allowDestroy, allowMassDelete bool) {
 		switch f.Rule {
 		case RulePreventDestroy:
 			f.Overridden = allowDestroy
-		case RuleMaxDeletePercent:
+		case RuleMaxDeletePercent, RuleAllOwnedGone:
 			f.Overridden = allowMassDelete
 		}
 	}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/psync-dev/psync/pkg/remote"
@@ -14,11 +15,20 @@ import (
 //   - max-delete-percent: for each kind with at least 10 remote objects,
 //     more deletes than maxPercent of them. Replaces do not count: they
 //     keep the number of objects.
-func findings(changes []Change, snap *remote.Snapshot, maxPercent int, opts Options) []Finding {
+//   - all-owned-gone: every one of the (at least minOwnedGone) objects the
+//     state owns is gone from the team. That is what a state of another
+//     team looks like (the spec's API cannot say whose a key is), and
+//     forgetting them all would leave that team's objects unmanaged for
+//     good. Overridden by --allow-mass-delete, for when they really were
+//     all deleted outside psync.
+func findings(changes []Change, snap *remote.Snapshot, owned, maxPercent int, opts Options) []Finding {
 	var out []Finding
-	var protected []string
+	var protected, gone []string
 	deletes := map[Kind][]string{}
 	for _, c := range changes {
+		if c.Action == Forget && !slices.Contains(c.Reasons, reasonIgnored) {
+			gone = append(gone, c.Key)
+		}
 		if c.Action != Delete && c.Action != Replace {
 			continue
 		}
@@ -37,6 +47,17 @@ func findings(changes []Change, snap *remote.Snapshot, maxPercent int, opts Opti
 				count(len(protected), "object"), listKeys(protected), pronoun(len(protected))),
 			Override:   "--allow-destroy",
 			Overridden: opts.AllowDestroy,
+		})
+	}
+	if owned >= minOwnedGone && len(gone) == owned {
+		out = append(out, Finding{
+			Rule: RuleAllOwnedGone,
+			Keys: gone,
+			Message: fmt.Sprintf("none of the %d objects the state owns is in the team: is this the state of another team or API key? "+
+				"Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, pass --allow-mass-delete to forget them",
+				owned),
+			Override:   "--allow-mass-delete",
+			Overridden: opts.AllowMassDelete,
 		})
 	}
 	for _, kind := range []Kind{KindScript, KindTemplate} {
@@ -59,6 +80,10 @@ func findings(changes []Change, snap *remote.Snapshot, maxPercent int, opts Opti
 	}
 	return out
 }
+
+// minOwnedGone is the fewest owned objects for all-owned-gone: losing one
+// or two to the console is ordinary.
+const minOwnedGone = 3
 
 func count(n int, what string) string {
 	if n == 1 {
