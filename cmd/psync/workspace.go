@@ -147,4 +147,3 @@ func (ws *workspace) learnTeam(snap *remote.Snapshot) (bool, error) {
 	}
 	return had == "" && ws.state.Team != "", nil
 }
-

@@ -276,4 +276,3 @@ func (p *planner) renameTargetTaken(mt *matcher, kind Kind, names []string, matc
 		}
 	}
 }
-
