@@ -68,8 +68,15 @@
 //	  ignored          bool    matched by the manifest's ignore (omitted if false)
 //	  fate             string  "kept", "ignored" or "deleted by prune" (a delete of
 //	                           it is in changes)
+//	refresh          array   owned objects changed outside psync, whose new
+//	                           state apply records (only in the state):
+//	  kind, id, name   string
+//	  runOnce, isEnabled bool  a script's flags as the API shows them
+//	  assignments      array   its machines, when assignmentsKnown
+//	  machineId, note  string  a template's (note when noteKnown)
 //	findings         array   safety rules the plan breaks:
-//	  rule             string  "prevent-destroy" or "max-delete-percent"
+//	  rule             string  "prevent-destroy", "max-delete-percent" or
+//	                           "all-owned-gone"
 //	  keys             array   the changes that break it
 //	  message          string  what is wrong, in words
 //	  override         string  the flag that allows it ("--allow-destroy",

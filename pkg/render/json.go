@@ -24,6 +24,7 @@ type JSONPlan struct {
 	Summary       JSONSummary     `json:"summary"`
 	Changes       []JSONChange    `json:"changes"`
 	Unmanaged     []JSONUnmanaged `json:"unmanaged"`
+	Refresh       []plan.Refresh  `json:"refresh"`
 	Findings      []plan.Finding  `json:"findings"`
 }
 
@@ -124,6 +125,7 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 		Summary:       JSONSummary{Summary: s, Total: s.Total()},
 		Changes:       make([]JSONChange, 0, len(p.Changes)),
 		Unmanaged:     make([]JSONUnmanaged, 0, len(p.Unmanaged)),
+		Refresh:       append([]plan.Refresh{}, p.Refresh...),
 		Findings:      make([]plan.Finding, 0, len(p.Findings)),
 	}
 	for _, c := range p.Changes {

@@ -187,6 +187,25 @@ func (v markdownView) plan(w io.Writer, p *plan.Plan) error {
 	return err
 }
 
+// mdRefreshed names the owned objects changed outside psync, which apply
+// records in the state only: a short line, at most mdRefreshLimit names.
+func mdRefreshed(p *plan.Plan) string {
+	if len(p.Refresh) == 0 {
+		return ""
+	}
+	names := make([]string, 0, min(len(p.Refresh), mdRefreshLimit))
+	for _, r := range p.Refresh[:min(len(p.Refresh), mdRefreshLimit)] {
+		names = append(names, md(string(r.Kind))+" "+mdCode(r.Name))
+	}
+	more := ""
+	if n := len(p.Refresh) - mdRefreshLimit; n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("**Changed outside psync** (apply records what the API says in the state; nothing changes on the team): %s%s\n\n", strings.Join(names, ", "), more)
+}
+
+const mdRefreshLimit = 20
+
 // planDoc lays the comment out as summary, findings, table, body diffs and
 // unmanaged objects. When that is longer than v.max it leaves out the end
 // of the body diffs first, then unmanaged objects, then table rows, and
@@ -207,6 +226,7 @@ func (v markdownView) planDoc(p *plan.Plan) string {
 		head.WriteString("\n\n")
 	}
 	head.WriteString(mdFindings(p))
+	head.WriteString(mdRefreshed(p))
 
 	var rows []string
 	for _, it := range items(p) {

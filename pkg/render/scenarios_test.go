@@ -114,6 +114,8 @@ func updatesPlan() *plan.Plan {
 			After:        &plan.Attributes{Name: "base-image", MachineID: "psbox001", Note: "CUDA 12.4"},
 			Precondition: plan.Precondition{Exists: true, Fingerprint: "fp4"}},
 	}
+	// Disabled in the console: the state records it, the team keeps it.
+	p.Refresh = []plan.Refresh{{Kind: plan.KindScript, ID: "scr_1009", Name: "cleanup", RunOnce: true}}
 	return p
 }
 

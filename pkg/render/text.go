@@ -38,6 +38,7 @@ func (v textView) plan(w io.Writer, p *plan.Plan) error {
 			v.item(&b, it)
 		}
 	}
+	v.refreshed(&b, p)
 	v.unmanaged(&b, p)
 	if !p.Empty() {
 		fmt.Fprintf(&b, "\n%s %s\n", st.bold("Plan:"), summaryLine(p.Summary()))
@@ -212,6 +213,19 @@ func attrChanges(c plan.Change) []attr {
 		}
 	}
 	return out
+}
+
+// refreshed lists the owned objects changed outside psync whose new
+// name, flags, note or assignments apply records in the state (and only
+// there: nothing on the team changes for them).
+func (v textView) refreshed(b *bytes.Buffer, p *plan.Plan) {
+	if len(p.Refresh) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s\n", v.st.bold("Changed outside psync (apply records what the API says in the state; nothing changes on the team):"))
+	for _, r := range p.Refresh {
+		fmt.Fprintf(b, "  %s %s (id %s)\n", r.Kind, quote(r.Name), quote(r.ID))
+	}
 }
 
 func (v textView) unmanaged(b *bytes.Buffer, p *plan.Plan) {
