@@ -33,6 +33,9 @@ type Target struct {
 // releases what connect started (the sandbox); it is never nil.
 func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Target, func(), error) {
 	noop := func() {}
+	if g.MaxAttempts < 1 {
+		return nil, Target{}, noop, fmt.Errorf("--max-attempts must be at least 1, not %d", g.MaxAttempts)
+	}
 	baseURL := strings.TrimSpace(g.APIURL)
 	if baseURL == "" {
 		// PAPERSPACE_API_URL set but empty, as an undefined CI variable

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,6 +55,13 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 	if err != nil {
 		ws.close()
 		return nil, err
+	}
+	if g.State != "" {
+		if _, err := os.Stat(ws.statePath); errors.Is(err, fs.ErrNotExist) {
+			// Without a state psync owns nothing and adopts by name: say
+			// so, in case --state names the wrong file.
+			fmt.Fprintf(streams.Stderr, "psync: note: state file %s does not exist yet: psync owns nothing there (a first apply, or a mistyped --state?)\n", ws.statePath)
+		}
 	}
 	ws.client, ws.target, ws.closeConn, err = g.connect(ctx, streams)
 	if err != nil {

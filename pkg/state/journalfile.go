@@ -210,6 +210,13 @@ func replay(s *State, records []journalRecord) {
 // reading them again sorts it out.
 var errJournalAhead = errors.New("the journal continues a newer state file")
 
+// aheadError is an error that errJournalAhead may explain, worded for the
+// user should reading again not sort it out.
+type aheadError struct{ msg string }
+
+func (e *aheadError) Error() string        { return e.msg }
+func (e *aheadError) Is(target error) bool { return target == errJournalAhead }
+
 // replayJournal applies the journal beside the state file at path to s, the
 // state read from that file, or New() when the file does not exist.
 func (s *State) replayJournal(path string, stateExists bool, stateData, data []byte, err error) error {
@@ -227,7 +234,7 @@ func (s *State) replayJournal(path string, stateExists bool, stateData, data []b
 	last := h.Serial + int64(len(records))
 	switch {
 	case !stateExists:
-		return fmt.Errorf("%w: state %s is missing, but its journal %s holds the changes of an apply that was interrupted: restore the state file (from version control, say), or delete the journal to go on without them", errJournalAhead, path, jpath)
+		return &aheadError{fmt.Sprintf("state %s is missing, but its journal %s holds the changes of an apply that was interrupted: restore the state file (from version control, say), or delete the journal to go on without them", path, jpath)}
 	case h.Lineage != s.Lineage:
 		return fmt.Errorf("state journal %s continues another state file (lineage %s, not %s): delete it if %s is the right state file", jpath, h.Lineage, s.Lineage, path)
 	case h.Serial == s.Serial && h.StateSHA256 != BodyHash(string(stateData)):
@@ -237,7 +244,7 @@ func (s *State) replayJournal(path string, stateExists bool, stateData, data []b
 	case last <= s.Serial:
 		// Already folded into the state file; the next apply replaces it.
 	case h.Serial > s.Serial:
-		return fmt.Errorf("%w: state %s has serial %d, but its journal %s continues serial %d", errJournalAhead, path, s.Serial, jpath, h.Serial)
+		return &aheadError{fmt.Sprintf("state %s has serial %d, but its journal %s continues serial %d, a newer state file: restore that state file, or delete the journal if this one is right", path, s.Serial, jpath, h.Serial)}
 	default:
 		return fmt.Errorf("state journal %s continues serial %d up to %d, but state %s has serial %d: delete the journal if the state file is the right one", jpath, h.Serial, last, path, s.Serial)
 	}
@@ -271,7 +278,7 @@ func parseJournal(name string, data []byte) (journalHeader, []journalRecord, err
 		}
 		var r journalRecord
 		if err := decodeStrict(line, &r); err != nil {
-			return h, nil, fmt.Errorf("state journal %s: line %d: %w", name, n, err)
+			return h, nil, fmt.Errorf("state journal %s: line %d: %w: the journal is damaged (psync never edits a line it wrote); delete it to go on without the changes it holds (the next plan adopts their objects by name)", name, n, err)
 		}
 		if want := h.Serial + int64(len(records)) + 1; r.Serial != want {
 			return h, nil, fmt.Errorf("state journal %s: line %d: serial %d, want %d", name, n, r.Serial, want)

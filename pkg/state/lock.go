@@ -38,12 +38,15 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
+	// The lock goes with its process, even a killed one: a held lock is a
+	// psync still running, and waiting for it is all there is to do.
+	const next = ": wait for it to finish (the lock is released when that process exits)"
 	if e.Holder == nil {
-		return fmt.Sprintf("state %s is locked by another process (lock file %s.lock)", e.Path, e.Path)
+		return fmt.Sprintf("state %s is locked by another process (lock file %s.lock)%s", e.Path, e.Path, next)
 	}
 	h := e.Holder
-	return fmt.Sprintf("state %s is locked by pid %d on host %s since %s (%s)",
-		e.Path, h.PID, h.Hostname, h.Since.UTC().Format(time.RFC3339), h.Command)
+	return fmt.Sprintf("state %s is locked by pid %d on host %s since %s (%s)%s",
+		e.Path, h.PID, h.Hostname, h.Since.UTC().Format(time.RFC3339), h.Command, next)
 }
 
 // Lock takes the exclusive lock of the state file at path without waiting.

@@ -323,7 +323,7 @@ func TestLock(t *testing.T) {
 	if le.Holder.PID != os.Getpid() || le.Holder.Hostname != host || le.Holder.Command != "psync apply" {
 		t.Errorf("holder = %+v", le.Holder)
 	}
-	wantRE := `^state .*psync\.state\.json is locked by pid \d+ on host .+ since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(psync apply\)$`
+	wantRE := `^state .*psync\.state\.json is locked by pid \d+ on host .+ since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(psync apply\): wait for it to finish \(the lock is released when that process exits\)$`
 	if !regexp.MustCompile(wantRE).MatchString(err.Error()) {
 		t.Errorf("error %q does not match %q", err, wantRE)
 	}
@@ -342,7 +342,7 @@ func TestLock(t *testing.T) {
 
 func TestLockedErrorWithoutHolder(t *testing.T) {
 	err := &LockedError{Path: "psync.state.json"}
-	if got, want := err.Error(), "state psync.state.json is locked by another process (lock file psync.state.json.lock)"; got != want {
+	if got, want := err.Error(), "state psync.state.json is locked by another process (lock file psync.state.json.lock): wait for it to finish (the lock is released when that process exits)"; got != want {
 		t.Errorf("got %q want %q", got, want)
 	}
 }
