@@ -92,7 +92,12 @@ func (p *Progress) Event(e apply.Event) {
 		if p.live {
 			p.note = msg
 		} else {
-			p.println("  ...     " + msg)
+			// In the columns of the result lines, with "..." for the
+			// status and the change's symbol.
+			c := e.Result.Change
+			pad := strings.Repeat(" ", statusWidth-len("...")+1)
+			sym := strings.Repeat(" ", max(0, 3-len(Symbol(c.Action)))) + p.st.symbol(c.Action)
+			p.println("  ..." + pad + sym + " " + msg)
 		}
 	case apply.EventFinished:
 		// A skipped change never started.
