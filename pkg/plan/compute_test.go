@@ -435,7 +435,7 @@ func TestCompute(t *testing.T) {
 			st:   stateOf([]state.Script{protectedState}, nil),
 			want: []row{{Key: "script/keep", Action: Delete, ID: "s1", Exists: true, Protected: true, Reasons: S{"not in manifest"}}},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"script/keep"}, Override: "--allow-destroy",
-				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
+				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, first apply preventDestroy: false in its manifest entry (put the entry back if you removed it)"}},
 		},
 		{
 			name: "preventDestroy overridden by --allow-destroy",
@@ -445,7 +445,7 @@ func TestCompute(t *testing.T) {
 			opts: Options{AllowDestroy: true},
 			want: []row{{Key: "script/keep", Action: Delete, ID: "s1", Exists: true, Protected: true, Reasons: S{"not in manifest"}}},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"script/keep"}, Override: "--allow-destroy", Overridden: true,
-				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
+				Message: "the plan destroys 1 object protected by preventDestroy (script/keep): to destroy it, first apply preventDestroy: false in its manifest entry (put the entry back if you removed it)"}},
 		},
 		{
 			name: "preventDestroy in the manifest makes a replace unsafe",
@@ -457,7 +457,7 @@ func TestCompute(t *testing.T) {
 				{Key: "template/u", Action: Replace, ID: "u1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m3"}, Affected: S{"m1"}},
 			},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t", "template/u"}, Override: "--allow-destroy",
-				Message: "the plan destroys 2 objects protected by preventDestroy (template/t, template/u): to destroy them, apply preventDestroy: false first, or pass --allow-destroy"}},
+				Message: "the plan destroys 2 objects protected by preventDestroy (template/t, template/u): to destroy them, first apply preventDestroy: false in their manifest entry (put the entry back if you removed it)"}},
 		},
 		{
 			name: "preventDestroy remembered in the state makes a replace unsafe",
@@ -468,7 +468,7 @@ func TestCompute(t *testing.T) {
 				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2", "preventDestroy true → false"}, Affected: S{"m1"}},
 			},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t"}, Override: "--allow-destroy",
-				Message: "the plan destroys 1 object protected by preventDestroy (template/t): to destroy it, apply preventDestroy: false first, or pass --allow-destroy"}},
+				Message: "the plan destroys 1 object protected by preventDestroy (template/t): to destroy it, first apply preventDestroy: false in its manifest entry (put the entry back if you removed it)"}},
 		},
 		{
 			name: "maxDeletePercent: 4 of 12 is too many",
@@ -482,7 +482,7 @@ func TestCompute(t *testing.T) {
 				{Key: "script/l-script", Action: Delete, ID: "sl", Exists: true, Reasons: S{"not in manifest"}},
 			},
 			findings: []Finding{{Rule: RuleMaxDeletePercent, Keys: S{"script/i-script", "script/j-script", "script/k-script", "script/l-script"}, Override: "--allow-mass-delete",
-				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest, or pass --allow-mass-delete"}},
+				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest"}},
 		},
 		{
 			// What a state of another team looks like through the spec's
@@ -500,7 +500,7 @@ func TestCompute(t *testing.T) {
 			},
 			unmanaged: []Unmanaged{{Kind: KindScript, Name: "other-team", ID: "o1"}},
 			findings: []Finding{{Rule: RuleAllOwnedGone, Keys: S{"script/a#s1", "script/b#s2", "template/t"}, Override: "--allow-mass-delete",
-				Message: "none of the 3 objects the state owns is in the team: is this the state of another team or API key? Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, pass --allow-mass-delete to forget them"}},
+				Message: "none of the 3 objects the state owns is in the team: is this the state of another team or API key? Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, the override forgets them"}},
 		},
 		{
 			name: "maxDeletePercent: overridden",
@@ -515,7 +515,7 @@ func TestCompute(t *testing.T) {
 				{Key: "script/l-script", Action: Delete, ID: "sl", Exists: true, Reasons: S{"not in manifest"}},
 			},
 			findings: []Finding{{Rule: RuleMaxDeletePercent, Keys: S{"script/i-script", "script/j-script", "script/k-script", "script/l-script"}, Override: "--allow-mass-delete", Overridden: true,
-				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest, or pass --allow-mass-delete"}},
+				Message: "the plan deletes 4 of 12 remote scripts (33%), more than maxDeletePercent (25%): check the manifest"}},
 		},
 		{
 			name: "maxDeletePercent: exactly the limit is allowed",

@@ -43,8 +43,8 @@ func findings(changes []Change, snap *remote.Snapshot, owned, maxPercent int, op
 		out = append(out, Finding{
 			Rule: RulePreventDestroy,
 			Keys: protected,
-			Message: fmt.Sprintf("the plan destroys %s protected by preventDestroy (%s): to destroy %s, apply preventDestroy: false first, or pass --allow-destroy",
-				count(len(protected), "object"), listKeys(protected), pronoun(len(protected))),
+			Message: fmt.Sprintf("the plan destroys %s protected by preventDestroy (%s): to destroy %s, first apply preventDestroy: false in %s manifest entry (put the entry back if you removed it)",
+				count(len(protected), "object"), listKeys(protected), pronoun(len(protected)), possessive(len(protected))),
 			Override:   "--allow-destroy",
 			Overridden: opts.AllowDestroy,
 		})
@@ -54,7 +54,7 @@ func findings(changes []Change, snap *remote.Snapshot, owned, maxPercent int, op
 			Rule: RuleAllOwnedGone,
 			Keys: gone,
 			Message: fmt.Sprintf("none of the %d objects the state owns is in the team: is this the state of another team or API key? "+
-				"Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, pass --allow-mass-delete to forget them",
+				"Use the key of the state's team, or --state to pick this team's state file; if they really were all deleted outside psync, the override forgets them",
 				owned),
 			Override:   "--allow-mass-delete",
 			Overridden: opts.AllowMassDelete,
@@ -72,7 +72,7 @@ func findings(changes []Change, snap *remote.Snapshot, owned, maxPercent int, op
 		out = append(out, Finding{
 			Rule: RuleMaxDeletePercent,
 			Keys: deletes[kind],
-			Message: fmt.Sprintf("the plan deletes %d of %d remote %ss (%d%%), more than maxDeletePercent (%d%%): check the manifest, or pass --allow-mass-delete",
+			Message: fmt.Sprintf("the plan deletes %d of %d remote %ss (%d%%), more than maxDeletePercent (%d%%): check the manifest",
 				n, total, kind, n*100/total, maxPercent),
 			Override:   "--allow-mass-delete",
 			Overridden: opts.AllowMassDelete,
@@ -90,6 +90,13 @@ func count(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func possessive(n int) string {
+	if n == 1 {
+		return "its"
+	}
+	return "their"
 }
 
 func pronoun(n int) string {
