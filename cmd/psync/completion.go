@@ -76,8 +76,14 @@ func completionModelOf(app *kong.Application) completionModel {
 				continue
 			}
 			cf := completionFlag{Long: f.Name, Short: f.Short, Help: f.Help, TakesValue: !f.IsBool() && !f.IsCounter()}
-			if cf.TakesValue && f.Enum != "" {
+			switch {
+			case !cf.TakesValue:
+			case f.Enum != "":
 				cf.Enum = f.EnumSlice()
+			case f.Tag.Has("complete"):
+				// Values to offer for a flag kong does not check against a
+				// list (an empty --sandbox-dialect means the default).
+				cf.Enum = strings.Split(f.Tag.Get("complete"), ",")
 			}
 			flags = append(flags, cf)
 		}

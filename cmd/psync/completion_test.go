@@ -28,6 +28,8 @@ var completionCases = []struct {
 	{"psync apply --auto", []string{"--auto-approve"}},
 	{"psync sandbox ", []string{"serve"}},
 	{"psync sandbox serve --dialect ", []string{"paperspace-v1", "spec"}},
+	{"psync --sandbox-dialect ", []string{"paperspace-v1", "spec"}},
+	{"psync plan --sandbox-dialect p", []string{"paperspace-v1"}},
 	{"psync completion ", []string{"bash", "fish", "zsh"}},
 	// A global flag after a command, and a value that looks like a command.
 	{"psync plan --no-c", []string{"--no-color"}},

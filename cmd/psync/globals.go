@@ -11,7 +11,7 @@ type Globals struct {
 
 	// Checked in connect, not by a kong enum: an empty PSYNC_SANDBOX_DIALECT
 	// (an unset CI variable) means the default, and only --sandbox uses it.
-	SandboxDialect string `name:"sandbox-dialect" env:"PSYNC_SANDBOX_DIALECT" placeholder:"spec|paperspace-v1" help:"API dialect the --sandbox speaks: spec (api/openapi.yaml, the default) or paperspace-v1 (the live API)."`
+	SandboxDialect string `name:"sandbox-dialect" env:"PSYNC_SANDBOX_DIALECT" placeholder:"spec|paperspace-v1" complete:"spec,paperspace-v1" help:"API dialect the --sandbox speaks: spec (api/openapi.yaml, the default) or paperspace-v1 (the live API)."`
 	Debug          bool   `name:"debug" help:"Log every API request to stderr (the key is never shown)."`
 	NoColor        bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set and not empty)."`
 
