@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY opens a pseudo-terminal: psync sees the slave end as its
+// terminal, the test types into and reads from the master end.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		t.Skipf("unlock the pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		t.Skipf("name the pseudo-terminal: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		t.Skipf("open the pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { slave.Close(); master.Close() })
+	return master, slave
+}
+
+// screen collects what psync writes to the terminal.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitFor waits until the screen shows want.
+func (s *screen) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal never showed %q:\n%s", want, s.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// On a terminal, apply shows the plan and applies only after "yes"; any
+// other answer applies nothing.
+func TestApplyAsksOnATerminal(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	for _, tc := range []struct {
+		answer string
+		code   int
+		want   string // on the terminal or stderr
+		remote int    // scripts on the team afterwards
+	}{
+		{"no", ExitError, "apply cancelled", 0},
+		{"yes", ExitOK, "Apply complete: 5 done", 2},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			inst := startSandbox(t)
+			manifest := writeManifest(t, twoScripts)
+			master, slave := openPTY(t)
+			var term screen
+			go io.Copy(&term, master)
+			var stderr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run([]string{"-f", manifest, "apply"}, &IO{Stdin: slave, Stdout: slave, Stderr: &stderr, Interrupts: make(chan os.Signal)})
+			}()
+			term.waitFor(t, "Only 'yes' will be accepted: ")
+			if !strings.Contains(term.String(), `+ script "a"`) {
+				t.Errorf("the plan was not shown before the question:\n%s", term.String())
+			}
+			fmt.Fprintf(master, "%s\n", tc.answer)
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("apply did not end after the answer")
+			}
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tc.code, term.String(), stderr.String())
+			}
+			if !strings.Contains(term.String()+stderr.String(), tc.want) {
+				t.Errorf("want %q in the output:\n%s%s", tc.want, term.String(), stderr.String())
+			}
+			d, err := inst.Server.Dump(inst.TeamID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.StartupScripts) != tc.remote {
+				t.Errorf("%d scripts on the team, want %d", len(d.StartupScripts), tc.remote)
+			}
+		})
+	}
+}
