@@ -561,3 +561,52 @@ func killPoints(t *testing.T, stream uint64) *rand.Rand {
 	t.Logf("kill points drawn with PSYNC_CRASH_SEED=%d", seed)
 	return rand.New(rand.NewPCG(uint64(seed), stream))
 }
+
+// The first interrupt lets the changes in flight finish; a second exits
+// at once, with 130, and what the state and its journal hold still loads
+// and converges.
+func TestSecondInterruptExitsAtOnce(t *testing.T) {
+	// Slow answers: the first interrupt alone would take about a second
+	// to drain the changes in flight.
+	e := newEnv(t, sandbox.Faults{Latency: 800 * time.Millisecond})
+	d := desired{nScripts: 12}
+	d.write(t, e.dir)
+	cmd := e.command("apply", "--auto-approve", "--parallelism", "8")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput := func(want string) {
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), want); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("psync never printed %q:\n%s", want, out.String())
+			}
+		}
+	}
+	waitOutput("Plan:")
+	time.Sleep(100 * time.Millisecond) // changes in flight, most of their 800ms to go
+	cmd.Process.Signal(os.Interrupt)
+	waitOutput("interrupted: finishing the changes in flight")
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130\n%s", err, out.String())
+	}
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("the second interrupt took %s to exit: it waited for the changes in flight", took)
+	}
+	if !strings.Contains(out.String(), "interrupted again: exiting at once") {
+		t.Errorf("no notice of the second interrupt:\n%s", out.String())
+	}
+	if _, err := state.Load(e.statePath); err != nil {
+		t.Fatalf("the state does not load: %v", err)
+	}
+	if code, out := e.run("apply", "--auto-approve", "--parallelism", "8"); code != 0 {
+		t.Fatalf("the re-run: exit %d\n%s", code, out)
+	}
+	e.check(t, d, "after a second interrupt")
+}
