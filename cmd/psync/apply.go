@@ -69,9 +69,12 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
 	}
 	if p.Empty() && len(p.Refresh) == 0 {
-		// Nothing to change, but the state now knows its team: keep that,
-		// so that another team's key is refused next time.
-		if c.learntTeam && !c.DryRun && len(ws.state.Scripts)+len(ws.state.Templates) > 0 {
+		// Nothing to change, but the state may have learnt its team (keep
+		// it, so that another team's key is refused next time), or a
+		// killed apply's journal may hold its last changes: fold it in.
+		_, statErr := os.Stat(state.JournalPath(ws.statePath))
+		journal := statErr == nil
+		if !c.DryRun && (journal || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
 			if err := ws.state.Save(ws.statePath); err != nil {
 				return err
 			}

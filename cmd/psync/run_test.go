@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -259,5 +260,45 @@ scripts:
 	code, out, errOut = runPsync(t, "-f", manifest, "plan")
 	if code != ExitRefused || !strings.Contains(errOut, "the state belongs to") || !strings.Contains(errOut, "team team-a") {
 		t.Errorf("team-b: exit %d, want 3 naming team-a\n%s%s", code, out, errOut)
+	}
+}
+
+// An apply with nothing to do still folds the journal a killed apply left
+// behind into the state file.
+func TestApplyWithNothingToDoFoldsTheJournal(t *testing.T) {
+	startSandbox(t)
+	manifest := writeManifest(t, twoScripts)
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	statePath := filepath.Join(filepath.Dir(manifest), "psync.state.json")
+	st, err := state.Load(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a killed apply leaves: a checkpoint and a journal after it.
+	j := state.NewJournal(statePath, st)
+	for range 2 {
+		if err := j.Update(func(*state.State) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(state.JournalPath(statePath)); err != nil {
+		t.Fatalf("no journal to fold: %v", err)
+	}
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve", "--dry-run"); code != 0 || !strings.Contains(out, "No changes") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(state.JournalPath(statePath)); err != nil {
+		t.Errorf("a dry run folded the journal: %v", err)
+	}
+	if code, out, errOut := runPsync(t, "-f", manifest, "apply", "--auto-approve"); code != 0 || !strings.Contains(out, "No changes") {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(state.JournalPath(statePath)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the journal is still there after an apply: %v", err)
+	}
+	if _, err := state.Load(statePath); err != nil {
+		t.Errorf("the folded state does not load: %v", err)
 	}
 }
