@@ -101,11 +101,7 @@ func (r *retrier) wait(ctx context.Context, retryAfter time.Duration) error {
 	if r.n >= cfg.MaxAttempts {
 		return errBudget
 	}
-	ceil := cfg.BackoffBase << min(r.n-1, 30)
-	if ceil <= 0 || ceil > cfg.BackoffMax {
-		ceil = cfg.BackoffMax
-	}
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	d := backoff(r.n, cfg.BackoffBase, cfg.BackoffMax, rand.Int64N)
 	if retryAfter > d {
 		d = retryAfter
 	}
@@ -120,6 +116,17 @@ func (r *retrier) wait(ctx context.Context, retryAfter time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// backoff is the wait after attempt n (1, 2, …): full jitter, a uniform
+// draw from [0, ceiling], where the ceiling doubles from base with each
+// attempt up to max. draw(k) returns a number in [0, k).
+func backoff(n int, base, max time.Duration, draw func(int64) int64) time.Duration {
+	ceil := base << min(n-1, 30)
+	if ceil <= 0 || ceil > max {
+		ceil = max
+	}
+	return time.Duration(draw(int64(ceil) + 1))
 }
 
 // do sends req until it succeeds, fails for good, or (for a create) fails
