@@ -124,3 +124,36 @@ func TestApplyAsksOnATerminal(t *testing.T) {
 		})
 	}
 }
+
+// Colour on a terminal, and none with NO_COLOR or --no-color (or when the
+// output is not a terminal, which every other test checks).
+func TestColourOnATerminal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		noColor string
+		args    []string
+		colour  bool
+	}{
+		{"terminal", "", nil, true},
+		{"NO_COLOR", "1", nil, false},
+		{"--no-color", "", []string{"--no-color"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("NO_COLOR", tc.noColor)
+			startSandbox(t)
+			manifest := writeManifest(t, twoScripts)
+			master, slave := openPTY(t)
+			var term screen
+			go io.Copy(&term, master)
+			args := append(append([]string{"-f", manifest}, tc.args...), "plan")
+			var stderr bytes.Buffer
+			if code := run(args, &IO{Stdin: strings.NewReader(""), Stdout: slave, Stderr: &stderr, Interrupts: make(chan os.Signal)}); code != 0 {
+				t.Fatalf("plan: exit %d\n%s", code, stderr.String())
+			}
+			term.waitFor(t, "Plan:")
+			if got := strings.Contains(term.String(), "\x1b["); got != tc.colour {
+				t.Errorf("colour codes: %t, want %t\n%q", got, tc.colour, term.String())
+			}
+		})
+	}
+}
