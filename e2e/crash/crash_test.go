@@ -102,8 +102,17 @@ func (e *env) command(args ...string) *exec.Cmd {
 
 // run runs psync to the end and returns its exit code and output.
 func (e *env) run(args ...string) (int, string) {
-	cmd := e.command(args...)
-	out, err := cmd.CombinedOutput()
+	code, out := e.runQuiet(args...)
+	if code < 0 {
+		e.t.Fatalf("psync %v: %s", args, out)
+	}
+	return code, out
+}
+
+// runQuiet is run without failing the test when psync cannot start (exit
+// -1, the error as output), for goroutines other than the test's.
+func (e *env) runQuiet(args ...string) (int, string) {
+	out, err := e.command(args...).CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -111,8 +120,7 @@ func (e *env) run(args ...string) (int, string) {
 	case errors.As(err, &exit):
 		return exit.ExitCode(), string(out)
 	default:
-		e.t.Fatalf("psync %v: %v", args, err)
-		return -1, ""
+		return -1, err.Error()
 	}
 }
 

@@ -158,21 +158,6 @@ func TestJournalKeepsEveryReportedChange(t *testing.T) {
 	}
 }
 
-// runQuiet is run without failing the test on a start error, for the
-// goroutine racing an apply.
-func (e *env) runQuiet(args ...string) (int, string) {
-	out, err := e.command(args...).CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &exit):
-		return exit.ExitCode(), string(out)
-	default:
-		return -1, err.Error()
-	}
-}
-
 func nameIndex(t *testing.T, name string) int {
 	t.Helper()
 	var i int

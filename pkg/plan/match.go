@@ -259,8 +259,9 @@ func (m *matcher) unclaimed(name string) []int {
 // remote object psync does not own already holds, and that the plan keeps
 // (it is deleted only with prune): applying it would leave two objects of
 // the name. An owned holder is deleted by the plan, which frees the name.
-func (p *planner) renameTargetTaken(mt *matcher, kind Kind, names []string, matched []match, owned func(id string) bool) {
-	for i, name := range names {
+func (p *planner) renameTargetTaken(mt *matcher, kind Kind, desired []desiredEntry, matched []match, owned func(id string) bool) {
+	for i, d := range desired {
+		name := d.name
 		r := matched[i].remote
 		if r < 0 || mt.remotes[r].name == name || p.prune {
 			continue

@@ -31,11 +31,7 @@ func (p *planner) planScripts() {
 	}
 	matches, errs := mt.matchAll(desired)
 	p.errs = append(p.errs, errs...)
-	names := make([]string, len(p.m.Scripts))
-	for i, d := range p.m.Scripts {
-		names[i] = d.Name
-	}
-	p.renameTargetTaken(mt, KindScript, names, matches, func(id string) bool { return stByID[id] != nil })
+	p.renameTargetTaken(mt, KindScript, desired, matches, func(id string) bool { return stByID[id] != nil })
 
 	assignments := map[string][]string{}
 	for _, a := range p.m.Assignments {

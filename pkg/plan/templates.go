@@ -35,11 +35,7 @@ func (p *planner) planTemplates() {
 	}
 	matches, errs := mt.matchAll(desired)
 	p.errs = append(p.errs, errs...)
-	names := make([]string, len(p.m.Templates))
-	for i, d := range p.m.Templates {
-		names[i] = d.Name
-	}
-	p.renameTargetTaken(mt, KindTemplate, names, matches, func(id string) bool { return stByID[id] != nil })
+	p.renameTargetTaken(mt, KindTemplate, desired, matches, func(id string) bool { return stByID[id] != nil })
 
 	grow := 0
 	for _, m := range matches {

@@ -218,41 +218,40 @@ func (e *aheadError) Error() string        { return e.msg }
 func (e *aheadError) Is(target error) bool { return target == errJournalAhead }
 
 // replayJournal applies the journal beside the state file at path to s, the
-// state read from that file, or New() when the file does not exist.
-func (s *State) replayJournal(path string, stateExists bool, stateData, data []byte, err error) error {
+// state read from that file, or New() when the file does not exist. It
+// reports whether it replayed records; the caller checks the invariants.
+func (s *State) replayJournal(path string, stateExists bool, stateData, data []byte, err error) (bool, error) {
 	jpath := JournalPath(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read state journal: %w", err)
+		return false, fmt.Errorf("read state journal: %w", err)
 	}
 	h, records, err := parseJournal(jpath, data)
 	if err != nil {
-		return err
+		return false, err
 	}
 	last := h.Serial + int64(len(records))
 	switch {
 	case !stateExists:
-		return &aheadError{fmt.Sprintf("state %s is missing, but its journal %s holds the changes of an apply that was interrupted: restore the state file (from version control, say), or delete the journal to go on without them", path, jpath)}
+		return false, &aheadError{fmt.Sprintf("state %s is missing, but its journal %s holds the changes of an apply that was interrupted: restore the state file (from version control, say), or delete the journal to go on without them", path, jpath)}
 	case h.Lineage != s.Lineage:
-		return fmt.Errorf("state journal %s continues another state file (lineage %s, not %s): delete it if %s is the right state file", jpath, h.Lineage, s.Lineage, path)
+		return false, fmt.Errorf("state journal %s continues another state file (lineage %s, not %s): delete it if %s is the right state file", jpath, h.Lineage, s.Lineage, path)
 	case h.Serial == s.Serial && h.StateSHA256 != BodyHash(string(stateData)):
-		return fmt.Errorf("state journal %s continues another version of state %s (same serial %d, other content: the state file was replaced or edited): delete the journal if the state file is the right one", jpath, path, s.Serial)
+		return false, fmt.Errorf("state journal %s continues another version of state %s (same serial %d, other content: the state file was replaced or edited): delete the journal if the state file is the right one", jpath, path, s.Serial)
 	case h.Serial == s.Serial:
 		replay(s, records)
+		s.normalize()
+		return true, nil
 	case last <= s.Serial:
 		// Already folded into the state file; the next apply replaces it.
 	case h.Serial > s.Serial:
-		return &aheadError{fmt.Sprintf("state %s has serial %d, but its journal %s continues serial %d, a newer state file: restore that state file, or delete the journal if this one is right", path, s.Serial, jpath, h.Serial)}
+		return false, &aheadError{fmt.Sprintf("state %s has serial %d, but its journal %s continues serial %d, a newer state file: restore that state file, or delete the journal if this one is right", path, s.Serial, jpath, h.Serial)}
 	default:
-		return fmt.Errorf("state journal %s continues serial %d up to %d, but state %s has serial %d: delete the journal if the state file is the right one", jpath, h.Serial, last, path, s.Serial)
+		return false, fmt.Errorf("state journal %s continues serial %d up to %d, but state %s has serial %d: delete the journal if the state file is the right one", jpath, h.Serial, last, path, s.Serial)
 	}
-	s.normalize()
-	if err := s.Validate(); err != nil {
-		return fmt.Errorf("state %s with its journal %s: %w", path, jpath, err)
-	}
-	return nil
+	return false, nil
 }
 
 // parseJournal decodes a journal file; name is used in errors.

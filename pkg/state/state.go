@@ -78,10 +78,14 @@ func loadWithJournal(path string) (*State, error) {
 	// A checkpoint in the middle of an apply may break an invariant that
 	// the journal's later records restore: only the replayed state must
 	// hold them.
-	if err := s.replayJournal(path, exists, data, journal, jerr); err != nil {
+	replayed, err := s.replayJournal(path, exists, data, journal, jerr)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.Validate(); err != nil {
+		if replayed {
+			return nil, fmt.Errorf("state %s with its journal %s: %w", path, JournalPath(path), err)
+		}
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return s, nil
