@@ -12,15 +12,24 @@ import (
 type Diagnostic struct {
 	Pos     Position
 	Message string
+	// Excerpt, for a YAML syntax error, is the offending line quoted
+	// (short and sanitised) with a caret under the column, as lines
+	// starting with "  | ". It is empty for every other problem.
+	Excerpt string
 }
 
 // String is "file:line:column: message", or "file:line: message" when
 // the column is unknown (YAML syntax errors, shell syntax errors).
+// Excerpt, when there is one, follows on lines of its own.
 func (d Diagnostic) String() string {
+	s := d.Pos.String() + ": " + d.Message
 	if d.Pos.Line != 0 && d.Pos.Column == 0 {
-		return fmt.Sprintf("%s:%d: %s", d.Pos.File, d.Pos.Line, d.Message)
+		s = fmt.Sprintf("%s:%d: %s", d.Pos.File, d.Pos.Line, d.Message)
 	}
-	return d.Pos.String() + ": " + d.Message
+	if d.Excerpt != "" {
+		s += "\n" + d.Excerpt
+	}
+	return s
 }
 
 // Errors is every problem found while loading a manifest. Load returns it

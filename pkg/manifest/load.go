@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -105,10 +103,6 @@ func load(dir string, srcs []source) (*Manifest, error) {
 	return m, nil
 }
 
-// yamlLine matches yaml.v3's syntax errors, which carry a line but no
-// column.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // parse decodes every YAML document of one file.
 func parse(src source, diags *diagnostics) []parsed {
 	var out []parsed
@@ -122,7 +116,7 @@ func parse(src source, diags *diagnostics) []parsed {
 			break
 		}
 		if err != nil {
-			diags.list = append(diags.list, syntaxError(src.name, err))
+			diags.list = append(diags.list, syntaxError(src.name, src.data, err))
 			return out
 		}
 		docs++
@@ -153,13 +147,4 @@ func parse(src source, diags *diagnostics) []parsed {
 		diags.add(Position{File: src.name, Line: 1, Column: 1}, "the file is empty: a manifest starts with \"version: 1\"")
 	}
 	return out
-}
-
-func syntaxError(file string, err error) Diagnostic {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Diagnostic{Pos: Position{File: file, Line: line}, Message: "invalid YAML: " + m[2]}
-	}
-	return Diagnostic{Pos: Position{File: file}, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
