@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 )
@@ -223,7 +224,7 @@ func (j *Journal) startFiles(state, header []byte) (*os.File, error) {
 	if err := writeFileAtomic(jpath, header); err != nil {
 		return nil, fmt.Errorf("start the journal: %w", err)
 	}
-	f, err := os.OpenFile(jpath, os.O_WRONLY, 0)
+	f, err := os.OpenFile(jpath, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("start the journal: %w", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/psync-dev/psync/internal/safefile"
 )
 
 // New returns an empty state: it owns nothing, knows no hashes and has no
@@ -62,9 +64,9 @@ func loadWithJournal(path string) (*State, error) {
 	// before it starts or removes a journal, so a state file read after
 	// the journal is at least as new as every record read, and a journal
 	// that is gone was folded into the state file read next.
-	journal, jerr := os.ReadFile(JournalPath(path))
+	journal, jerr := safefile.ReadFile(JournalPath(path), journalFileRules(path))
 	s := New()
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, stateFileRules(path))
 	exists := err == nil
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -89,6 +91,27 @@ func loadWithJournal(path string) (*State, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// MaxStateBytes and MaxJournalBytes cap the state file and its journal. A
+// state holding every body of a thousand 16 KiB scripts is 16 MiB; the
+// journal of an apply can repeat each body a few times. Larger files are
+// refused before they are read, so a hostile one cannot exhaust memory.
+const (
+	MaxStateBytes   = 64 << 20
+	MaxJournalBytes = 256 << 20
+)
+
+// stateFileRules confine the state file: a regular file, at most
+// MaxStateBytes, and, should the path be a symlink, one that stays in the
+// directory the path names (the state may sit wherever --state says, but a
+// committed link must not make psync read a file outside it).
+func stateFileRules(path string) safefile.Options {
+	return safefile.Options{Root: filepath.Dir(path), Limit: MaxStateBytes, What: "state file"}
+}
+
+func journalFileRules(statePath string) safefile.Options {
+	return safefile.Options{Root: filepath.Dir(statePath), Limit: MaxJournalBytes, What: "state journal"}
 }
 
 // decode decodes a state document, without checking its invariants.
