@@ -17,14 +17,16 @@ import (
 
 // ApplyCmd makes the team match the manifest, or applies a saved plan.
 type ApplyCmd struct {
-	PlanFile        string `arg:"" optional:"" name:"planfile" help:"A plan saved with 'psync plan --out FILE'. Without it, apply plans afresh."`
-	AutoApprove     bool   `name:"auto-approve" help:"Do not ask for confirmation (required when there is no terminal)."`
-	DryRun          bool   `name:"dry-run" help:"Walk the schedule without writing anything."`
-	Parallelism     int    `name:"parallelism" default:"10" help:"Most changes in flight at once (1-256)."`
-	Prune           bool   `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
-	Output          string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
-	AllowDestroy    bool   `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
-	AllowMassDelete bool   `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
+	PlanFile        string   `arg:"" optional:"" name:"planfile" help:"A plan saved with 'psync plan --out FILE'. Without it, apply plans afresh."`
+	AutoApprove     bool     `name:"auto-approve" help:"Do not ask for confirmation (required when there is no terminal)."`
+	DryRun          bool     `name:"dry-run" help:"Walk the schedule without writing anything."`
+	Parallelism     int      `name:"parallelism" default:"10" help:"Most changes in flight at once (1-256)."`
+	Prune           bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
+	Target          []string `name:"target" placeholder:"KIND/NAME" help:"Only apply the changes of these objects and their assignments (script/NAME or template/NAME; repeatable)."`
+	Replace         []string `name:"replace" placeholder:"script/NAME" help:"Push this script's body again although the state says it matches (repeatable)."`
+	Output          string   `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	AllowDestroy    bool     `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
+	AllowMassDelete bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
 
 	// learntTeam is set when the state learnt its team from this run's
 	// read of the team.
@@ -37,10 +39,17 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if c.Parallelism < 1 || c.Parallelism > 256 {
 		return fmt.Errorf("--parallelism must be between 1 and 256, not %d", c.Parallelism)
 	}
-	if c.PlanFile != "" && c.Prune {
-		// A saved plan's changes are fixed; ignoring the flag would
-		// leave the user thinking the unmanaged objects were pruned.
-		return errors.New("--prune cannot change a saved plan; plan again with --prune --out FILE")
+	if c.PlanFile != "" {
+		// A saved plan's changes are fixed; ignoring one of these flags
+		// would leave the user thinking it had been applied.
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"--prune", c.Prune}, {"--target", len(c.Target) > 0}, {"--replace", len(c.Replace) > 0}} {
+			if f.set {
+				return fmt.Errorf("%s cannot change a saved plan; plan again with %s --out FILE", f.name, f.name)
+			}
+		}
 	}
 	format, err := render.ParseFormat(c.Output)
 	if err != nil {
@@ -62,6 +71,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 			return err
 		}
 	}
+	noteLeftOut(streams, p)
 	if p.Refused() {
 		if format != render.Text {
 			render.Plan(streams.Stderr, p, render.Text, ropts)
@@ -155,6 +165,8 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			Prune:           c.Prune || ws.manifest.Settings.Prune,
 			AllowDestroy:    c.AllowDestroy,
 			AllowMassDelete: c.AllowMassDelete,
+			Targets:         c.Target,
+			Replace:         c.Replace,
 			APIURL:          ws.target.APIURL,
 			Team:            ws.target.Team,
 		})

@@ -22,6 +22,7 @@ type PlanCmd struct {
 	DetailedExitcode bool     `name:"detailed-exitcode" help:"Exit 0 when there are no changes, 2 when there are, 1 on error (3 when unsafe)."`
 	Prune            bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
 	Target           []string `name:"target" placeholder:"KIND/NAME" help:"Only plan these objects and their assignments (script/NAME or template/NAME; repeatable)."`
+	Replace          []string `name:"replace" placeholder:"script/NAME" help:"Push this script's body again although the state says it matches (repeatable)."`
 	AllowDestroy     bool     `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
 	AllowMassDelete  bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
 }
@@ -57,6 +58,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		AllowDestroy:    c.AllowDestroy,
 		AllowMassDelete: c.AllowMassDelete,
 		Targets:         c.Target,
+		Replace:         c.Replace,
 		APIURL:          ws.target.APIURL,
 		Team:            ws.target.Team,
 	})
@@ -66,6 +68,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err := render.Plan(streams.Stdout, p, format, g.renderOptions(streams)); err != nil {
 		return err
 	}
+	noteLeftOut(streams, p)
 	if c.Out != "" {
 		if err := savePlan(c.Out, p); err != nil {
 			return err
@@ -79,6 +82,14 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return withCode(ExitChanges, nil)
 	}
 	return nil
+}
+
+// noteLeftOut says how many changes --target left out: a targeted plan
+// that looks complete is how a change gets forgotten.
+func noteLeftOut(streams *IO, p *plan.Plan) {
+	if p.LeftOut > 0 {
+		fmt.Fprintf(streams.Stderr, "%s left out; run without --target to see them\n", plural(p.LeftOut, "other change was"))
+	}
 }
 
 // applyArgs is what to pass to psync apply to run a saved plan: the apply

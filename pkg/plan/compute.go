@@ -23,6 +23,11 @@ type Options struct {
 	// Targets limit the plan to these objects ("script/NAME",
 	// "template/NAME"), their assignments and what they depend on.
 	Targets []string
+	// Replace names scripts ("script/NAME") whose body is pushed again
+	// although the state says it matches: a body changed in the console
+	// cannot be seen (the API never returns bodies), so only the user can
+	// ask for it (Terraform's -replace).
+	Replace []string
 	// APIURL and Team are the target, recorded in the plan.
 	APIURL, Team string
 }
@@ -33,7 +38,8 @@ type Options struct {
 // carries Findings; refusing it is the caller's job (Plan.Refused).
 //
 // It fails when the inputs do not allow a plan: several remote objects of
-// one name that the state owns none of, or a target that names nothing.
+// one name that the state owns none of, or a target or a replace that
+// names nothing.
 func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State, opts Options) (*Plan, error) {
 	if desired == nil {
 		return nil, errors.New("plan: no manifest")
@@ -48,6 +54,10 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 	if err != nil {
 		return nil, err
 	}
+	replace, err := parseReplace(opts.Replace, desired)
+	if err != nil {
+		return nil, err
+	}
 	p := &planner{
 		m:            desired,
 		snap:         snap,
@@ -57,6 +67,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		compareNotes: snap.Dialect != remote.DialectPaperspaceV1,
 		keys:         map[string]int{},
 		renamedFrom:  map[string]string{},
+		replace:      replace,
 	}
 	p.planScripts()
 	p.planTemplates()
@@ -72,6 +83,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 			return nil, err
 		}
 	}
+	leftOut := len(p.changes) - len(changes)
 	changes, err = order(changes)
 	if err != nil {
 		return nil, err
@@ -86,6 +98,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		Changes:       changes,
 		Refresh:       refresh(snap, st, changes),
 		Unmanaged:     unmanaged,
+		LeftOut:       leftOut,
 	}
 	plan.Findings = findings(plan.Changes, snap, len(st.Scripts)+len(st.Templates), desired.Settings.MaxDeletePercent, opts)
 	if plan.Changes == nil {
@@ -112,6 +125,8 @@ type planner struct {
 	// renamedFrom maps "KIND/OLD" to the key of the change renaming the
 	// object away from OLD, so a create taking OLD waits for it.
 	renamedFrom map[string]string
+	// replace holds the names of the scripts whose body is pushed again.
+	replace map[string]bool
 }
 
 func (p *planner) add(c Change) { p.changes = append(p.changes, c) }

@@ -429,6 +429,32 @@ func TestCompute(t *testing.T) {
 			want: []row{{Key: "script/secret", Action: Update, ID: "s1", Exists: true, Reasons: S{"body changed"}}},
 		},
 		{
+			name: "replace: a matching body is pushed again, sensitive or not",
+			m: manifestOf([]manifest.Script{
+				withBody(mScript("secret", "TOKEN=same"), func(s *manifest.Script) { s.Sensitive = true }),
+				mScript("plain", "echo same"), mScript("other", "echo other"),
+			}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "secret"), rScript("s2", "plain"), rScript("s3", "other")}, nil),
+			st: stateOf([]state.Script{{ID: "s1", Name: "secret", Sensitive: true, IsEnabled: true,
+				BodySHA256: state.BodyHash("TOKEN=same")}, sScript("s2", "plain", "echo same"), sScript("s3", "other", "echo other")}, nil),
+			opts: Options{Replace: S{"script/secret", "script/plain"}},
+			want: []row{
+				{Key: "script/plain", Action: Update, ID: "s2", Exists: true, Reasons: S{"replace requested"}},
+				{Key: "script/secret", Action: Update, ID: "s1", Exists: true, Reasons: S{"replace requested"}},
+			},
+		},
+		{
+			name: "replace: alongside other changes, and of a script to create (which pushes it anyway)",
+			m:    manifestOf([]manifest.Script{withBody(mScript("a", "echo a"), func(s *manifest.Script) { s.RunOnce = true }), mScript("b", "echo b")}, nil),
+			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
+			st:   stateOf([]state.Script{sScript("s1", "a", "echo a")}, nil),
+			opts: Options{Replace: S{"script/a", "script/b"}},
+			want: []row{
+				{Key: "script/b", Action: Create},
+				{Key: "script/a", Action: Update, ID: "s1", Exists: true, Reasons: S{"runOnce false → true", "replace requested"}},
+			},
+		},
+		{
 			name: "preventDestroy remembered in the state",
 			m:    manifestOf(nil, nil),
 			snap: specSnap([]remote.Script{rScript("s1", "keep")}, nil),
@@ -649,6 +675,18 @@ template "t": 3 remote templates are called "t" and the state owns none of them 
 			want: `target script/b, template/a: no such object in the manifest, the remote or the state`,
 		},
 		{
+			name: "replace of something other than a script",
+			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m1")}),
+			opts: Options{Replace: S{"template/t"}},
+			want: `replace "template/t": want script/NAME`,
+		},
+		{
+			name: "replace of a script the manifest does not declare",
+			m:    manifestOf([]manifest.Script{mScript("a", "x")}, nil),
+			opts: Options{Replace: S{"script/b", "script/a"}},
+			want: `replace script/b: no such script in the manifest`,
+		},
+		{
 			name: "assignment of an undeclared script",
 			m:    manifestOf(nil, nil, mAssign("ghost", "m1")),
 			want: `assignment of script "ghost", which the manifest does not declare`,
@@ -664,5 +702,29 @@ template "t": 3 remote templates are called "t" and the state owns none of them 
 				t.Errorf("error:\n%s\nwant prefix:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// A targeted plan counts what it left out, for the "run without --target"
+// note; an untargeted plan leaves nothing out.
+func TestComputeLeftOut(t *testing.T) {
+	m := manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y")}, []manifest.Template{mTemplate("t", "m1")},
+		mAssign("a", "m1"), mAssign("b", "m1", "m2"))
+	for _, tc := range []struct {
+		targets []string
+		changes int
+		leftOut int
+	}{
+		{nil, 6, 0},
+		{S{"script/a"}, 2, 4},
+		{S{"script/b", "template/t"}, 4, 2},
+	} {
+		p, err := Compute(m, specSnap(nil, nil), nil, Options{Targets: tc.targets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Changes) != tc.changes || p.LeftOut != tc.leftOut {
+			t.Errorf("targets %v: %d changes, %d left out; want %d and %d", tc.targets, len(p.Changes), p.LeftOut, tc.changes, tc.leftOut)
+		}
 	}
 }

@@ -224,6 +224,9 @@ type Plan struct {
 	Refresh   []Refresh   `json:"refresh,omitempty"`
 	Unmanaged []Unmanaged `json:"unmanaged,omitempty"`
 	Findings  []Finding   `json:"findings,omitempty"`
+	// LeftOut is how many changes Options.Targets left out of the plan
+	// (what "run without --target" would add).
+	LeftOut int `json:"leftOut,omitempty"`
 }
 
 // Summary counts a plan's changes by action.

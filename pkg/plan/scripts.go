@@ -197,6 +197,10 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 			reasons = append(reasons, fmt.Sprintf("preventDestroy %t → %t", st.PreventDestroy, d.PreventDestroy))
 		}
 	}
+	if p.replace[d.Name] {
+		// The update sends the whole script, body included.
+		reasons = append(reasons, reasonReplace)
+	}
 	switch {
 	case adopt:
 		c.Action = Adopt
@@ -209,6 +213,9 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 	fill()
 	return c, true
 }
+
+// reasonReplace is the reason of a script update that --replace asked for.
+const reasonReplace = "replace requested"
 
 // knownHash is the hash of the script's current body, when psync knows it:
 // from the API if it ever returns bodies, else from the state.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/psync-dev/psync/pkg/manifest"
 )
 
 // parseTargets checks --target values: "script/NAME" or "template/NAME".
@@ -93,4 +95,33 @@ func (p *planner) filterTargets(targets map[string]bool) ([]Change, []Unmanaged,
 		}
 	}
 	return changes, unmanaged, nil
+}
+
+// parseReplace checks --replace values: "script/NAME" of a script the
+// manifest declares (its body is what is pushed). It returns the names.
+func parseReplace(replace []string, m *manifest.Manifest) (map[string]bool, error) {
+	if len(replace) == 0 {
+		return nil, nil
+	}
+	declared := make(map[string]bool, len(m.Scripts))
+	for _, s := range m.Scripts {
+		declared[s.Name] = true
+	}
+	names := make(map[string]bool, len(replace))
+	var unknown []string
+	for _, r := range replace {
+		kind, name, ok := strings.Cut(r, "/")
+		if !ok || name == "" || Kind(kind) != KindScript {
+			return nil, fmt.Errorf("replace %q: want script/NAME (a template's source cannot be read again, and an assignment has no body)", r)
+		}
+		if !declared[name] {
+			unknown = append(unknown, r)
+		}
+		names[name] = true
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("replace %s: no such script in the manifest", strings.Join(unknown, ", "))
+	}
+	return names, nil
 }
