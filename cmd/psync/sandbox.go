@@ -26,7 +26,7 @@ type SandboxServeCmd struct {
 	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes."`
 	TemplateErrorRate float64       `name:"template-error-rate" placeholder:"F" help:"paperspace-v1: fraction of template creations that end in error."`
 	RepeatItems       bool          `name:"repeat-items" help:"paperspace-v1: start each page with the previous page's last item, as the live API may."`
-	DeletedLinger     time.Duration `name:"deleted-linger" placeholder:"D" help:"paperspace-v1: keep deleted objects in lists, with dtDeleted, for D."`
+	DeletedLinger     time.Duration `name:"deleted-linger" placeholder:"D" help:"paperspace-v1: keep deleted objects in lists and readable by GET, with dtDeleted, for D."`
 	Sync              bool          `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
 
 	Latency       time.Duration `name:"latency" placeholder:"D" help:"Delay every API request by D (e.g. 20ms)."`

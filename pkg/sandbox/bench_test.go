@@ -21,16 +21,20 @@ import (
 // list is GET /startup-scripts on a team of 20 scripts; create is POST
 // /startup-scripts with a 1 KiB body. memory keeps data in memory, disk in a
 // bbolt file (acknowledged once in the page cache), disk-sync fsyncs every
-// write.
+// write; live is memory in the paperspace-v1 dialect (an envelope page of
+// 20 for list).
 func BenchmarkSandbox(b *testing.B) {
-	for _, store := range []string{"memory", "disk", "disk-sync"} {
+	for _, store := range []string{"memory", "disk", "disk-sync", "live"} {
 		for _, op := range []string{"list", "create"} {
 			if store == "disk-sync" && op == "list" {
 				continue // reads never touch the file
 			}
 			b.Run(store+"/"+op, func(b *testing.B) {
 				cfg := sandbox.Config{Keys: map[string]string{"bench": "team-bench"}}
-				if store != "memory" {
+				if store == "live" {
+					cfg.Dialect = sandbox.DialectPaperspace1
+				}
+				if store != "memory" && store != "live" {
 					cfg.DataDir = b.TempDir()
 					cfg.Sync = store == "disk-sync"
 				}

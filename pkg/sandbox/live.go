@@ -34,59 +34,41 @@ type LiveConfig struct {
 	// page's last item (when limit > 1), as the live API has been seen to
 	// repeat items: clients must de-duplicate by id.
 	RepeatItems bool
-	// DeletedLinger keeps deleted scripts and templates in lists, with
-	// dtDeleted set, for this long after their deletion, as the live API
-	// may: clients must drop them. 0: deleted objects vanish at once.
+	// DeletedLinger keeps deleted scripts and templates in lists and
+	// readable by GET, with dtDeleted set, for this long after their
+	// deletion, as the live API may: clients must drop them. 0: deleted
+	// objects vanish at once.
 	DeletedLinger time.Duration
-}
-
-// goneObj is a deleted object that lists still show until until.
-type goneObj struct {
-	until    time.Time
-	seq      uint64 // the deleted record's Seq, for its place in dtCreated order
-	script   *api.LiveStartupScript
-	template *api.LiveCustomTemplate
-}
-
-// linger remembers a deleted object for the lists. Callers hold the
-// store's write lock.
-func (s *Server) linger(t *team, g goneObj) {
-	if s.cfg.Live.DeletedLinger <= 0 {
-		return
-	}
-	at := time.Now()
-	t.gone = slices.DeleteFunc(t.gone, func(o goneObj) bool { return !at.Before(o.until) })
-	g.until = at.Add(s.cfg.Live.DeletedLinger)
-	t.gone = append(t.gone, g)
+	// RedundantAssignStatus answers an assign of a machine the script
+	// already has, or an unassign of one it does not have (no source says
+	// how the live API does): 0 means 400 BAD_REQUEST; a 2xx status makes
+	// both succeed without a change.
+	RedundantAssignStatus int
+	// MaxScriptBytes refuses larger script bodies with 400; 0: no limit
+	// but the request's 1 MiB (no v1 source gives one).
+	MaxScriptBytes int
 }
 
 // DefaultTemplateDelay is the duration of a template-create event.
 const DefaultTemplateDelay = 300 * time.Millisecond
 
-func (s *Server) liveRoutes() []apiRoute {
+// liveDialect is the paperspace-v1 wire: envelope lists with cursors,
+// isRunOnce and assignedMachineIds, 200 for every success (a delete answers
+// the deleted object), a PUT that changes only what it is given, and
+// asynchronous template creation polled at /machine-events/{id}.
+type liveDialect struct{ s *Server }
+
+func (d liveDialect) routes() []apiRoute {
 	return []apiRoute{
-		{"GET /os-templates", s.liveListOsTemplates},
-		{"GET /custom-templates", s.liveListCustomTemplates},
-		{"POST /custom-templates", s.liveCreateCustomTemplate},
-		{"GET /custom-templates/{id}", s.liveGetCustomTemplate},
-		{"PUT /custom-templates/{id}", s.liveUpdateCustomTemplate},
-		{"DELETE /custom-templates/{id}", s.liveDeleteCustomTemplate},
-		{"GET /startup-scripts", s.liveListStartupScripts},
-		{"POST /startup-scripts", s.liveCreateStartupScript},
-		{"GET /startup-scripts/{id}", s.liveGetStartupScript},
-		{"PUT /startup-scripts/{id}", s.liveUpdateStartupScript},
-		{"DELETE /startup-scripts/{id}", s.liveDeleteStartupScript},
-		{"POST /startup-scripts/{id}/assign", s.liveAssign(true)},
-		{"POST /startup-scripts/{id}/unassign", s.liveAssign(false)},
-		{"GET /machine-events/{id}", s.liveGetEvent},
-		{"GET /auth/session", s.liveSession},
+		{"GET /machine-events/{id}", d.s.liveGetEvent},
+		{"GET /auth/session", d.s.liveSession},
 	}
 }
 
 func (r *scriptRec) live() api.LiveStartupScript {
 	return api.LiveStartupScript{
 		ID: r.ID, Name: r.Name, IsEnabled: r.IsEnabled, IsRunOnce: r.RunOnce,
-		AssignedMachineIDs: append([]string{}, r.Machines...), DtCreated: r.DtCreated,
+		AssignedMachineIDs: append([]string{}, r.Machines...), DtCreated: r.DtCreated, DtDeleted: r.deleted,
 	}
 }
 
@@ -101,7 +83,7 @@ func (r *templateRec) live() api.LiveCustomTemplate {
 	return api.LiveCustomTemplate{
 		ID: r.ID, Name: r.Name, AgentType: "LinuxHost", OperatingSystemLabel: "Ubuntu 22.04",
 		Region: "East Coast (NY2)", DefaultSizeGb: 100, AvailableMachineTypes: slices.Clone(liveMachineTypes),
-		ParentMachineID: r.MachineID, DtCreated: r.DtCreated,
+		ParentMachineID: r.MachineID, DtCreated: r.DtCreated, DtDeleted: r.deleted,
 	}
 }
 
@@ -251,317 +233,143 @@ func envelope[T any](items []T, next *string) api.Page[T] {
 	return api.Page[T]{Items: items, HasMore: next != nil, NextPage: next}
 }
 
-func (s *Server) liveListOsTemplates(c *call) *reply {
+// livePage answers one page of recs as lq says, each in its wire form.
+func livePage[R, W any](c *call, lq listQuery, repeat bool, recs []*R, key func(*R) item, wire func(*R) W) *reply {
+	items := make([]item, len(recs))
+	for i, r := range recs {
+		items[i] = key(r)
+	}
+	idx, next, rep := page(items, lq, repeat)
+	if rep != nil {
+		return rep
+	}
+	out := make([]W, len(idx))
+	for i, x := range idx {
+		out[i] = wire(recs[x])
+	}
+	return ok(http.StatusOK, envelope(out, next))
+}
+
+func (r *scriptRec) item() item {
+	return item{id: r.ID, name: r.Name, created: r.DtCreated, seq: r.Seq}
+}
+
+func (r *templateRec) item() item {
+	return item{id: r.ID, name: r.Name, created: r.DtCreated, seq: r.Seq}
+}
+
+func (d liveDialect) listOsTemplates(c *call) *reply {
 	lq, rep := parseListQuery(c.r.URL.Query(), []string{"name"})
 	if rep != nil {
 		return rep
 	}
-	items := make([]item, len(osTemplates))
-	for i, t := range osTemplates {
-		items[i] = item{id: t.ID, name: t.Name, created: t.DtCreated}
+	recs := make([]*api.OsTemplate, len(osTemplates))
+	for i := range osTemplates {
+		recs[i] = &osTemplates[i]
 	}
-	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
-	if rep != nil {
-		return rep
-	}
-	out := make([]api.LiveOsTemplate, len(idx))
-	for i, x := range idx {
-		out[i] = liveOsTemplate(osTemplates[x])
-	}
-	return ok(http.StatusOK, envelope(out, next))
+	return livePage(c, lq, d.s.cfg.Live.RepeatItems, recs,
+		func(t *api.OsTemplate) item { return item{id: t.ID, name: t.Name, created: t.DtCreated} },
+		func(t *api.OsTemplate) api.LiveOsTemplate { return liveOsTemplate(*t) })
 }
 
-func (s *Server) liveListStartupScripts(c *call) *reply {
+func (d liveDialect) listScripts(c *call, recs []*scriptRec) *reply {
 	lq, rep := parseListQuery(c.r.URL.Query(), []string{"dtCreated", "name"})
 	if rep != nil {
 		return rep
 	}
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	objs := make([]api.LiveStartupScript, 0, len(c.team.scriptOrder))
-	seqs := make([]uint64, 0, len(c.team.scriptOrder))
-	for _, id := range c.team.scriptOrder {
-		r := c.team.scripts[id]
-		objs = append(objs, r.live())
-		seqs = append(seqs, r.Seq)
-	}
-	at := time.Now()
-	for _, g := range c.team.gone {
-		if g.script != nil && at.Before(g.until) {
-			objs = append(objs, *g.script)
-			seqs = append(seqs, g.seq)
-		}
-	}
-	items := make([]item, len(objs))
-	for i, o := range objs {
-		items[i] = item{id: o.ID, name: o.Name, created: o.DtCreated, seq: seqs[i]}
-	}
-	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
-	if rep != nil {
-		return rep
-	}
-	out := make([]api.LiveStartupScript, len(idx))
-	for i, x := range idx {
-		out[i] = objs[x]
-	}
-	return ok(http.StatusOK, envelope(out, next))
+	return livePage(c, lq, d.s.cfg.Live.RepeatItems, recs, (*scriptRec).item, (*scriptRec).live)
 }
 
-func (s *Server) liveListCustomTemplates(c *call) *reply {
+// listTemplates also filters by machineId, the template's source machine.
+func (d liveDialect) listTemplates(c *call, recs []*templateRec) *reply {
 	lq, rep := parseListQuery(c.r.URL.Query(), []string{"dtCreated", "name"})
 	if rep != nil {
 		return rep
 	}
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	at := time.Now()
-	var objs []api.LiveCustomTemplate
-	var seqs []uint64
-	for _, id := range c.team.templateOrder {
-		if r := c.team.templates[id]; !r.failed(at) {
-			objs = append(objs, r.live())
-			seqs = append(seqs, r.Seq)
-		}
+	if lq.machineID != "" {
+		recs = slices.DeleteFunc(recs, func(r *templateRec) bool { return r.MachineID != lq.machineID })
 	}
-	for _, g := range c.team.gone {
-		if g.template != nil && at.Before(g.until) {
-			objs = append(objs, *g.template)
-			seqs = append(seqs, g.seq)
-		}
-	}
-	var items []item
-	for i, o := range objs {
-		if lq.machineID == "" || o.ParentMachineID == lq.machineID {
-			items = append(items, item{id: o.ID, name: o.Name, created: o.DtCreated, seq: seqs[i]})
-		}
-	}
-	objs = slices.DeleteFunc(objs, func(o api.LiveCustomTemplate) bool {
-		return lq.machineID != "" && o.ParentMachineID != lq.machineID
-	})
-	idx, next, rep := page(items, lq, s.cfg.Live.RepeatItems)
-	if rep != nil {
-		return rep
-	}
-	out := make([]api.LiveCustomTemplate, len(idx))
-	for i, x := range idx {
-		out[i] = objs[x]
-	}
-	return ok(http.StatusOK, envelope(out, next))
+	return livePage(c, lq, d.s.cfg.Live.RepeatItems, recs, (*templateRec).item, (*templateRec).live)
 }
 
-// --- Startup scripts ---
+func (liveDialect) script(r *scriptRec) any     { return r.live() }
+func (liveDialect) template(r *templateRec) any { return r.live() }
 
-func (s *Server) liveGetStartupScript(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	r, found := c.team.scripts[id]
-	if !found {
-		return notFound("startup script", id)
-	}
-	return ok(http.StatusOK, r.live())
-}
-
-// liveScriptBody reads the live create (name and script required, no
+// decodeScript reads the live create (name and script required, no
 // isEnabled) or update (all optional) body.
-func liveScriptBody(c *call, create bool) (api.LiveStartupScriptWrite, *reply) {
-	var b api.LiveStartupScriptWrite
+func (liveDialect) decodeScript(c *call, create bool) (scriptWrite, *reply) {
+	var w scriptWrite
 	fields := []field{
-		{name: "name", required: create, into: &b.Name},
-		{name: "script", required: create, into: &b.Script},
-		{name: "isRunOnce", into: &b.IsRunOnce},
+		{name: "name", required: create, into: &w.name},
+		{name: "script", required: create, into: &w.script},
+		{name: "isRunOnce", into: &w.runOnce},
 	}
 	if !create {
-		fields = append(fields, field{name: "isEnabled", into: &b.IsEnabled})
+		fields = append(fields, field{name: "isEnabled", into: &w.isEnabled})
 	}
-	if rep := decodeBody(c.w, c.r, fields...); rep != nil {
-		return b, rep
-	}
-	if b.Name != nil && *b.Name == "" {
-		return b, errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
-	}
-	if b.Script != nil && len(*b.Script) > api.MaxScriptBytes {
-		return b, errReply(http.StatusBadRequest, api.CodeBadRequest, "script is %d bytes; the most is %d", len(*b.Script), api.MaxScriptBytes)
-	}
-	return b, nil
+	return w, decodeBody(c.w, c.r, fields...)
 }
 
-func (s *Server) liveCreateStartupScript(c *call) *reply {
-	b, rep := liveScriptBody(c, true)
-	if rep != nil {
-		return rep
+// decodeTemplate reads {machineId, name} on create, {name} on update.
+func (liveDialect) decodeTemplate(c *call, create bool) (templateWrite, *reply) {
+	var w templateWrite
+	fields := []field{{name: "name", required: create, into: &w.name}}
+	if create {
+		fields = append([]field{{name: "machineId", required: true, into: &w.machineID}}, fields...)
 	}
-	rec := &scriptRec{ID: newID("scr_", 10), TeamID: c.team.id, Name: *b.Name, Script: *b.Script, IsEnabled: true, DtCreated: now()}
-	if b.IsRunOnce != nil {
-		rec.RunOnce = *b.IsRunOnce
-	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if err := s.st.putScript(c.team, rec); err != nil {
-		return storeError(err)
-	}
-	return ok(http.StatusOK, rec.live())
+	return w, decodeBody(c.w, c.r, fields...)
 }
 
-// liveUpdateStartupScript changes what the body gives, nothing else.
-func (s *Server) liveUpdateStartupScript(c *call) *reply {
-	id := c.r.PathValue("id")
-	b, rep := liveScriptBody(c, false)
-	if rep != nil {
-		return rep
+// maxScriptBytes is LiveConfig.MaxScriptBytes: no v1 source gives a limit.
+func (d liveDialect) maxScriptBytes() int { return d.s.cfg.Live.MaxScriptBytes }
+
+func (liveDialect) createdStatus() int { return http.StatusOK }
+
+// deleted answers 200 with the deleted object.
+func (liveDialect) deleted(obj any) *reply { return ok(http.StatusOK, obj) }
+
+// redundantAssign answers as LiveConfig.RedundantAssignStatus says.
+func (d liveDialect) redundantAssign(assign bool, scriptID, machine string) *reply {
+	status := d.s.cfg.Live.RedundantAssignStatus
+	if status == 0 {
+		status = http.StatusBadRequest
 	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	old, found := c.team.scripts[id]
-	if !found {
-		return notFound("startup script", id)
+	if status < 300 {
+		return nil
 	}
-	rec := *old
-	if b.Name != nil {
-		rec.Name = *b.Name
+	if assign {
+		return errReply(status, codeOf(status), "machine %s is already assigned to startup script %s", machine, scriptID)
 	}
-	if b.Script != nil {
-		rec.Script = *b.Script
-	}
-	if b.IsEnabled != nil {
-		rec.IsEnabled = *b.IsEnabled
-	}
-	if b.IsRunOnce != nil {
-		rec.RunOnce = *b.IsRunOnce
-	}
-	if err := s.st.putScript(c.team, &rec); err != nil {
-		return storeError(err)
-	}
-	return ok(http.StatusOK, rec.live())
+	return errReply(status, codeOf(status), "machine %s is not assigned to startup script %s", machine, scriptID)
 }
 
-// liveDeleteStartupScript answers 200 with the deleted script.
-func (s *Server) liveDeleteStartupScript(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	r, found := c.team.scripts[id]
-	if !found {
-		return notFound("startup script", id)
-	}
-	if err := s.st.deleteScript(c.team, id); err != nil {
-		return storeError(err)
-	}
-	out := r.live()
-	out.AssignedMachineIDs = []string{}
-	del := now()
-	out.DtDeleted = &del
-	s.linger(c.team, goneObj{script: &out, seq: r.Seq})
-	return ok(http.StatusOK, out)
-}
-
-func (s *Server) liveAssign(assign bool) func(*call) *reply {
-	return func(c *call) *reply {
-		r, rep := s.setAssigned(c, assign)
-		if rep != nil {
-			return rep
-		}
-		return ok(http.StatusOK, r.live())
-	}
-}
-
-// --- Custom templates ---
-
-func (s *Server) liveGetCustomTemplate(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	r, found := c.team.template(id)
-	if !found {
-		return notFound("custom template", id)
-	}
-	return ok(http.StatusOK, r.live())
-}
-
-// liveCreateCustomTemplate answers {data, event} at once; the event then
-// moves on with the clock (see eventRec).
-func (s *Server) liveCreateCustomTemplate(c *call) *reply {
-	var machine, name string
-	if rep := decodeBody(c.w, c.r,
-		field{name: "machineId", required: true, into: &machine},
-		field{name: "name", required: true, into: &name},
-	); rep != nil {
-		return rep
-	}
-	if name == "" {
-		return errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
-	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if !c.team.machineOK[machine] {
-		return notFound("machine", machine)
-	}
-	delay := s.cfg.Live.TemplateDelay
+// startTemplate gives the template its creation event, which then moves on
+// with the clock (see eventRec); whether it fails is deterministic under
+// the fault seed.
+func (d liveDialect) startTemplate(rec *templateRec) {
+	delay := d.s.cfg.Live.TemplateDelay
 	switch {
 	case delay == 0:
 		delay = DefaultTemplateDelay
 	case delay < 0:
 		delay = 0
 	}
-	created := now()
+	created := rec.DtCreated
 	ev := &eventRec{ID: newID("evt_", 10), DtCreated: created, Started: created.Add(delay / 3), Finish: created.Add(delay)}
-	r := rand.New(rand.NewPCG(uint64(s.faults.Load().Seed), 1<<63|s.templateSeq.Add(1)))
-	if r.Float64() < s.cfg.Live.TemplateErrorRate {
+	r := rand.New(rand.NewPCG(uint64(d.s.faults.Load().Seed), 1<<63|d.s.templateSeq.Add(1)))
+	if r.Float64() < d.s.cfg.Live.TemplateErrorRate {
 		ev.Fails = true
 		if r.IntN(2) == 0 {
 			msg := "template creation failed: the machine's disk could not be imaged"
 			ev.Error = &msg
 		}
 	}
-	rec := &templateRec{ID: newID("tpl_", 10), TeamID: c.team.id, Name: name, MachineID: machine, DtCreated: created, Event: ev}
-	if err := s.st.putTemplate(c.team, rec); err != nil {
-		return storeError(err)
-	}
-	return ok(http.StatusOK, api.LiveTemplateCreated{Data: rec.live(), Event: ev.api(created)})
+	rec.Event = ev
 }
 
-// liveUpdateCustomTemplate accepts {name} only.
-func (s *Server) liveUpdateCustomTemplate(c *call) *reply {
-	id := c.r.PathValue("id")
-	var name *string
-	if rep := decodeBody(c.w, c.r, field{name: "name", into: &name}); rep != nil {
-		return rep
-	}
-	if name != nil && *name == "" {
-		return errReply(http.StatusBadRequest, api.CodeBadRequest, "name must not be empty")
-	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	old, found := c.team.template(id)
-	if !found {
-		return notFound("custom template", id)
-	}
-	rec := *old
-	if name != nil {
-		rec.Name = *name
-	}
-	if err := s.st.putTemplate(c.team, &rec); err != nil {
-		return storeError(err)
-	}
-	return ok(http.StatusOK, rec.live())
-}
-
-func (s *Server) liveDeleteCustomTemplate(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	r, found := c.team.template(id)
-	if !found {
-		return notFound("custom template", id)
-	}
-	if err := s.st.deleteTemplate(c.team, id); err != nil {
-		return storeError(err)
-	}
-	out := r.live()
-	del := now()
-	out.DtDeleted = &del
-	s.linger(c.team, goneObj{template: &out, seq: r.Seq})
-	return ok(http.StatusOK, out)
+// templateCreated answers {data, event} at once.
+func (liveDialect) templateCreated(rec *templateRec) *reply {
+	return ok(http.StatusOK, api.LiveTemplateCreated{Data: rec.live(), Event: rec.Event.api(rec.DtCreated)})
 }
 
 func (s *Server) liveGetEvent(c *call) *reply {

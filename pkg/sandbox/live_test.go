@@ -40,7 +40,6 @@ func TestLiveStartupScripts(t *testing.T) {
 	apiErr(t, e.do(e.key, "POST", "/startup-scripts", map[string]any{"name": "b", "script": "x", "isEnabled": false}), 400, api.CodeBadRequest)
 	apiErr(t, e.do(e.key, "POST", "/startup-scripts", map[string]any{"name": "b", "script": "x", "runOnce": true}), 400, api.CodeBadRequest)
 	apiErr(t, e.do(e.key, "POST", "/startup-scripts", map[string]any{"name": "b"}), 400, api.CodeBadRequest)
-	apiErr(t, e.do(e.key, "POST", "/startup-scripts", map[string]any{"name": "b", "script": strings.Repeat("x", api.MaxScriptBytes+1)}), 400, api.CodeBadRequest)
 
 	// Update changes only what it is given.
 	var got api.LiveStartupScript
@@ -459,7 +458,18 @@ func TestLiveDeletedLinger(t *testing.T) {
 	e.call("DELETE", "/custom-templates/"+c.Data.ID, nil, http.StatusOK, nil)
 	// Both objects linger until at most this moment.
 	deletesDone := time.Now()
-	apiErr(t, e.do(e.key, "GET", "/startup-scripts/"+gone.ID, nil), 404, api.CodeNotFound)
+	// While it lingers, GET still answers the object, marked deleted.
+	var got api.LiveStartupScript
+	e.call("GET", "/startup-scripts/"+gone.ID, nil, http.StatusOK, &got)
+	var gotTpl api.LiveCustomTemplate
+	e.call("GET", "/custom-templates/"+c.Data.ID, nil, http.StatusOK, &gotTpl)
+	if time.Since(deleted) < linger && (got.ID != gone.ID || got.DtDeleted == nil || gotTpl.DtDeleted == nil) {
+		t.Errorf("GET while lingering: %+v %+v", got, gotTpl)
+	}
+	// It cannot be changed or deleted again.
+	apiErr(t, e.do(e.key, "PUT", "/startup-scripts/"+gone.ID, map[string]any{"name": "x"}), 404, api.CodeNotFound)
+	apiErr(t, e.do(e.key, "DELETE", "/startup-scripts/"+gone.ID, nil), 404, api.CodeNotFound)
+	apiErr(t, e.do(e.key, "POST", "/startup-scripts/"+gone.ID+"/assign", api.MachineRef{MachineID: "psbox001"}), 404, api.CodeNotFound)
 
 	var scripts api.Page[api.LiveStartupScript]
 	e.call("GET", "/startup-scripts?order=asc", nil, http.StatusOK, &scripts)
@@ -478,5 +488,64 @@ func TestLiveDeletedLinger(t *testing.T) {
 	e.call("GET", "/custom-templates", nil, http.StatusOK, &tpls)
 	if len(scripts.Items) != 1 || scripts.Items[0].ID != keep.ID || len(tpls.Items) != 0 {
 		t.Errorf("after the linger: %+v %+v", scripts.Items, tpls.Items)
+	}
+	apiErr(t, e.do(e.key, "GET", "/startup-scripts/"+gone.ID, nil), 404, api.CodeNotFound)
+	apiErr(t, e.do(e.key, "GET", "/custom-templates/"+c.Data.ID, nil), 404, api.CodeNotFound)
+}
+
+// TestLiveScriptSize: no v1 source gives a script limit, so the live
+// dialect takes bodies above the spec's 16 KiB unless told a limit, which
+// it then refuses with a message.
+func TestLiveScriptSize(t *testing.T) {
+	big := strings.Repeat("x", api.MaxScriptBytes+1)
+	e := newLive(t, sandbox.LiveConfig{})
+	e.call("POST", "/startup-scripts", map[string]any{"name": "big", "script": big}, http.StatusOK, nil)
+	if d := e.dump(e.key); len(d.StartupScripts) != 1 || d.StartupScripts[0].Script != big {
+		t.Errorf("dump: %d scripts", len(d.StartupScripts))
+	}
+	lim := newLive(t, sandbox.LiveConfig{MaxScriptBytes: 100})
+	er := apiErr(t, lim.do(lim.key, "POST", "/startup-scripts", map[string]any{"name": "big", "script": big}), 400, api.CodeBadRequest)
+	if !strings.Contains(er.Message, "the most is 100") {
+		t.Errorf("message %q", er.Message)
+	}
+	var s api.LiveStartupScript
+	lim.call("POST", "/startup-scripts", map[string]any{"name": "small", "script": "echo"}, http.StatusOK, &s)
+	apiErr(t, lim.do(lim.key, "PUT", "/startup-scripts/"+s.ID, map[string]any{"script": big}), 400, api.CodeBadRequest)
+}
+
+// TestLiveRedundantAssign: a duplicate assign, or an unassign of a machine
+// that is not assigned, is refused with 400 unless configured otherwise.
+func TestLiveRedundantAssign(t *testing.T) {
+	for _, status := range []int{0, 409, 200} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			e := newLive(t, sandbox.LiveConfig{RedundantAssignStatus: status})
+			s := e.liveScript("a")
+			ref := api.MachineRef{MachineID: "psbox001"}
+			e.call("POST", "/startup-scripts/"+s.ID+"/assign", ref, http.StatusOK, nil)
+			want, code := status, api.CodeConflict
+			if status == 0 {
+				want, code = 400, api.CodeBadRequest
+			}
+			check := func(op string) {
+				t.Helper()
+				r := e.do(e.key, "POST", "/startup-scripts/"+s.ID+"/"+op, ref)
+				if want == 200 {
+					if r.status != 200 {
+						t.Errorf("%s: %d %s", op, r.status, r.body)
+					}
+					return
+				}
+				apiErr(t, r, want, code)
+			}
+			check("assign")
+			if d := e.dump(e.key); len(d.Assignments) != 1 {
+				t.Errorf("assignments after a duplicate assign: %+v", d.Assignments)
+			}
+			e.call("POST", "/startup-scripts/"+s.ID+"/unassign", ref, http.StatusOK, nil)
+			check("unassign")
+			if d := e.dump(e.key); len(d.Assignments) != 0 {
+				t.Errorf("assignments after a redundant unassign: %+v", d.Assignments)
+			}
+		})
 	}
 }

@@ -62,6 +62,12 @@ type Server struct {
 	mux     *http.ServeMux
 	closed  sync.Once
 	closeFn func() error
+	// d is the wire the server speaks (spec.go or live.go) around the
+	// core's semantics (core.go).
+	d dialect
+	// lingerFor is how long deleted objects stay visible, with dtDeleted
+	// (LiveConfig.DeletedLinger in the paperspace-v1 dialect).
+	lingerFor time.Duration
 	// templateSeq numbers live template creations, so that which fail is
 	// deterministic under the seed.
 	templateSeq atomic.Uint64
@@ -120,7 +126,10 @@ func New(cfg Config) (*Server, error) {
 	for _, t := range st.teams {
 		t.seedMachines(cfg.Machines)
 	}
-	s := &Server{cfg: cfg, st: st, keys: keys, obs: newObserver()}
+	s := &Server{cfg: cfg, st: st, keys: keys, obs: newObserver(), d: specDialect{}}
+	if cfg.Dialect == DialectPaperspace1 {
+		s.d, s.lingerFor = liveDialect{s}, cfg.Live.DeletedLinger
+	}
 	s.faults.Store(newFaultState(cfg.Faults))
 	s.closeFn = st.close
 	s.routes()
@@ -273,6 +282,21 @@ func errReply(status int, code, format string, args ...any) *reply {
 	return &reply{status: status, body: &api.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
 }
 
+// codeOf is the error code of an HTTP status, as the live API names it.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return api.CodeBadRequest
+	case http.StatusNotFound:
+		return api.CodeNotFound
+	case http.StatusConflict:
+		return api.CodeConflict
+	case http.StatusForbidden:
+		return api.CodeForbidden
+	}
+	return api.CodeInternalServer
+}
+
 func notFound(kind, id string) *reply {
 	return errReply(http.StatusNotFound, api.CodeNotFound, "%s %q not found", kind, id)
 }
@@ -293,25 +317,7 @@ type apiRoute struct {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	routes := []apiRoute{
-		{"GET /os-templates", s.listOsTemplates},
-		{"GET /custom-templates", s.listCustomTemplates},
-		{"POST /custom-templates", s.createCustomTemplate},
-		{"GET /custom-templates/{id}", s.getCustomTemplate},
-		{"PUT /custom-templates/{id}", s.updateCustomTemplate},
-		{"DELETE /custom-templates/{id}", s.deleteCustomTemplate},
-		{"GET /startup-scripts", s.listStartupScripts},
-		{"POST /startup-scripts", s.createStartupScript},
-		{"GET /startup-scripts/{id}", s.getStartupScript},
-		{"PUT /startup-scripts/{id}", s.updateStartupScript},
-		{"DELETE /startup-scripts/{id}", s.deleteStartupScript},
-		{"POST /startup-scripts/{id}/assign", s.assignStartupScript},
-		{"POST /startup-scripts/{id}/unassign", s.unassignStartupScript},
-	}
-	if s.cfg.Dialect == DialectPaperspace1 {
-		routes = s.liveRoutes()
-	}
-	for _, rt := range routes {
+	for _, rt := range append(s.coreRoutes(), s.d.routes()...) {
 		method, path, _ := strings.Cut(rt.route, " ")
 		mux.Handle(method+" /v1"+path, s.api(method, path, rt.handle))
 	}

@@ -37,8 +37,8 @@ type team struct {
 	scripts   map[string]*scriptRec
 	templates map[string]*templateRec
 	events    map[string]*eventRec // by event id, kept after the template goes
-	// gone holds objects deleted in the paperspace-v1 dialect that its
-	// lists still show, with dtDeleted, for LiveConfig.DeletedLinger.
+	// gone holds deleted objects that lists and GET still show, with
+	// dtDeleted, for LiveConfig.DeletedLinger.
 	gone []goneObj
 	// Creation order, so lists come back in a stable order without sorting.
 	scriptOrder   []string
@@ -58,6 +58,8 @@ type scriptRec struct {
 	// Seq numbers creations in the store, so lists keep their order across
 	// restarts even for objects created in the same millisecond.
 	Seq uint64 `json:"seq"`
+	// deleted is set on a deleted script that lingers (see goneObj).
+	deleted *time.Time
 }
 
 type templateRec struct {
@@ -70,6 +72,8 @@ type templateRec struct {
 	Seq       uint64    `json:"seq"` // as scriptRec.Seq
 	// Event is the asynchronous creation of the paperspace-v1 dialect.
 	Event *eventRec `json:"event,omitempty"`
+	// deleted is set on a deleted template that lingers (see goneObj).
+	deleted *time.Time
 }
 
 // eventRec is a template-create machine event. Its state follows from the
