@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# plan.sh: `psync plan --detailed-exitcode --output markdown` for a pull
+# request (PSYNC_ACTION_COMMAND=plan) or for the drift check
+# (PSYNC_ACTION_COMMAND=drift).
+#
+# It writes the Markdown to post ($out/comment.md, where $out is
+# action_out) and to the job summary in every case, also when psync fails,
+# and sets the outputs exitcode (psync's) and comment (the file). It exits 0
+# when the check passes: for plan, psync exited 0 (no changes) or 2
+# (changes) and the pull request leaves the state file alone; for drift,
+# psync could plan at all (0, 2, or 3 for a plan it refuses).
+# Backticks in single quotes are Markdown, not shell.
+# shellcheck disable=SC2016
+set -uo pipefail
+here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+command=${PSYNC_ACTION_COMMAND:-plan}
+out=$(action_out)
+comment="$out/comment.md"
+set_manifest_args
+set_extra_args
+action_output comment "$comment"
+
+marker=$(marker "$command")
+if [ "$command" = drift ]; then
+  title="psync drift check"
+else
+  title="psync plan"
+fi
+
+# finish writes the comment to the summary, sets the outputs and exits.
+finish() {
+  local code=$1 pass=$2
+  action_summary <"$comment"
+  action_output exitcode "$code"
+  action_output passed "$pass"
+  if [ "$pass" = true ]; then exit 0; fi
+  exit 1
+}
+
+# Without the key, say why instead of letting psync fail with a bare
+# "PAPERSPACE_API_KEY is not set".
+if [ -z "${PAPERSPACE_API_KEY:-}" ] && ! uses_sandbox; then
+  head_repo=${PSYNC_ACTION_HEAD_REPO:-}
+  if [ -n "$head_repo" ] && [ "$head_repo" != "${GITHUB_REPOSITORY:-}" ]; then
+    validate="$out/validate.txt"
+    psync "${manifest_args[@]}" validate "${extra_args[@]}" >"$validate" 2>&1
+    vcode=$?
+    {
+      printf '%s\n### %s: no secrets for forks\n\n' "$marker" "$title"
+      printf 'This pull request comes from a fork (%s). GitHub gives such pull requests neither the repository'"'"'s secrets nor a token that may comment, so psync could not read the team and show a plan.\n\n' "$(printf '%s' "$head_repo" | tr -c 'A-Za-z0-9._/-' '_')"
+      printf -- '- A maintainer who has reviewed the change can push the branch to this repository and open the pull request from there: that one gets a plan.\n'
+      printf -- '- Do **not** switch the workflow to `pull_request_target` to get around this: it would run the fork'"'"'s manifest and scripts with the team'"'"'s API key.\n\n'
+      if [ "$vcode" -eq 0 ]; then
+        printf '`psync validate` (which needs no key) found the manifest valid.\n'
+      else
+        printf '`psync validate` (which needs no key) found problems (exit %s):\n\n' "$vcode"
+        fenced "$validate"
+      fi
+    } >"$comment"
+    printf '::error::no secrets for forks: this pull request comes from %s, which gets no PAPERSPACE_API_KEY, so psync could not plan; see the job summary\n' "$head_repo"
+    finish 1 false
+  fi
+  {
+    printf '%s\n### %s failed\n\n' "$marker" "$title"
+    printf 'The `api-key` input is empty. Add the repository secret `PAPERSPACE_API_KEY` (Settings → Secrets and variables → Actions) and pass it: `api-key: ${{ secrets.PAPERSPACE_API_KEY }}`.\n'
+  } >"$comment"
+  printf '::error::the api-key input is empty: add the secret PAPERSPACE_API_KEY and pass it to the psync action\n'
+  finish 1 false
+fi
+
+# A pull request that edits the state file could make its own plan, and
+# after the merge the apply, delete what psync's safety rules protect (set
+# preventDestroy: false, own an object psync never made). Fail it, and plan
+# with the base branch's state so that the comment shows the truth.
+edited=""
+if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
+  state_path=$(git_state_path)
+  if [ -n "$state_path" ]; then
+    base=$PSYNC_ACTION_BASE_SHA
+    if ! git cat-file -e "$base^{commit}" 2>/dev/null; then
+      git fetch --no-tags --quiet origin "$base"
+    fi
+    if ! fork_point=$(git merge-base "$base" HEAD 2>/dev/null); then
+      # A shallow checkout: fetch the history the merge base needs.
+      git fetch --no-tags --quiet --unshallow origin 2>/dev/null || true
+      fork_point=$(git merge-base "$base" HEAD) || action_die "cannot find where this pull request forks from $base"
+    fi
+    edited=$(git diff --name-only "$fork_point" HEAD -- "$state_path" "$state_path.journal")
+    if [ -n "$edited" ]; then
+      base_state="$out/base-state/$(basename -- "$state_path")"
+      mkdir -p "$(dirname -- "$base_state")"
+      rm -f -- "$base_state" "$base_state.journal"
+      git show "$fork_point:./$state_path" >"$base_state" 2>/dev/null || rm -f -- "$base_state"
+      git show "$fork_point:./$state_path.journal" >"$base_state.journal" 2>/dev/null || rm -f -- "$base_state.journal"
+      manifest_args+=(--state "$base_state")
+      printf '::error::this pull request edits the state file (%s); only psync apply may change it\n' "$(printf '%s' "$edited" | tr '\n' ' ')"
+    fi
+  fi
+fi
+
+plan="$out/plan.md"
+errors="$out/plan.err"
+psync "${manifest_args[@]}" plan --detailed-exitcode --output markdown "${extra_args[@]}" >"$plan" 2>"$errors"
+code=$?
+if [ -s "$errors" ]; then
+  stop_commands
+  cat -- "$errors"
+  resume_commands
+fi
+
+{
+  printf '%s\n' "$marker"
+  if [ -n "$edited" ]; then
+    printf '### This pull request edits the state file\n\n'
+    printf 'It changes:\n\n'
+    printf '%s\n' "$edited" >"$out/edited.txt"
+    fenced "$out/edited.txt"
+    printf '\nOnly `psync apply` writes the state: it records what psync owns and protects (`preventDestroy`), and a hand edit there can turn a plan into a delete that no safety rule stops. This check fails until the pull request leaves the state file as it is on the base branch (`git checkout origin/BASE -- FILE`). The plan below is made with the base branch'"'"'s state.\n\n'
+  fi
+  if [ "$command" = drift ]; then
+    sha=${GITHUB_SHA:-$(git rev-parse HEAD 2>/dev/null || true)}
+    case "$code" in
+      0) printf '### %s: the team matches the manifest\n\n`psync plan` against %s found nothing to change.\n\n' "$title" "${sha:0:12}" ;;
+      2 | 3) printf '### %s: the team has drifted from the manifest\n\n`psync plan` against %s (the newest `%s`) found changes: someone changed the team outside psync, or an apply did not finish. Run the apply workflow to make the team match again, or change the manifest to keep what was changed. This issue is updated every run and closed once the team matches.\n\n' "$title" "${sha:0:12}" "${PSYNC_ACTION_BRANCH:-main}" ;;
+    esac
+  fi
+  case "$code" in
+    0 | 2 | 3)
+      cat -- "$plan"
+      if [ -s "$errors" ]; then
+        printf '\n<details><summary>psync'"'"'s messages</summary>\n\n'
+        fenced "$errors"
+        printf '\n</details>\n'
+      fi
+      ;;
+    *)
+      printf '### %s failed (exit %s)\n\n' "$title" "$code"
+      fenced "$errors"
+      ;;
+  esac
+} >"$comment"
+
+case "$command:$code" in
+  plan:0 | plan:2) pass=true ;;
+  plan:3) pass=false; printf '::error::psync refused the plan for safety (exit 3); the plan comment names the override\n' ;;
+  drift:0 | drift:2 | drift:3) pass=true ;;
+  *) pass=false; printf '::error::psync plan failed (exit %s); see the job summary\n' "$code" ;;
+esac
+if [ -n "$edited" ]; then pass=false; fi
+finish "$code" "$pass"

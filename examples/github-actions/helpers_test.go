@@ -1,0 +1,371 @@
+package githubactions
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/psync-dev/psync/pkg/sandbox"
+)
+
+// repoRoot is the repository's root, where action.yml and action/ are.
+const repoRoot = "../.."
+
+var (
+	buildOnce sync.Once
+	psyncBin  string
+	buildErr  error
+)
+
+// psyncBinary builds cmd/psync once per test process.
+func psyncBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "psync-action-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		psyncBin = filepath.Join(dir, "psync")
+		goroot, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOROOT: %w", err)
+			return
+		}
+		cmd := exec.Command(filepath.Join(strings.TrimSpace(string(goroot)), "bin", "go"), "build", "-o", psyncBin, "./cmd/psync")
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/psync: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return psyncBin
+}
+
+// needTools skips the test when a tool the action's scripts call is
+// missing (every GitHub runner has them).
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+}
+
+// world is a team's repository as GitHub holds it (a bare origin), a
+// developer's clone that merges into main, the embedded sandbox's data
+// directory, and a PATH whose psync is the one built from this checkout.
+type world struct {
+	t       *testing.T
+	root    string
+	origin  string
+	dev     string
+	sandbox string
+	bin     string // the directory of the psync wrapper
+	gitEnv  []string
+	// afterApply, when the file exists, is run by the psync wrapper once,
+	// right after the next `psync apply` exits: a merge landing while psync
+	// ran.
+	afterApply string
+}
+
+// psyncWrapper runs the real psync, then the after-apply hook once.
+const psyncWrapper = `#!/bin/sh
+"$PSYNC_TEST_REAL" "$@"
+code=$?
+case " $* " in
+  *" apply "*)
+    if [ -f "$PSYNC_TEST_AFTER_APPLY" ]; then
+      sh "$PSYNC_TEST_AFTER_APPLY" >&2 || exit 99
+      rm -f "$PSYNC_TEST_AFTER_APPLY"
+    fi
+    ;;
+esac
+exit $code
+`
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	needTools(t, "git", "bash", "jq")
+	real := psyncBinary(t)
+	root := t.TempDir()
+	w := &world{
+		t:          t,
+		root:       root,
+		origin:     filepath.Join(root, "origin.git"),
+		dev:        filepath.Join(root, "dev"),
+		sandbox:    filepath.Join(root, "sandbox"),
+		bin:        filepath.Join(root, "bin"),
+		afterApply: filepath.Join(root, "after-apply.sh"),
+	}
+	if err := os.MkdirAll(w.bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.bin, "psync"), []byte(psyncWrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// No user or system git configuration: the scripts must set what they
+	// need (the state commit's author) themselves.
+	globalConfig := filepath.Join(root, "gitconfig")
+	if err := os.WriteFile(globalConfig, []byte("[init]\n\tdefaultBranch = main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.gitEnv = []string{
+		"GIT_CONFIG_GLOBAL=" + globalConfig, "GIT_CONFIG_NOSYSTEM=1",
+		"PSYNC_TEST_REAL=" + real, "PSYNC_TEST_AFTER_APPLY=" + w.afterApply,
+		"NO_COLOR=1", "HOME=" + root,
+	}
+	w.git(root, "init", "--quiet", "--bare", w.origin)
+	w.git(root, "clone", "--quiet", w.origin, w.dev)
+	w.git(w.dev, "config", "user.name", "Dev")
+	w.git(w.dev, "config", "user.email", "dev@example.com")
+	return w
+}
+
+// environ is the environment of every process the test starts.
+func (w *world) environ(extra ...string) []string {
+	env := []string{"PATH=" + w.bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k == "PATH" || strings.HasPrefix(k, "GIT_") || strings.HasPrefix(k, "GITHUB_") ||
+			strings.HasPrefix(k, "PSYNC_") || strings.HasPrefix(k, "RUNNER_") || k == "PAPERSPACE_API_KEY" || k == "PAPERSPACE_API_URL" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, w.gitEnv...)
+	return append(env, extra...)
+}
+
+// git runs git in dir and returns its trimmed output.
+func (w *world) git(dir string, args ...string) string {
+	w.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = w.environ()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// writeManifest writes psync.yaml in dir with one script per name (its body
+// is "echo NAME"), and its preventDestroy names protected.
+func writeManifest(t *testing.T, dir string, names []string, protected ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("version: 1\nscripts:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  - name: %s\n    file: scripts/%s.sh\n", n, n)
+		for _, p := range protected {
+			if p == n {
+				b.WriteString("    preventDestroy: true\n")
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "scripts", n+".sh"), []byte("#!/bin/bash\necho "+n+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "psync.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// merge commits a manifest of names in the developer's clone and pushes it
+// to main (a pull request merged), returning the commit.
+func (w *world) merge(msg string, names []string, protected ...string) string {
+	w.t.Helper()
+	writeManifest(w.t, w.dev, names, protected...)
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", msg)
+	w.git(w.dev, "push", "--quiet", "origin", "HEAD:main")
+	return w.git(w.dev, "rev-parse", "HEAD")
+}
+
+// runner is one workflow run: a checkout of the commit that triggered it,
+// as actions/checkout makes, and the files GitHub gives a step.
+type runner struct {
+	w       *world
+	dir     string
+	temp    string // RUNNER_TEMP
+	out     string // PSYNC_ACTION_OUT, the action's files between steps
+	summary string // GITHUB_STEP_SUMMARY
+	output  string // GITHUB_OUTPUT
+	env     []string
+}
+
+// checkout starts a run triggered by commit sha on main.
+func (w *world) checkout(name, sha string) *runner {
+	w.t.Helper()
+	r := &runner{w: w, dir: filepath.Join(w.root, "runs", name), temp: filepath.Join(w.root, "runs", name+".temp")}
+	r.out = filepath.Join(r.temp, "psync-action")
+	r.summary = filepath.Join(r.temp, "summary.md")
+	r.output = filepath.Join(r.temp, "output.txt")
+	if err := os.MkdirAll(r.out, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	w.git(w.root, "clone", "--quiet", "--no-checkout", w.origin, r.dir)
+	w.git(r.dir, "checkout", "--quiet", "-B", "main", sha)
+	r.env = []string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "GITHUB_REF=refs/heads/main", "GITHUB_SHA=" + sha,
+		"RUNNER_TEMP=" + r.temp, "PSYNC_ACTION_OUT=" + r.out,
+		"GITHUB_STEP_SUMMARY=" + r.summary, "GITHUB_OUTPUT=" + r.output,
+		"PSYNC_ACTION_MANIFEST=psync.yaml", "PSYNC_ACTION_BRANCH=main",
+		"PSYNC_ACTION_ARGS=--sandbox " + w.sandbox,
+	}
+	return r
+}
+
+// script runs action/NAME with the run's environment (plus env), in the
+// checkout, and returns its exit code and output.
+func (r *runner) script(name string, env ...string) (int, string) {
+	r.w.t.Helper()
+	abs, err := filepath.Abs(filepath.Join(repoRoot, "action", name))
+	if err != nil {
+		r.w.t.Fatal(err)
+	}
+	cmd := exec.Command("bash", abs)
+	cmd.Dir = r.dir
+	cmd.Env = r.w.environ(append(append([]string{}, r.env...), env...)...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	}
+	r.w.t.Fatalf("action/%s: %v", name, err)
+	return -1, ""
+}
+
+// apply runs the action's apply steps as action.yml orders them: apply.sh,
+// then (always, also after a failure) commit-state.sh. It returns both exit
+// codes and the output.
+func (r *runner) apply() (applyCode, commitCode int, output string) {
+	r.w.t.Helper()
+	applyCode, out1 := r.script("apply.sh")
+	commitCode, out2 := r.script("commit-state.sh")
+	return applyCode, commitCode, out1 + out2
+}
+
+// outputs reads the step outputs the scripts set (the last of each name).
+func (r *runner) outputs() map[string]string {
+	r.w.t.Helper()
+	b, err := os.ReadFile(r.output)
+	if err != nil && !os.IsNotExist(err) {
+		r.w.t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// read returns a file the scripts wrote ("" when there is none).
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// stateScripts is what a state file owns: script name → id.
+func stateScripts(t *testing.T, data string) map[string]string {
+	t.Helper()
+	var st struct {
+		Scripts []struct {
+			ID, Name string
+		}
+	}
+	if err := json.Unmarshal([]byte(data), &st); err != nil {
+		t.Fatalf("the state is not JSON: %v\n%s", err, data)
+	}
+	m := map[string]string{}
+	for _, s := range st.Scripts {
+		if _, dup := m[s.Name]; dup {
+			t.Errorf("the state owns script %q twice", s.Name)
+		}
+		m[s.Name] = s.ID
+	}
+	return m
+}
+
+// sandboxScripts is what the sandbox's team has: script name → id, failing
+// the test on a duplicate name.
+func (w *world) sandboxScripts() map[string]string {
+	w.t.Helper()
+	s, err := sandbox.New(sandbox.Config{DataDir: w.sandbox})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Dump(sandbox.DefaultTeam)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if dup := d.DuplicateNames(); len(dup) > 0 {
+		w.t.Errorf("the sandbox has duplicates: %v", dup)
+	}
+	m := map[string]string{}
+	for _, sc := range d.StartupScripts {
+		m[sc.Name] = sc.ID
+	}
+	return m
+}
+
+// psync runs the real psync in dir against the world's sandbox.
+func (w *world) psync(dir string, args ...string) (int, string) {
+	w.t.Helper()
+	cmd := exec.Command(filepath.Join(w.bin, "psync"), append([]string{"--sandbox", w.sandbox, "--no-color"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = w.environ()
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	}
+	w.t.Fatalf("psync %v: %v", args, err)
+	return -1, ""
+}
+
+func keys(m map[string]string) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// countLines counts the lines of s that contain sub.
+func countLines(s, sub string) int {
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}

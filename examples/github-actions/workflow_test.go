@@ -1,0 +1,370 @@
+package githubactions
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+// TestActionRunsTheTestedScripts keeps these tests honest: the steps of
+// action.yml must call the scripts the tests run, in the order the tests
+// run them, with the state committed also after a failed apply.
+func TestActionRunsTheTestedScripts(t *testing.T) {
+	steps := actionSteps(t)
+	find := func(id, name string) actionStep {
+		t.Helper()
+		for _, s := range steps {
+			if (id != "" && s.ID == id) || (name != "" && s.Name == name) {
+				return s
+			}
+		}
+		t.Fatalf("action.yml has no step %q%q", id, name)
+		return actionStep{}
+	}
+	psync := find("psync", "")
+	for _, want := range []string{
+		`plan | drift) exec "$GITHUB_ACTION_PATH/action/plan.sh"`,
+		`apply) exec "$GITHUB_ACTION_PATH/action/apply.sh"`,
+	} {
+		if !strings.Contains(psync.Run, want) {
+			t.Errorf("the psync step does not run %s:\n%s", want, psync.Run)
+		}
+	}
+	for _, c := range []struct{ name, script, ifHas string }{
+		{"Commit the state", "commit-state.sh", "always() && inputs.command == 'apply'"},
+		{"Post or update the plan comment", "comment.sh", "always() && inputs.command == 'plan'"},
+		{"Open, update or close the drift issue", "drift-issue.sh", "always() && inputs.command == 'drift'"},
+	} {
+		s := find("", c.name)
+		if strings.TrimSpace(s.Run) != `"$GITHUB_ACTION_PATH/action/`+c.script+`"` {
+			t.Errorf("step %q runs %q, want action/%s", c.name, s.Run, c.script)
+		}
+		if !strings.Contains(s.If, c.ifHas) {
+			t.Errorf("step %q runs if %q, want it to contain %q", c.name, s.If, c.ifHas)
+		}
+	}
+	var order []string
+	for _, s := range steps {
+		if s.ID != "" {
+			order = append(order, s.ID)
+		} else {
+			order = append(order, s.Name)
+		}
+	}
+	if i, j := indexOf(order, "psync"), indexOf(order, "Commit the state"); i < 0 || j < i {
+		t.Errorf("the state is not committed after psync ran: steps %q", order)
+	}
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestOverlappingMergesConverge runs the apply of a state kept in git the
+// way overlapping merges run it: two merges land, their runs queue in the
+// concurrency group, and each run's checkout is the commit that triggered
+// it. The first run applies while a third merge lands (its push of the
+// state then has to rebase); the second run starts from a commit older
+// than main, which lacks the state the first committed. That order used to
+// re-adopt everything and lose the second state commit to a conflict.
+// Here both succeed, the state on main owns exactly what the sandbox has,
+// with no duplicate, and the next plan is a no-op.
+func TestOverlappingMergesConverge(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a and b", []string{"a", "b"})
+	run1 := w.checkout("run1", c1) // triggered by c1
+	c2 := w.merge("add c", []string{"a", "b", "c"})
+	run2 := w.checkout("run2", c2) // triggered by c2, queued behind run1
+
+	// While run1's psync runs, a third pull request (adding d) is merged.
+	w.git(w.dev, "checkout", "--quiet", "-b", "add-d")
+	writeManifest(t, w.dev, []string{"a", "b", "c", "d"})
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add d")
+	c3 := w.git(w.dev, "rev-parse", "HEAD")
+	hook := "set -e\ngit -C '" + w.dev + "' push --quiet origin add-d:main\n"
+	if err := os.WriteFile(w.afterApply, []byte(hook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	applyCode, commitCode, out := run1.apply()
+	if applyCode != 0 || commitCode != 0 {
+		t.Fatalf("run 1: apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	if _, err := os.Stat(w.afterApply); !os.IsNotExist(err) {
+		t.Fatalf("the merge during run 1's apply did not happen (%v):\n%s", err, out)
+	}
+	// run1 applied the newest main when it started (c2), not c1.
+	if got := run1.outputs()["commit"]; got != c2 {
+		t.Errorf("run 1 applied %s, want the newest main %s (not the triggering %s)", got, c2, c1)
+	}
+	if !strings.Contains(out, "rebasing the state commit") {
+		t.Errorf("run 1's state push did not meet the merge that landed during the apply:\n%s", out)
+	}
+	// The state commit sits on top of the merge that landed meanwhile.
+	if parent := w.git(w.origin, "rev-parse", "main^"); parent != c3 {
+		t.Errorf("main^ = %s, want the state commit on top of %s", parent, c3)
+	}
+	afterRun1 := stateScripts(t, w.git(w.origin, "show", "main:psync.state.json"))
+	if diff := cmp.Diff([]string{"a", "b", "c"}, keys(afterRun1)); diff != "" {
+		t.Errorf("the state on main after run 1 (-want +got):\n%s", diff)
+	}
+
+	// run2's checkout is c2: older than main, without run1's state.
+	applyCode, commitCode, out = run2.apply()
+	if applyCode != 0 || commitCode != 0 {
+		t.Fatalf("run 2: apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	if strings.Contains(out, "<= script") {
+		t.Errorf("run 2 adopted objects run 1 made (it did not read run 1's state):\n%s", out)
+	}
+	if n := countLines(out, "done      + script"); n != 1 {
+		t.Errorf("run 2 created %d scripts, want 1 (d, merged during run 1):\n%s", n, out)
+	}
+
+	// A third run, from the oldest commit, has nothing to do and commits
+	// nothing.
+	before := w.git(w.origin, "rev-parse", "main")
+	run3 := w.checkout("run3", c1)
+	applyCode, commitCode, out = run3.apply()
+	if applyCode != 0 || commitCode != 0 {
+		t.Fatalf("run 3: apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	if after := w.git(w.origin, "rev-parse", "main"); after != before {
+		t.Errorf("run 3 (nothing to do) moved main from %s to %s:\n%s", before, after, out)
+	}
+
+	// Nothing lost: the state on main owns exactly what the team has.
+	owned := stateScripts(t, w.git(w.origin, "show", "main:psync.state.json"))
+	remote := w.sandboxScripts()
+	if diff := cmp.Diff(remote, owned); diff != "" {
+		t.Errorf("the state on main (+) differs from the sandbox's scripts (-):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, keys(remote)); diff != "" {
+		t.Errorf("the sandbox's scripts (-want +got):\n%s", diff)
+	}
+	if n := w.git(w.origin, "rev-list", "--count", "--grep", `\[skip ci\]`, "main"); n != "2" {
+		t.Errorf("main has %s state commits, want 2 (runs 1 and 2)", n)
+	}
+	// A fresh clone of main plans nothing.
+	fresh := filepath.Join(w.root, "fresh")
+	w.git(w.root, "clone", "--quiet", w.origin, fresh)
+	if code, out := w.psync(fresh, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("the plan after both runs exits %d, want 0 (no changes):\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "psync.state.json.journal")); !os.IsNotExist(err) {
+		t.Errorf("main holds a journal after applies that finished: %v", err)
+	}
+}
+
+// TestApplyRefusesOtherRefs: workflow_dispatch on a branch applies
+// nothing, and the summary says why.
+func TestApplyRefusesOtherRefs(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"})
+	r := w.checkout("dispatch", c1)
+	r.env = append(r.env, "GITHUB_REF=refs/heads/try-it")
+	applyCode, commitCode, out := r.apply()
+	if applyCode != 1 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d, want 1 and 0:\n%s", applyCode, commitCode, out)
+	}
+	summary := read(t, r.summary)
+	if !strings.Contains(summary, "psync apply applies main only, and this run is for refs/heads/try-it") {
+		t.Errorf("the summary does not say why nothing was applied:\n%s", summary)
+	}
+	if _, err := os.Stat(w.sandbox); !os.IsNotExist(err) {
+		t.Errorf("psync ran (the sandbox exists): %v", err)
+	}
+	if n := w.git(w.origin, "rev-list", "--count", "main"); n != "1" {
+		t.Errorf("main has %s commits, want 1", n)
+	}
+}
+
+// TestApplySummaryOnFailure: when psync fails, the job summary still shows
+// what it printed, and the state of what was done is committed.
+func TestApplySummaryOnFailure(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"})
+	r := w.checkout("run", c1)
+	applyCode, commitCode, out := r.apply()
+	if applyCode != 0 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	// A manifest that names a script file that is not there.
+	if err := os.WriteFile(filepath.Join(w.dev, "psync.yaml"), []byte("version: 1\nscripts:\n  - name: a\n    file: scripts/missing.sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "commit", "--quiet", "-am", "break it")
+	w.git(w.dev, "pull", "--quiet", "--rebase", "origin", "main")
+	w.git(w.dev, "push", "--quiet", "origin", "HEAD:main")
+	r = w.checkout("broken", w.git(w.dev, "rev-parse", "HEAD"))
+	applyCode, commitCode, out = r.apply()
+	if applyCode != 1 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d, want 1 and 0:\n%s", applyCode, commitCode, out)
+	}
+	summary := read(t, r.summary)
+	if !strings.Contains(summary, "### psync apply: failed (exit 1)") || !strings.Contains(summary, "missing.sh") {
+		t.Errorf("the summary does not show the failure:\n%s", summary)
+	}
+	if got := r.outputs()["exitcode"]; got != "1" {
+		t.Errorf("output exitcode = %q, want 1", got)
+	}
+}
+
+// prRun is a pull_request run: the checkout is the merge of the pull
+// request's branch into the base, as refs/pull/N/merge is.
+func (w *world) prRun(name, base, head string) *runner {
+	w.t.Helper()
+	r := w.checkout(name, base)
+	w.git(r.dir, "fetch", "--quiet", "origin", head)
+	w.git(r.dir, "-c", "user.name=GitHub", "-c", "user.email=noreply@github.com", "merge", "--quiet", "--no-ff", "-m", "Merge pull request", "FETCH_HEAD")
+	r.env = append(r.env,
+		"GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA="+w.git(r.dir, "rev-parse", "HEAD"),
+		"PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA="+base, "PSYNC_ACTION_HEAD_REPO=team/infra")
+	return r
+}
+
+// TestPlanFailsWhenPullRequestEditsState: a pull request that removes a
+// protected script from the manifest and, in the same change, drops its
+// protection from the state file would plan a plain delete. The plan check
+// fails, names the file and the reason, and the plan it shows is made with
+// the base's state, where psync refuses the delete (exit 3). A pull request
+// that leaves the state alone passes.
+func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a and b", []string{"a", "b"}, "a")
+	r := w.checkout("apply", c1)
+	if applyCode, commitCode, out := r.apply(); applyCode != 0 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	w.git(w.dev, "pull", "--quiet", "origin", "main")
+	base := w.git(w.dev, "rev-parse", "HEAD")
+	stateFile := filepath.Join(w.dev, "psync.state.json")
+	st := read(t, stateFile)
+	if !strings.Contains(st, `"preventDestroy": true`) {
+		t.Fatalf("the state does not record a's protection:\n%s", st)
+	}
+
+	// The honest pull request: a new script.
+	w.git(w.dev, "checkout", "--quiet", "-b", "honest")
+	writeManifest(t, w.dev, []string{"a", "b", "c"}, "a")
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add c")
+	w.git(w.dev, "push", "--quiet", "origin", "honest")
+	r = w.prRun("honest", base, "honest")
+	code, out := r.script("plan.sh")
+	if code != 0 {
+		t.Fatalf("the plan of a pull request that adds a script exits %d, want 0:\n%s", code, out)
+	}
+	if got := r.outputs(); got["exitcode"] != "2" || got["passed"] != "true" {
+		t.Errorf("outputs %v, want exitcode 2 and passed true", got)
+	}
+	comment := read(t, filepath.Join(r.out, "comment.md"))
+	if !strings.HasPrefix(comment, "<!-- psync-action plan psync.yaml -->\n") || strings.Contains(comment, "edits the state file") {
+		t.Errorf("the comment of the honest pull request:\n%s", comment)
+	}
+	if summary := read(t, r.summary); summary != comment {
+		t.Errorf("the job summary is not the comment:\n%s", summary)
+	}
+
+	// The pull request that also edits the state.
+	w.git(w.dev, "checkout", "--quiet", "-b", "sneaky", base)
+	writeManifest(t, w.dev, []string{"b"})
+	if err := os.WriteFile(stateFile, []byte(strings.Replace(st, `"preventDestroy": true`, `"preventDestroy": false`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "tidy up")
+	w.git(w.dev, "push", "--quiet", "origin", "sneaky")
+	// Its own state would have made the plan a plain delete.
+	if code, out := w.psync(w.dev, "plan", "--detailed-exitcode"); code != 2 {
+		t.Fatalf("with the edited state the plan exits %d, want 2 (an unprotected delete):\n%s", code, out)
+	}
+	r = w.prRun("sneaky", base, "sneaky")
+	code, out = r.script("plan.sh")
+	if code != 1 {
+		t.Fatalf("the plan of a pull request that edits the state exits %d, want 1:\n%s", code, out)
+	}
+	if !strings.Contains(out, "::error::this pull request edits the state file (psync.state.json)") {
+		t.Errorf("no error annotation names the state file:\n%s", out)
+	}
+	if got := r.outputs(); got["exitcode"] != "3" || got["passed"] != "false" {
+		t.Errorf("outputs %v, want exitcode 3 (the base's state protects a) and passed false", got)
+	}
+	comment = read(t, filepath.Join(r.out, "comment.md"))
+	for _, want := range []string{"### This pull request edits the state file", "psync.state.json", "Only `psync apply` writes the state", "made with the base branch's state", "preventDestroy"} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("the comment lacks %q:\n%s", want, comment)
+		}
+	}
+	// Nothing was written: the base's copy is the run's, not the repo's.
+	if got := read(t, filepath.Join(r.dir, "psync.state.json")); !strings.Contains(got, `"preventDestroy": false`) {
+		t.Errorf("the checkout's state file changed:\n%s", got)
+	}
+}
+
+// TestPlanForkWithoutSecrets: a fork's pull request has no API key; the
+// check fails with "no secrets for forks" and the manifest is validated.
+func TestPlanForkWithoutSecrets(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"})
+	w.git(w.dev, "checkout", "--quiet", "-b", "fork")
+	writeManifest(t, w.dev, []string{"a", "b"})
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add b")
+	w.git(w.dev, "push", "--quiet", "origin", "fork")
+	r := w.prRun("fork", c1, "fork")
+	r.env = append(r.env, "PSYNC_ACTION_HEAD_REPO=someone/infra", "PSYNC_ACTION_ARGS=")
+	code, out := r.script("plan.sh")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	if !strings.Contains(out, "::error::no secrets for forks") {
+		t.Errorf("no error annotation says why:\n%s", out)
+	}
+	comment := read(t, filepath.Join(r.out, "comment.md"))
+	for _, want := range []string{"no secrets for forks", "someone/infra", "pull_request_target", "found the manifest valid"} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, comment)
+		}
+	}
+	if read(t, r.summary) != comment {
+		t.Errorf("the job summary is not the comment")
+	}
+}
+
+// actionStep is one step of action.yml.
+type actionStep struct {
+	ID, Name, If, Run, Uses string
+	Env                     map[string]string
+}
+
+func actionSteps(t *testing.T) []actionStep {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct {
+		Runs struct {
+			Using string
+			Steps []actionStep
+		}
+	}
+	if err := yaml.Unmarshal(b, &a); err != nil {
+		t.Fatalf("action.yml: %v", err)
+	}
+	if a.Runs.Using != "composite" || len(a.Runs.Steps) == 0 {
+		t.Fatalf("action.yml is not a composite action with steps: %+v", a.Runs)
+	}
+	return a.Runs.Steps
+}
