@@ -42,6 +42,10 @@ type Config struct {
 	Debug io.Writer
 	// UserAgent is sent with every request (default "psync").
 	UserAgent string
+	// Redactor, when set, is the Redactor the client redacts its errors
+	// and debug log with (New adds the key to it), so that secrets the
+	// caller registers on it are hidden there too; nil means a new one.
+	Redactor *Redactor
 
 	// BackoffBase and BackoffMax shape the exponential backoff between
 	// attempts: attempt n waits a uniformly random time in
@@ -68,9 +72,13 @@ type Config struct {
 // Client talks to the API. It implements Reader and Writer and is safe for
 // concurrent use; all its goroutines share one rate limiter.
 type Client struct {
-	base     *url.URL
-	baseStr  string
-	key      string
+	base    *url.URL
+	baseStr string
+	key     string
+	// keyOnly finds the key alone, in any encoding: a 2xx answer that
+	// holds it is refused. redactor also holds the caller's secrets.
+	keyOnly  *Redactor
+	redactor *Redactor
 	hc       *http.Client
 	cfg      Config
 	limiter  *limiter
@@ -117,12 +125,18 @@ func New(cfg Config) (*Client, error) {
 	if strings.ContainsAny(cfg.APIKey, "\r\n") {
 		return nil, errors.New("the API key contains a line break")
 	}
+	keyOnly := NewRedactor(cfg.APIKey)
+	redactor := cfg.Redactor
+	if redactor == nil {
+		redactor = NewRedactor()
+	}
+	redactor.AddSecret(cfg.APIKey)
 	base, err := ParseBaseURL(cfg.BaseURL, cfg.InsecureHTTP)
 	if err != nil {
 		// The error quotes the URL, which may hold the key (a secret
 		// mapped to both variables, or put in the query).
-		if strings.Contains(err.Error(), cfg.APIKey) {
-			return nil, errors.New(strings.ReplaceAll(err.Error(), cfg.APIKey, "[REDACTED]"))
+		if redactor.Contains(err.Error()) {
+			return nil, errors.New(redactor.Redact(err.Error()))
 		}
 		return nil, err
 	}
@@ -175,13 +189,17 @@ func New(cfg Config) (*Client, error) {
 	hc.Transport = &bearer{key: cfg.APIKey, host: base.Host, scheme: base.Scheme, next: next}
 
 	c := &Client{
-		base:    base,
-		baseStr: base.String(),
-		key:     cfg.APIKey,
-		hc:      hc,
-		cfg:     cfg,
-		limiter: newLimiter(cfg.RateLimit),
-		dialect: cfg.Dialect,
+		base: base,
+		// The URL is printed and recorded in the state: a key in its
+		// path (a proxy that takes it there) must be in neither.
+		baseStr:  redactor.Redact(base.String()),
+		key:      cfg.APIKey,
+		keyOnly:  keyOnly,
+		redactor: redactor,
+		hc:       hc,
+		cfg:      cfg,
+		limiter:  newLimiter(cfg.RateLimit),
+		dialect:  cfg.Dialect,
 	}
 	return c, nil
 }
@@ -233,7 +251,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// BaseURL returns the normalised base URL the client talks to.
+// BaseURL returns the normalised base URL the client talks to, with any
+// secret in it (the key in its path) replaced by Redacted.
 func (c *Client) BaseURL() string { return c.baseStr }
 
 // Dialect returns the API dialect detected so far ("" before any list).
@@ -272,13 +291,16 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r2)
 }
 
-// redact removes the key from s: servers have been known to echo request
-// headers back in their error messages.
+// Redactor returns the Redactor that hides the key, and every secret added
+// to it, from the client's errors and debug log. Callers add their own
+// secrets (secret script variables) with its AddSecret, and may redact
+// their own output with it.
+func (c *Client) Redactor() *Redactor { return c.redactor }
+
+// redact removes the key and the registered secrets from s: servers have
+// been known to echo request headers back in their error messages.
 func (c *Client) redact(s string) string {
-	if c.key == "" || !strings.Contains(s, c.key) {
-		return s
-	}
-	return strings.ReplaceAll(s, c.key, "[REDACTED]")
+	return c.redactor.Redact(s)
 }
 
 func (c *Client) redactAny(v any) any {

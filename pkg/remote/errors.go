@@ -150,7 +150,7 @@ func (c *Client) redactError(e *Error) *Error {
 			e.Issues[i].Path[j] = c.redact(e.Issues[i].Path[j])
 		}
 	}
-	if e.Err != nil && strings.Contains(e.Err.Error(), c.key) {
+	if e.Err != nil && c.redactor.Contains(e.Err.Error()) {
 		e.Err = redactedError{msg: c.redact(e.Err.Error()), err: e.Err}
 	}
 	return e

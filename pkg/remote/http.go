@@ -23,6 +23,9 @@ import (
 	"github.com/psync-dev/psync/pkg/api"
 )
 
+// errKeyInAnswer refuses a 2xx answer that holds the API key.
+var errKeyInAnswer = errors.New("the API's answer contains the API key (in some encoding): psync refuses to use it, so that the key is never printed or written to the state or a plan (is something between psync and the API echoing the request?)")
+
 // request is one API operation, possibly sent several times.
 type request struct {
 	op     op
@@ -232,14 +235,24 @@ func (c *Client) attempt(ctx context.Context, req *request, n int) outcome {
 		return outcome{err: req.op.err(resp.StatusCode, cause), retryable: true, ambiguous: true}
 	}
 	c.debugf("psync: %s %s -> %d (attempt %d, %s)", req.method, logPath, resp.StatusCode, n, round(dur))
-	if bytes.Contains(data, []byte(c.key)) {
-		// A server echoing the key back: scrub it before any excerpt of
-		// the body is cut (a cut could leave half the key unredacted).
-		data = bytes.ReplaceAll(data, []byte(c.key), []byte("[REDACTED]"))
-	}
+	return c.answer(req, resp, data)
+}
+
+// answer turns a response read in full into an outcome: too large, holding
+// the key, or classified by status.
+func (c *Client) answer(req *request, resp *http.Response, data []byte) outcome {
 	if int64(len(data)) > c.cfg.MaxResponseBytes {
 		return outcome{err: req.op.err(resp.StatusCode, fmt.Errorf("response body larger than %d bytes; refusing to read it", c.cfg.MaxResponseBytes))}
 	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 && c.keyOnly.ContainsBytes(data) {
+		// A value decoded from this answer (a name, an id, a cursor)
+		// would carry the key into the plan, the state or the log.
+		return outcome{err: req.op.err(resp.StatusCode, errKeyInAnswer)}
+	}
+	// A server echoing the key (or another secret) back in an error:
+	// scrub it before any excerpt of the body is cut (a cut could leave
+	// half of it unredacted).
+	data = c.redactor.RedactBytes(data)
 	return c.classify(req, resp, data)
 }
 
