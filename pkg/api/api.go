@@ -200,3 +200,30 @@ type SessionTeam struct {
 	ID        string `json:"id"`
 	Namespace string `json:"namespace,omitempty"`
 }
+
+// Machine is a machine as the live API lists it at GET /machines (only the
+// fields psync reads or the sandbox serves; the API sends more).
+type Machine struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	MachineType string `json:"machineType"`
+	Region      string `json:"region"`
+	// State is off, starting, stopping, restarting, serviceready, ready,
+	// upgrading or provisioning.
+	State     string    `json:"state"`
+	OS        string    `json:"os,omitempty"`
+	AgentType string    `json:"agentType,omitempty"`
+	DtCreated time.Time `json:"dtCreated"`
+	// DtDeleted is set on a machine being deleted.
+	DtDeleted *time.Time `json:"dtDeleted,omitempty"`
+}
+
+// MachineWrite is the body of the sandbox's admin routes POST
+// /_sandbox/machines (name, machineType and region required) and PUT
+// /_sandbox/machines/{id} (any of them).
+type MachineWrite struct {
+	Name        *string `json:"name,omitempty"`
+	MachineType *string `json:"machineType,omitempty"`
+	Region      *string `json:"region,omitempty"`
+	State       *string `json:"state,omitempty"`
+}

@@ -240,11 +240,13 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-// putScript records a script, keeping the assignments the state already
-// records for it: an update rewrites the script, not where it runs.
+// putScript records a script, keeping the assignments (and what its
+// selectors matched) the state already records for it: an update rewrites
+// the script, not where it runs.
 func putScript(st *state.State, s state.Script) {
 	if cur, ok := st.ScriptByID(s.ID); ok {
 		s.Assignments = cur.Assignments
+		s.Selectors = cur.Selectors
 	}
 	st.PutScript(s)
 }

@@ -98,6 +98,11 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 	}
 	r.start = opts.Now()
 	r.loop(ctx)
+	// Last, what the selectors matched, for the next plan's safety rule
+	// (a selector that matched machines and matches none now). Recorded
+	// whatever became of the changes, interrupted or not: it is what the
+	// manifest's rule resolved to, not what was assigned.
+	recordErr := r.recordSelections()
 	// An interrupt that came once everything was finished interrupted
 	// nothing.
 	r.interrupted = r.interrupted && slices.ContainsFunc(r.results, func(res Result) bool { return res.Status == Pending })
@@ -111,7 +116,7 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 	if r.interrupted {
 		return report, ctx.Err()
 	}
-	return report, nil
+	return report, recordErr
 }
 
 // graph is the plan's dependency graph, by index into plan.Changes.
@@ -356,4 +361,37 @@ func (h *indexHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// recordSelections journals what the plan's selectors matched, where the
+// state records otherwise (ScriptSelection.Record): of scripts that exist,
+// and of those this run created.
+func (r *runner) recordSelections() error {
+	var todo []plan.ScriptSelection
+	var ids []string
+	for _, sel := range r.plan.Selections {
+		if !sel.Record {
+			continue
+		}
+		id := sel.ScriptID
+		if id == "" {
+			if i, ok := r.graph.byKey["script/"+sel.Script]; ok && r.results[i].Status == Done {
+				id = r.ids[i]
+			}
+		}
+		if id != "" {
+			todo, ids = append(todo, sel), append(ids, id)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := r.j.Update(func(s *state.State) {
+		for i, sel := range todo {
+			sel.Apply(s, ids[i])
+		}
+	}); err != nil {
+		return fmt.Errorf("apply: record what the selectors matched: %w", err)
+	}
+	return nil
 }

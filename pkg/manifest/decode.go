@@ -21,6 +21,9 @@ type located struct {
 type positions struct {
 	at     Position // the mapping itself
 	fields []fieldPos
+	// unknown is set when the mapping had keys the type does not declare
+	// (already reported).
+	unknown bool
 }
 
 // fieldPos is where one key and its value were written. A struct has a
@@ -292,12 +295,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 		}
 		if !ok {
 			msg := fmt.Sprintf("unknown field %q in %s", name, what)
-			if s := suggest(name, fields.names); s != "" {
+			if s := Suggest(name, fields.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += " (known fields: " + strings.Join(fields.names, ", ") + ")"
 			}
 			d.diags.add(d.pos(k), "%s", msg)
+			p.unknown = true
 			continue
 		}
 		val := d.resolve(kv.value)
@@ -342,6 +346,7 @@ var typeNames = map[reflect.Type]string{
 	reflect.TypeFor[DocScript]():     "a script",
 	reflect.TypeFor[DocTemplate]():   "a template",
 	reflect.TypeFor[DocAssignment](): "an assignment",
+	reflect.TypeFor[DocSelector]():   "a selector",
 }
 
 type structFields struct {
@@ -376,9 +381,10 @@ func fieldsOf(t reflect.Type) *structFields {
 	return f
 }
 
-// suggest returns the known name closest to name, if it is close enough
-// to be a likely typo (or differs only in case).
-func suggest(name string, known []string) string {
+// Suggest returns the known name closest to name, if it is close enough
+// to be a likely typo (or differs only in case), or "". It is the "did you
+// mean" of every message about a mistyped name, the planner's included.
+func Suggest(name string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {
 		if strings.EqualFold(k, name) {

@@ -70,8 +70,19 @@ type DocTemplate struct {
 type DocAssignment struct {
 	located `yaml:"-"`
 
-	Script   string   `yaml:"script" jsonschema:"required,minLength=1" jsonschema_description:"Name of a script declared under scripts."`
-	Machines []string `yaml:"machines" jsonschema:"required,uniqueItems=true" jsonschema_description:"Machine ids, e.g. psbox001."`
+	Script   string        `yaml:"script" jsonschema:"required,minLength=1" jsonschema_description:"Name of a script declared under scripts."`
+	Machines []string      `yaml:"machines,omitempty" jsonschema:"uniqueItems=true" jsonschema_description:"Machine ids, e.g. psbox001. At least one of machines and select."`
+	Select   []DocSelector `yaml:"select,omitempty" jsonschema_description:"Machines by selector, resolved against the team's machines at plan time (where the API lists machines): a machine matching any entry is assigned. At least one of machines and select."`
+}
+
+// DocSelector selects machines by their attributes. Its fields are ANDed;
+// the entries of a select list are ORed.
+type DocSelector struct {
+	located `yaml:"-"`
+
+	Name        string `yaml:"name,omitempty" jsonschema:"minLength=1" jsonschema_description:"Glob pattern (path.Match syntax) on the machine's name, e.g. train-*."`
+	MachineType string `yaml:"machineType,omitempty" jsonschema:"minLength=1" jsonschema_description:"The machine type, exactly, e.g. A100."`
+	Region      string `yaml:"region,omitempty" jsonschema:"minLength=1" jsonschema_description:"The region, exactly, e.g. ny2."`
 }
 
 // JSONSchemaExtend allows the "x-" extension keys the loader ignores.
@@ -95,9 +106,18 @@ func (DocTemplate) JSONSchemaExtend(s *jsonschema.Schema) {
 	}
 }
 
-// JSONSchemaExtend uses the loader's own machine-id pattern.
+// JSONSchemaExtend uses the loader's own machine-id pattern, and says "at
+// least one of machines and select".
 func (DocAssignment) JSONSchemaExtend(s *jsonschema.Schema) {
 	if p, ok := s.Properties.Get("machines"); ok && p.Items != nil {
 		p.Items.Pattern = machineIDPattern
 	}
+	s.AnyOf = []*jsonschema.Schema{{Required: []string{"machines"}}, {Required: []string{"select"}}}
 }
+
+// JSONSchemaExtend says that a selector needs at least one field.
+func (DocSelector) JSONSchemaExtend(s *jsonschema.Schema) {
+	s.MinProperties = ptrUint64(1)
+}
+
+func ptrUint64(v uint64) *uint64 { return &v }

@@ -73,6 +73,7 @@ templates:
 assignments:
   - script: cuda
     machines: [psbox001, psbox002]
+    select: [{name: "train-*"}, {machineType: A100, region: ny2}]
 `,
 		"scripts/cuda.sh": "#!/bin/bash\necho cuda\n",
 	})
@@ -100,10 +101,16 @@ assignments:
 		},
 		Templates: []Template{{
 			Name: "base", MachineID: "psbox001", Note: "base image", PreventDestroy: true,
-			Pos: Position{File: "psync.yaml", Line: 15, Column: 5},
+			Pos:        Position{File: "psync.yaml", Line: 15, Column: 5},
+			MachinePos: Position{File: "psync.yaml", Line: 16, Column: 16},
 		}},
 		Assignments: []Assignment{{
 			Script: "cuda", Machines: []string{"psbox001", "psbox002"},
+			MachinePos: []Position{{File: "psync.yaml", Line: 21, Column: 16}, {File: "psync.yaml", Line: 21, Column: 26}},
+			Select: []Selector{
+				{Name: "train-*", Pos: Position{File: "psync.yaml", Line: 22, Column: 14}},
+				{MachineType: "A100", Region: "ny2", Pos: Position{File: "psync.yaml", Line: 22, Column: 33}},
+			},
 			Pos: Position{File: "psync.yaml", Line: 20, Column: 5},
 		}},
 		Dir:   ".",
@@ -143,10 +150,15 @@ func TestLoadDirectoryMerge(t *testing.T) {
 			Pos:     Position{File: "team/a.yaml", Line: 3, Column: 5},
 			BodyPos: Position{File: "team/s/a.sh", Line: 1},
 		}},
-		Templates: []Template{{Name: "t", MachineID: "psbox003", Pos: Position{File: "team/c.yaml", Line: 5, Column: 5}}},
+		Templates: []Template{{
+			Name: "t", MachineID: "psbox003",
+			Pos:        Position{File: "team/c.yaml", Line: 5, Column: 5},
+			MachinePos: Position{File: "team/c.yaml", Line: 6, Column: 16},
+		}},
 		Assignments: []Assignment{{
 			Script: "a", Machines: []string{"psbox001", "psbox002"},
-			Pos: Position{File: "team/a.yaml", Line: 6, Column: 5},
+			MachinePos: []Position{{File: "team/a.yaml", Line: 7, Column: 16}, {File: "team/b.yml", Line: 4, Column: 16}},
+			Pos:        Position{File: "team/a.yaml", Line: 6, Column: 5},
 		}},
 		Dir:   "team",
 		Files: []string{"team/a.yaml", "team/b.yml", "team/c.yaml"},
@@ -434,7 +446,7 @@ func TestDocumentMarshals(t *testing.T) {
 			{Name: "b", File: "b.sh", RunOnce: true, Sensitive: true},
 		},
 		Templates:   []DocTemplate{{Name: "t", MachineID: "psbox001", Note: "n"}},
-		Assignments: []DocAssignment{{Script: "a", Machines: []string{"psbox001"}}},
+		Assignments: []DocAssignment{{Script: "a", Machines: []string{"psbox001"}, Select: []DocSelector{{Name: "train-*"}, {MachineType: "A100", Region: "ny2"}}}},
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
@@ -461,11 +473,11 @@ func TestDocumentMarshals(t *testing.T) {
 			{Name: "b", File: "b.sh", Body: "echo b\n", RunOnce: true, IsEnabled: true, Sensitive: true},
 		},
 		Templates:   []Template{{Name: "t", MachineID: "psbox001", Note: "n"}},
-		Assignments: []Assignment{{Script: "a", Machines: []string{"psbox001"}}},
+		Assignments: []Assignment{{Script: "a", Machines: []string{"psbox001"}, Select: []Selector{{Name: "train-*"}, {MachineType: "A100", Region: "ny2"}}}},
 	}
 	ignorePos := cmp.FilterPath(func(p cmp.Path) bool {
 		name := p.Last().String()
-		return name == ".Pos" || name == ".BodyPos"
+		return name == ".Pos" || name == ".BodyPos" || name == ".MachinePos"
 	}, cmp.Ignore())
 	if diff := cmp.Diff(want, got, ignorePos); diff != "" {
 		t.Errorf("(-want +got):\n%s\nmarshalled:\n%s", diff, out)

@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"path"
+	"strings"
 )
 
 // DefaultMaxDeletePercent is settings.maxDeletePercent when the manifest
@@ -77,19 +78,63 @@ type Script struct {
 
 // Template is a desired custom template.
 type Template struct {
-	Name           string
-	MachineID      string
+	Name      string
+	MachineID string
+	// MachinePos is where MachineID was written.
+	MachinePos     Position
 	Note           string
 	PreventDestroy bool
 	PreviousNames  []string
 	Pos            Position
 }
 
-// Assignment assigns one script to machines.
+// Assignment assigns one script to machines, by id and by selector.
+// Entries naming the same script are merged into one Assignment.
 type Assignment struct {
 	Script   string
 	Machines []string
-	Pos      Position
+	// MachinePos[i] is where Machines[i] was written.
+	MachinePos []Position
+	// Select lists the selectors, resolved against the team's machines at
+	// plan time: a machine matching any of them is assigned.
+	Select []Selector
+	Pos    Position
+}
+
+// Selector selects machines by their attributes: every field set must
+// match (Name as a path.Match glob, the others exactly).
+type Selector struct {
+	Name        string
+	MachineType string
+	Region      string
+	Pos         Position
+}
+
+// String is the selector's canonical text, e.g. "machineType=A100,region=ny2":
+// how plans name it and how the state file records what it matched.
+func (s Selector) String() string {
+	var parts []string
+	if s.Name != "" {
+		parts = append(parts, "name="+s.Name)
+	}
+	if s.MachineType != "" {
+		parts = append(parts, "machineType="+s.MachineType)
+	}
+	if s.Region != "" {
+		parts = append(parts, "region="+s.Region)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Matches reports whether a machine with these attributes is selected.
+func (s Selector) Matches(name, machineType, region string) bool {
+	if s.Name != "" {
+		// The glob is validated at load time, so an error cannot occur here.
+		if ok, _ := path.Match(s.Name, name); !ok {
+			return false
+		}
+	}
+	return (s.MachineType == "" || s.MachineType == machineType) && (s.Region == "" || s.Region == region)
 }
 
 // IgnoresScript reports whether a remote script of this name is ignored.

@@ -80,6 +80,8 @@ type builder struct {
 	assigned map[string]int
 	// where each (script, machine) assignment was written
 	machineAt map[pairKey]Position
+	// where each (script, selector) was written
+	selectorAt map[pairKey]Position
 
 	scriptPats, tmplPats []pattern
 	names                []named // every managed name, for cross checks
@@ -398,6 +400,7 @@ func (b *builder) template(t *DocTemplate) {
 	b.m.Templates = append(b.m.Templates, Template{
 		Name:           t.Name,
 		MachineID:      t.MachineID,
+		MachinePos:     t.value("machineId"),
 		Note:           t.Note,
 		PreventDestroy: t.PreventDestroy,
 		PreviousNames:  nilIfEmpty(t.PreviousNames),
@@ -440,18 +443,18 @@ func (b *builder) assignment(a *DocAssignment) {
 				if b.scriptNames == nil {
 					b.scriptNames = keys(b.scripts)
 				}
-				if s := suggest(a.Script, b.scriptNames); s != "" {
+				if s := Suggest(a.Script, b.scriptNames); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 			}
 			b.errorf(at, "%s", msg)
 		}
 	}
-	if !a.has("machines") {
+	if !a.has("machines") && !a.has("select") {
 		if a.Script == "" {
-			b.errorf(a.Pos(), "an assignment needs machines (a list of machine ids)")
+			b.errorf(a.Pos(), "an assignment needs machines (a list of machine ids) or select (selectors)")
 		} else {
-			b.errorf(a.Pos(), "assignment of %q needs machines (a list of machine ids)", a.Script)
+			b.errorf(a.Pos(), "assignment of %q needs machines (a list of machine ids) or select (selectors)", a.Script)
 		}
 	}
 	idx, ok := b.assigned[a.Script]
@@ -475,7 +478,51 @@ func (b *builder) assignment(a *DocAssignment) {
 		}
 		b.machineAt[k] = mat
 		b.m.Assignments[idx].Machines = append(b.m.Assignments[idx].Machines, mid)
+		b.m.Assignments[idx].MachinePos = append(b.m.Assignments[idx].MachinePos, mat)
 	}
+	for i := range a.Select {
+		sel := &a.Select[i]
+		if s, ok := b.selector(a.Script, sel, a.item("select", i)); ok {
+			b.m.Assignments[idx].Select = append(b.m.Assignments[idx].Select, s)
+		}
+	}
+}
+
+// selector checks one select entry of script's assignment.
+func (b *builder) selector(script string, d *DocSelector, at Position) (Selector, bool) {
+	s := Selector{Name: d.Name, MachineType: d.MachineType, Region: d.Region, Pos: at}
+	ok := true
+	for _, f := range []struct{ key, v string }{{"name", d.Name}, {"machineType", d.MachineType}, {"region", d.Region}} {
+		if d.has(f.key) && f.v == "" && !d.bad(f.key) {
+			b.errorf(d.value(f.key), "empty %s in a selector", f.key)
+			ok = false
+		}
+	}
+	if d.Name != "" {
+		if _, err := path.Match(d.Name, ""); err != nil {
+			b.errorf(d.value("name"), "bad name pattern %q: %v (patterns use * ? [a-z] and \\ to escape)", d.Name, err)
+			ok = false
+		}
+	}
+	if !ok {
+		return s, false
+	}
+	if s.String() == "" {
+		if len(d.pos.fields) == 0 && !d.pos.unknown {
+			b.errorf(at, "an empty selector selects nothing; give name, machineType or region")
+		}
+		return s, false
+	}
+	if b.selectorAt == nil {
+		b.selectorAt = make(map[pairKey]Position)
+	}
+	k := pairKey{script, s.String()}
+	if first, dup := b.selectorAt[k]; dup {
+		b.errorf(at, "selector %s is listed twice for script %q (also at %s)", s, script, ref(at, first))
+		return s, false
+	}
+	b.selectorAt[k] = at
+	return s, true
 }
 
 // crossChecks finds conflicts between names: managed names that are also

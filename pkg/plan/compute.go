@@ -99,8 +99,12 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		Refresh:       refresh(snap, st, changes),
 		Unmanaged:     unmanaged,
 		LeftOut:       leftOut,
+		Selections:    filterSelections(p.selected, targets),
+		Warnings:      p.warnings,
+		Notes:         p.notes,
 	}
 	plan.Findings = findings(plan.Changes, snap, len(st.Scripts)+len(st.Templates), desired.Settings.MaxDeletePercent, opts)
+	plan.Findings = append(plan.Findings, p.selectorFindings(plan.Changes, targets, desired.Settings.MaxDeletePercent)...)
 	if plan.Changes == nil {
 		plan.Changes = []Change{}
 	}
@@ -119,6 +123,13 @@ type planner struct {
 	changes   []Change
 	unmanaged []Unmanaged
 	errs      []error
+	// warnings and notes are for the person reading the plan; selected
+	// is what the scripts' selectors matched, and selInfo, per script
+	// with selectors now or at the last apply, what the safety rules
+	// need to know of them.
+	warnings, notes []string
+	selected        []ScriptSelection
+	selInfo         []*scriptSelectors
 	// keys maps a change's key to its index in changes, once
 	// disambiguateKeys has made keys unique.
 	keys map[string]int

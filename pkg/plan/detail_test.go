@@ -74,6 +74,8 @@ func TestComputeFullChanges(t *testing.T) {
 				Precondition: Precondition{Exists: true, Fingerprint: rA.Fingerprint()},
 			},
 		},
+		// The snapshot has no machine list.
+		Notes: []string{"this API (paperspace-v1) cannot list machines: the machine ids of the manifest were not checked"},
 	}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -189,6 +189,9 @@ const (
 	RulePreventDestroy   Rule = "prevent-destroy"
 	RuleMaxDeletePercent Rule = "max-delete-percent"
 	RuleAllOwnedGone     Rule = "all-owned-gone"
+	// RuleSelectorMatchesNone: a selector that matched machines at the
+	// last apply matches none now (a typo in a glob, a renamed fleet).
+	RuleSelectorMatchesNone Rule = "selector-matches-none"
 )
 
 // Finding is a safety rule a plan breaks. A plan with a finding that is not
@@ -227,6 +230,14 @@ type Plan struct {
 	// LeftOut is how many changes Options.Targets left out of the plan
 	// (what "run without --target" would add).
 	LeftOut int `json:"leftOut,omitempty"`
+	// Selections are what the assignments' selectors matched, by script;
+	// the applier records them in the state.
+	Selections []ScriptSelection `json:"selections,omitempty"`
+	// Warnings are about the manifest against the team (a machine in a
+	// state where an assignment makes no sense); Notes say what the plan
+	// could not check. Neither changes anything.
+	Warnings []string `json:"warnings,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // Summary counts a plan's changes by action.
@@ -295,7 +306,7 @@ func (p *Plan) Override(allowDestroy, allowMassDelete bool) {
 		switch f.Rule {
 		case RulePreventDestroy:
 			f.Overridden = allowDestroy
-		case RuleMaxDeletePercent, RuleAllOwnedGone:
+		case RuleMaxDeletePercent, RuleAllOwnedGone, RuleSelectorMatchesNone:
 			f.Overridden = allowMassDelete
 		}
 	}

@@ -33,9 +33,17 @@ func (p *planner) planScripts() {
 	p.errs = append(p.errs, errs...)
 	p.renameTargetTaken(mt, KindScript, desired, matches, func(id string) bool { return stByID[id] != nil })
 
+	sel := p.checkMachines()
 	assignments := map[string][]string{}
+	byID := map[string][]string{}
 	for _, a := range p.m.Assignments {
 		assignments[a.Script] = append(assignments[a.Script], a.Machines...)
+		byID[a.Script] = append(byID[a.Script], a.Machines...)
+	}
+	for name, s := range sel {
+		for id := range s.by {
+			assignments[name] = append(assignments[name], id)
+		}
 	}
 	declared := make(map[string]bool, len(p.m.Scripts))
 	for _, d := range p.m.Scripts {
@@ -58,12 +66,14 @@ func (p *planner) planScripts() {
 	}
 	p.changes = slices.Grow(p.changes, grow)
 
+	ids := map[string]string{}
 	for i, d := range p.m.Scripts {
 		m := matches[i]
 		var r *remote.Script
 		var st *state.Script
 		if m.remote >= 0 {
 			r = &remotes[m.remote]
+			ids[d.Name] = r.ID
 			if m.owned {
 				st = stByID[r.ID]
 			}
@@ -72,8 +82,9 @@ func (p *planner) planScripts() {
 		if changed {
 			p.add(c)
 		}
-		p.planAssignments(d, c, r, st, assignments[d.Name])
+		p.planAssignments(d, c, r, st, assignments[d.Name], sortedSet(byID[d.Name]), sel[d.Name])
 	}
+	p.selected = p.selections(sel, ids)
 
 	for i := range remotes {
 		if mt.claimed[i] {
@@ -272,8 +283,32 @@ func (p *planner) scriptDelete(r *remote.Script, st *state.Script, reason string
 // whose own change is sc (planned or not). In the live dialect the remote
 // tells which machines the script is on; in the spec dialect only the state
 // does, for the assignments psync made, and psync unassigns only those.
-func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script, st *state.Script, machines []string) {
+//
+// byID are the machines the manifest names by id, and sel what the
+// script's selectors matched (nil without selectors). An unassign of a
+// machine that a selector matched at the last apply is caused by the
+// selectors: it counts toward the script's maxDeletePercent, and a
+// selector that matched machines then and none now is refused.
+func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script, st *state.Script, machines, byID []string, sel *selected) {
 	want := sortedSet(machines)
+	var wasSelected map[string]string // machine -> the selector that matched it at the last apply
+	if st != nil && len(st.Selectors) > 0 {
+		wasSelected = map[string]string{}
+		for _, rec := range st.Selectors {
+			for _, mc := range rec.Machines {
+				if _, ok := wasSelected[mc]; !ok {
+					wasSelected[mc] = rec.Selector
+				}
+			}
+		}
+	}
+	info := &scriptSelectors{script: d.Name, sel: sel}
+	if st != nil {
+		info.recorded = st.Selectors
+	}
+	if sel != nil || wasSelected != nil {
+		p.selInfo = append(p.selInfo, info)
+	}
 	var have, recorded []string
 	if st != nil {
 		recorded = sortedSet(st.Assignments)
@@ -289,6 +324,7 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		// nothing is unassigned.
 		have = recorded
 	}
+	info.machines = len(have)
 	if slices.Equal(want, have) {
 		return
 	}
@@ -317,6 +353,9 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 			continue
 		}
 		reason := "in manifest"
+		if _, named := slices.BinarySearch(byID, mc); !named && sel != nil {
+			reason = "matched by select " + sel.by[mc]
+		}
 		if _, ok := slices.BinarySearch(recorded, mc); ok && p.snap.AssignmentsKnown && r != nil {
 			reason = "unassigned outside psync"
 		}
@@ -329,6 +368,10 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		reason := "not in manifest"
 		if _, ok := slices.BinarySearch(recorded, mc); !ok && p.snap.AssignmentsKnown {
 			reason = "assigned outside psync"
+		}
+		if s, ok := wasSelected[mc]; ok {
+			reason = "no longer matched by select " + s
+			info.unassigns = append(info.unassigns, assignmentKey(d.Name, mc))
 		}
 		add(Unassign, mc, reason)
 	}

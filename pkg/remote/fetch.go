@@ -10,8 +10,9 @@ import (
 	"github.com/psync-dev/psync/pkg/api"
 )
 
-// Fetch returns the whole remote picture: scripts, custom templates and
-// the OS catalogue, fetched concurrently (the session too, once per
+// Fetch returns the whole remote picture: scripts, custom templates, the
+// OS catalogue and, where the API lists them, the machines, fetched
+// concurrently (the session too, once per
 // client), every page followed, de-duplicated by id and sorted by name
 // then id. The dialect is detected from the answers.
 func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
@@ -20,12 +21,15 @@ func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
 		templates templateList
 		osts      []OSTemplate
 		team      string
+		machines  []Machine
+		known     bool
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { scripts, err = c.listScripts(gctx, nil); return err })
 	g.Go(func() (err error) { templates, err = c.listTemplates(gctx, nil); return err })
 	g.Go(func() (err error) { osts, err = c.ListOSTemplates(gctx, ListOptions{}); return err })
 	g.Go(func() (err error) { team, err = c.Session(gctx); return err })
+	g.Go(func() (err error) { machines, known, err = c.ListMachines(gctx); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -57,6 +61,8 @@ func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
 		Scripts:          scripts.scripts,
 		Templates:        templates.templates,
 		OSTemplates:      osts,
+		MachinesKnown:    known,
+		Machines:         machines,
 	}, nil
 }
 

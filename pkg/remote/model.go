@@ -54,6 +54,18 @@ type OSTemplate struct {
 	OS   string `json:"os,omitempty"`
 }
 
+// Machine is a machine of the team, where the API lists them (the live
+// API's GET /machines).
+type Machine struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	MachineType string `json:"machineType,omitempty"`
+	Region      string `json:"region,omitempty"`
+	// State is the API's word (off, ready, provisioning, ...), empty when
+	// it gave none.
+	State string `json:"state,omitempty"`
+}
+
 // Snapshot is the whole remote picture of one team at one moment.
 type Snapshot struct {
 	Dialect Dialect `json:"dialect"`
@@ -67,6 +79,11 @@ type Snapshot struct {
 	Scripts          []Script     `json:"scripts"`
 	Templates        []Template   `json:"templates"`
 	OSTemplates      []OSTemplate `json:"osTemplates,omitempty"`
+	// MachinesKnown is true when the API lists machines (the live API):
+	// Machines is then the team's every machine, sorted by id. The
+	// spec's API has no machine list.
+	MachinesKnown bool      `json:"machinesKnown,omitempty"`
+	Machines      []Machine `json:"machines,omitempty"`
 }
 
 // ScriptInput is what psync writes for a script: the whole object, as PUT

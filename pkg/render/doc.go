@@ -19,7 +19,8 @@
 // ("~ isEnabled: true → false"), and for a script body a unified diff (3
 // lines of context, "@@ -a,b +c,d @@" hunks) when the old body is known and
 // not sensitive. Assignments are grouped by script. Then the unmanaged
-// objects, the one-line summary and the safety findings. Text read from the
+// objects, what each selector matched, warnings and notes, the one-line
+// summary and the safety findings. Text read from the
 // remote or the manifest has its control characters escaped.
 //
 // # JSON plan (psync plan --output json)
@@ -75,13 +76,26 @@
 //	  assignments      array   its machines, when assignmentsKnown
 //	  machineId, note  string  a template's (note when noteKnown)
 //	findings         array   safety rules the plan breaks:
-//	  rule             string  "prevent-destroy", "max-delete-percent" or
-//	                           "all-owned-gone"
+//	  rule             string  "prevent-destroy", "max-delete-percent",
+//	                           "all-owned-gone" or "selector-matches-none"
 //	  keys             array   the changes that break it
 //	  message          string  what is wrong, in words
 //	  override         string  the flag that allows it ("--allow-destroy",
 //	                           "--allow-mass-delete")
 //	  overridden       bool    that flag was given (omitted if false)
+//	selections       array   what the assignments' selectors matched, by script:
+//	  script           string  the script's name
+//	  scriptId         string  its id (omitted when the plan creates it)
+//	  selectors        array   in manifest order:
+//	    selector         string  canonical text, e.g. "machineType=A100,region=ny2"
+//	    machines         array   the machines it matched: id, name
+//	warnings         array   about the manifest against the team, in words (a
+//	                         machine in a state where an assignment makes no sense)
+//	notes            array   what the plan could not check, in words (machine ids,
+//	                         on an API that cannot list machines)
+//
+// The rule "selector-matches-none" of findings is a selector that matched
+// machines at the last apply and matches none now.
 //
 // This is a view for programs. A saved plan (psync plan --out FILE) is a
 // different document: the plan itself, preconditions included.

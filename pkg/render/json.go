@@ -26,6 +26,10 @@ type JSONPlan struct {
 	Unmanaged     []JSONUnmanaged `json:"unmanaged"`
 	Refresh       []plan.Refresh  `json:"refresh"`
 	Findings      []plan.Finding  `json:"findings"`
+	// Selections, Warnings and Notes: see the package documentation.
+	Selections []plan.ScriptSelection `json:"selections"`
+	Warnings   []string               `json:"warnings"`
+	Notes      []string               `json:"notes"`
 }
 
 // JSONSummary counts changes by action, plus their total.
@@ -127,6 +131,15 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 		Unmanaged:     make([]JSONUnmanaged, 0, len(p.Unmanaged)),
 		Refresh:       append([]plan.Refresh{}, p.Refresh...),
 		Findings:      make([]plan.Finding, 0, len(p.Findings)),
+		Selections:    make([]plan.ScriptSelection, 0, len(p.Selections)),
+		Warnings:      nonNil(p.Warnings),
+		Notes:         nonNil(p.Notes),
+	}
+	for _, s := range p.Selections {
+		if len(s.Selectors) > 0 {
+			s.Record = false // the applier's business
+			out.Selections = append(out.Selections, s)
+		}
 	}
 	for _, c := range p.Changes {
 		out.Changes = append(out.Changes, JSONChange{

@@ -227,6 +227,7 @@ func (v markdownView) planDoc(p *plan.Plan) string {
 	}
 	head.WriteString(mdFindings(p))
 	head.WriteString(mdRefreshed(p))
+	head.WriteString(mdSelections(p))
 
 	var rows []string
 	for _, it := range items(p) {

@@ -244,6 +244,34 @@ func adoptPlan() *plan.Plan {
 	return p
 }
 
+// selectPlan assigns by selector: machines that started and stopped
+// matching, a selector that matches nothing any more (refused), a
+// warning about a machine's state and a note.
+func selectPlan() *plan.Plan {
+	p := emptyPlan()
+	a := assign("install-cuda", "psbox011")
+	a.ID, a.Reasons = "scr_5001", []string{"matched by select name=train-*"}
+	u := unassign("install-cuda", "scr_5001", "psbox002")
+	u.Reasons = []string{"no longer matched by select name=train-*"}
+	v := unassign("metrics", "scr_5003", "psbox007")
+	v.Reasons = []string{"no longer matched by select region=ams1"}
+	p.Changes = []plan.Change{a, u, v}
+	p.Selections = []plan.ScriptSelection{
+		{Script: "install-cuda", ScriptID: "scr_5001", Selectors: []plan.SelectorMatch{
+			{Selector: "name=train-*", Machines: []plan.SelectedMachine{{ID: "psbox001", Name: "train-a100-1"}, {ID: "psbox011", Name: "train-a100-7"}}},
+			{Selector: "machineType=A4000,region=ams1", Machines: []plan.SelectedMachine{{ID: "psbox008", Name: "infer-\x1b[31m2"}}},
+		}},
+		{Script: "metrics", ScriptID: "scr_5003", Selectors: []plan.SelectorMatch{{Selector: "region=ams1", Machines: []plan.SelectedMachine{}}}},
+		{Script: "old", ScriptID: "scr_5004", Selectors: []plan.SelectorMatch{}, Record: true},
+	}
+	p.Warnings = []string{`psync.yaml:12:9: machine psbox011 (train-a100-7), which select name=train-* of script "install-cuda" matches, is in state "failed": assigning it may make no sense`}
+	p.Notes = []string{"a note"}
+	p.Findings = []plan.Finding{{Rule: plan.RuleSelectorMatchesNone, Keys: []string{"assignment/metrics/psbox007"},
+		Message:  `psync.yaml:20:9: select region=ams1 of script "metrics" matched 1 machine at the last apply (psbox007) and matches none now: a typo, or a renamed fleet? Fix the selector, or allow it`,
+		Override: "--allow-mass-delete"}}
+	return p
+}
+
 // hugePlan has more body diffs and rows than fit in a comment.
 func hugePlan(scripts, lines int) *plan.Plan {
 	p := emptyPlan()
@@ -296,6 +324,7 @@ var planScenarios = []planScenario{
 	{name: "prune", plan: prunePlan},
 	{name: "assign", plan: assignPlan},
 	{name: "adopt", plan: adoptPlan},
+	{name: "select", plan: selectPlan},
 	{name: "huge", plan: func() *plan.Plan { return hugePlan(150, 40) }, mdOnly: true},
 }
 

@@ -40,6 +40,7 @@ func (v textView) plan(w io.Writer, p *plan.Plan) error {
 	}
 	v.refreshed(&b, p)
 	v.unmanaged(&b, p)
+	v.selections(&b, p)
 	if !p.Empty() {
 		fmt.Fprintf(&b, "\n%s %s\n", st.bold("Plan:"), summaryLine(p.Summary()))
 	}

@@ -97,6 +97,7 @@ func (s *State) record(t *touchedSet) journalRecord {
 			// change the state's entries in place.
 			e := s.Scripts[i]
 			e.Assignments = slices.Clone(e.Assignments)
+			e.Selectors = cloneSelectors(e.Selectors)
 			if e.Sensitive || e.Body == nil {
 				e.Body = nil
 			} else {

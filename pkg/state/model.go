@@ -47,6 +47,17 @@ type Script struct {
 	// Assignments are the machines psync assigned the script to, sorted.
 	Assignments    []string `json:"assignments,omitempty"`
 	PreventDestroy bool     `json:"preventDestroy,omitempty"`
+	// Selectors are what the script's selectors (manifest select entries)
+	// matched at the last apply, by selector: a selector that matched
+	// machines then and matches none now is refused as unsafe.
+	Selectors []Selector `json:"selectors,omitempty"`
+}
+
+// Selector records the machines one selector matched, sorted.
+type Selector struct {
+	// Selector is the selector's canonical text, e.g. "name=train-*".
+	Selector string   `json:"selector"`
+	Machines []string `json:"machines,omitempty"`
 }
 
 // Template is an owned custom template.

@@ -1,6 +1,9 @@
 package state
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // The mutation helpers below keep the state's slices sorted, so that a
 // journaled state is always in the form Save writes. The applier calls them
@@ -20,6 +23,7 @@ func (s *State) PutScript(sc Script) {
 	if len(sc.Assignments) == 0 {
 		sc.Assignments = nil
 	}
+	sc.Selectors = normalSelectors(cloneSelectors(sc.Selectors))
 	s.Scripts = slices.DeleteFunc(s.Scripts, func(x Script) bool {
 		if x.ID == sc.ID || x.Name == sc.Name {
 			s.touched.script(x.ID)
@@ -100,4 +104,46 @@ func (s *State) RemoveAssignment(scriptID, machine string) bool {
 		sc.Assignments = nil
 	}
 	return true
+}
+
+// SetSelectors records what the selectors of the script with this id
+// matched, replacing what was recorded (nil forgets it). It reports false,
+// and changes nothing, when the script is not owned.
+func (s *State) SetSelectors(scriptID string, sel []Selector) bool {
+	sc, ok := s.scriptByID(scriptID)
+	if !ok {
+		return false
+	}
+	s.touched.script(scriptID)
+	sc.Selectors = normalSelectors(cloneSelectors(sel))
+	return true
+}
+
+// cloneSelectors is a deep copy.
+func cloneSelectors(sel []Selector) []Selector {
+	if sel == nil {
+		return nil
+	}
+	out := make([]Selector, len(sel))
+	for i, x := range sel {
+		out[i] = Selector{Selector: x.Selector, Machines: slices.Clone(x.Machines)}
+	}
+	return out
+}
+
+// normalSelectors sorts selectors by text and their machines, in place,
+// and makes an empty list nil.
+func normalSelectors(sel []Selector) []Selector {
+	if len(sel) == 0 {
+		return nil
+	}
+	for i := range sel {
+		slices.Sort(sel[i].Machines)
+		sel[i].Machines = slices.Compact(sel[i].Machines)
+		if len(sel[i].Machines) == 0 {
+			sel[i].Machines = nil
+		}
+	}
+	slices.SortFunc(sel, func(a, b Selector) int { return strings.Compare(a.Selector, b.Selector) })
+	return sel
 }

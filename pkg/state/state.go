@@ -281,6 +281,7 @@ func (s *State) normalize() {
 			a = nil
 		}
 		s.Scripts[i].Assignments = a
+		s.Scripts[i].Selectors = normalSelectors(s.Scripts[i].Selectors)
 	}
 	slices.SortStableFunc(s.Scripts, compareScripts)
 	slices.SortStableFunc(s.Templates, compareTemplates)
@@ -370,6 +371,7 @@ func (s *State) Clone() *State {
 			sc.Body = &b
 		}
 		sc.Assignments = slices.Clone(sc.Assignments)
+		sc.Selectors = cloneSelectors(sc.Selectors)
 		c.Scripts[i] = sc
 	}
 	c.Templates = slices.Clone(s.Templates)
