@@ -77,6 +77,7 @@ type world struct {
 	// right after the next `psync apply` exits: a merge landing while psync
 	// ran.
 	afterApply string
+	runs       int // runs started by githubRunner, to name their checkouts
 }
 
 // psyncWrapper runs the real psync, then the after-apply hook once.
