@@ -59,15 +59,17 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		return nil, err
 	}
 	p := &planner{
-		m:            desired,
-		snap:         snap,
-		st:           st,
-		opts:         opts,
-		prune:        opts.Prune || desired.Settings.Prune,
-		compareNotes: snap.Dialect != remote.DialectPaperspaceV1,
-		keys:         map[string]int{},
-		renamedFrom:  map[string]string{},
-		replace:      replace,
+		m:               desired,
+		snap:            snap,
+		st:              st,
+		opts:            opts,
+		prune:           opts.Prune || desired.Settings.Prune,
+		compareNotes:    snap.Dialect != remote.DialectPaperspaceV1,
+		keys:            map[string]int{},
+		renamedFrom:     map[string]string{},
+		desiredScript:   map[string]int{},
+		desiredTemplate: map[string]int{},
+		replace:         replace,
 	}
 	p.planScripts()
 	p.planTemplates()
@@ -97,12 +99,14 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		StateSerial:   st.Serial,
 		Changes:       changes,
 		Refresh:       refresh(snap, st, changes),
+		Drift:         p.drift(changes, targets),
 		Unmanaged:     unmanaged,
 		LeftOut:       leftOut,
 		Selections:    filterSelections(p.selected, targets),
 		Warnings:      p.warnings,
 		Notes:         p.notes,
 	}
+	plan.BodiesUnreadable = bodiesUnreadable(snap, st)
 	plan.Findings = findings(plan.Changes, snap, len(st.Scripts)+len(st.Templates), desired.Settings.MaxDeletePercent, opts)
 	plan.Findings = append(plan.Findings, p.selectorFindings(plan.Changes, targets, desired.Settings.MaxDeletePercent)...)
 	if plan.Changes == nil {
@@ -138,6 +142,9 @@ type planner struct {
 	renamedFrom map[string]string
 	// replace holds the names of the scripts whose body is pushed again.
 	replace map[string]bool
+	// desiredScript and desiredTemplate map the remote id of an owned
+	// object to the index of the manifest entry it is matched to.
+	desiredScript, desiredTemplate map[string]int
 }
 
 func (p *planner) add(c Change) { p.changes = append(p.changes, c) }

@@ -79,8 +79,8 @@ func TestCompute(t *testing.T) {
 			want: []row{
 				{Key: "script/a", Action: Create},
 				{Key: "template/t", Action: Create},
-				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
-				{Key: "assignment/a/m2", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"new in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m2", Action: Assign, Reasons: S{"new in manifest"}, DependsOn: S{"script/a"}},
 			},
 		},
 		{
@@ -137,7 +137,7 @@ func TestCompute(t *testing.T) {
 			m:    manifestOf(nil, []manifest.Template{{Name: "t", MachineID: "m1", Note: "y"}}),
 			snap: specSnap(nil, []remote.Template{{ID: "t1", Name: "other", MachineID: "m1", Note: "x"}}),
 			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
-			want: []row{{Key: "template/t", Action: Update, ID: "t1", Exists: true, Reasons: S{"name other → t", `note "x" → "y"`}}},
+			want: []row{{Key: "template/t", Action: Update, ID: "t1", Exists: true, Reasons: S{"name other → t (reverts a change made outside psync)", `note "x" → "y" (reverts a change made outside psync)`}}},
 		},
 		{
 			name: "live dialect: template notes are not compared",
@@ -150,7 +150,7 @@ func TestCompute(t *testing.T) {
 			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
 			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
 			st:   stateOf(nil, []state.Template{sTemplate("t1", "t", "m1")}),
-			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"machineId m1 → m2"}, Affected: S{"m1"}}},
+			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"machineId m1 → m2"}}},
 		},
 		{
 			name: "delete: owned, not in the manifest",
@@ -159,7 +159,7 @@ func TestCompute(t *testing.T) {
 			st:   stateOf([]state.Script{sScript("s9", "gone", "x", "m2", "m1")}, []state.Template{sTemplate("t9", "old", "m9")}),
 			want: []row{
 				{Key: "script/gone", Action: Delete, ID: "s9", Exists: true, Reasons: S{"not in manifest"}, Affected: S{"m1", "m2"}},
-				{Key: "template/old", Action: Delete, ID: "t9", Exists: true, Reasons: S{"not in manifest"}, Affected: S{"m9"}},
+				{Key: "template/old", Action: Delete, ID: "t9", Exists: true, Reasons: S{"not in manifest"}},
 			},
 		},
 		{
@@ -198,7 +198,7 @@ func TestCompute(t *testing.T) {
 			m:    manifestOf(nil, []manifest.Template{mTemplate("base", "m2")}),
 			snap: specSnap(nil, []remote.Template{rTemplate("t0", "base", "m1"), rTemplate("t1", "base", "m2")}),
 			st:   stateOf(nil, []state.Template{{ID: "t0", Name: "base", MachineID: "m1", Deposed: true}, sTemplate("t1", "base", "m2")}),
-			want: []row{{Key: "template/base", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}, Affected: S{"m1"}}},
+			want: []row{{Key: "template/base", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}}},
 		},
 		{
 			name: "delete: a deposed template beside an update of its successor",
@@ -207,7 +207,7 @@ func TestCompute(t *testing.T) {
 			st:   stateOf(nil, []state.Template{{ID: "t0", Name: "base", MachineID: "m1", Deposed: true}, sTemplate("t1", "base", "m2")}),
 			want: []row{
 				{Key: "template/base", Action: Update, ID: "t1", Exists: true, Reasons: S{`note "" → "new"`}},
-				{Key: "template/base#t0", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}, Affected: S{"m1"}},
+				{Key: "template/base#t0", Action: Delete, ID: "t0", Exists: true, Reasons: S{"deposed by a replace"}},
 			},
 		},
 		{
@@ -218,7 +218,7 @@ func TestCompute(t *testing.T) {
 			want: []row{
 				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable", "isEnabled true → false"}},
 				{Key: "template/t", Action: Adopt, ID: "t1", Exists: true, Reasons: S{"adopting"}},
-				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest; the API cannot say whether it is assigned already (assigning again is harmless)"}, DependsOn: S{"script/a"}},
 			},
 		},
 		{
@@ -245,7 +245,7 @@ func TestCompute(t *testing.T) {
 			opts: Options{AllowDestroy: true},
 			want: []row{
 				{Key: "template/t", Action: Adopt, ID: "t9", Exists: true, Reasons: S{"adopting", "the replacement of t1, created by an apply that stopped before recording it"}},
-				{Key: "template/t#t1", Action: Delete, ID: "t1", Exists: true, Reasons: S{"replaced by t9 (machineId m1 → m2)"}, DependsOn: S{"template/t"}, Affected: S{"m1"}},
+				{Key: "template/t#t1", Action: Delete, ID: "t1", Exists: true, Reasons: S{"replaced by t9 (machineId m1 → m2)"}, DependsOn: S{"template/t"}},
 			},
 			unmanaged: []Unmanaged{{Kind: KindTemplate, Name: "t", ID: "t8"}},
 		},
@@ -253,7 +253,7 @@ func TestCompute(t *testing.T) {
 			name: "adopt with a different source machine is a replace",
 			m:    manifestOf(nil, []manifest.Template{mTemplate("t", "m2")}),
 			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
-			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"adopting", "machineId m1 → m2"}, Affected: S{"m1"}}},
+			want: []row{{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Reasons: S{"adopting", "machineId m1 → m2"}}},
 		},
 		{
 			name:      "unmanaged: listed, not deleted without prune",
@@ -268,7 +268,7 @@ func TestCompute(t *testing.T) {
 			opts: Options{Prune: true},
 			want: []row{
 				{Key: "script/x", Action: Delete, ID: "s1", Exists: true, Reasons: S{"not in manifest (prune)"}},
-				{Key: "template/tx", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}, Affected: S{"m1"}},
+				{Key: "template/tx", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}},
 			},
 			unmanaged: []Unmanaged{{Kind: KindScript, Name: "legacy-1", ID: "s2", Ignored: true}, {Kind: KindScript, Name: "x", ID: "s1"}, {Kind: KindTemplate, Name: "tx", ID: "t1"}},
 		},
@@ -303,7 +303,7 @@ func TestCompute(t *testing.T) {
 				{Key: "script/a#s1", Action: Forget, ID: "s1", Reasons: S{forgetReason}},
 				{Key: "template/t", Action: Create, Reasons: S{"deleted outside psync"}},
 				{Key: "template/t#t1", Action: Forget, ID: "t1", Reasons: S{forgetReason}},
-				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"new in manifest"}, DependsOn: S{"script/a"}},
 			},
 		},
 		{
@@ -368,8 +368,8 @@ func TestCompute(t *testing.T) {
 			snap: specSnap([]remote.Script{rScript("s1", "a")}, nil),
 			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m2", "m1")}, nil),
 			want: []row{
-				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
-				{Key: "assignment/a/m1", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"new in manifest"}},
+				{Key: "assignment/a/m1", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"machine removed from the manifest"}},
 			},
 		},
 		{
@@ -378,10 +378,10 @@ func TestCompute(t *testing.T) {
 			snap: liveSnap([]remote.Script{rScript("s1", "a", "m1", "m4", "m5")}, nil),
 			st:   stateOf([]state.Script{sScript("s1", "a", "x", "m1", "m2", "m5")}, nil),
 			want: []row{
-				{Key: "assignment/a/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"unassigned outside psync"}},
-				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
-				{Key: "assignment/a/m4", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"assigned outside psync"}},
-				{Key: "assignment/a/m5", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"not in manifest"}},
+				{Key: "assignment/a/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"unassigned outside psync (reverts a change made outside psync)"}},
+				{Key: "assignment/a/m3", Action: Assign, ID: "s1", Exists: true, Reasons: S{"new in manifest"}},
+				{Key: "assignment/a/m4", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"added outside psync (reverts a change made outside psync)"}},
+				{Key: "assignment/a/m5", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"machine removed from the manifest"}},
 			},
 		},
 		{
@@ -391,7 +391,7 @@ func TestCompute(t *testing.T) {
 			st:   stateOf([]state.Script{sScript("s1", "old", "x", "m1")}, nil),
 			want: []row{
 				{Key: "script/new", Action: Update, ID: "s1", Exists: true, Reasons: S{"renamed from old"}},
-				{Key: "assignment/new/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}},
+				{Key: "assignment/new/m2", Action: Assign, ID: "s1", Exists: true, Reasons: S{"new in manifest"}},
 			},
 		},
 		{
@@ -401,7 +401,7 @@ func TestCompute(t *testing.T) {
 			want: []row{
 				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable"}},
 				{Key: "template/t", Action: Adopt, ID: "t1", Exists: true, Reasons: S{"adopting"}},
-				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m1", Action: Assign, ID: "s1", Exists: true, Reasons: S{"in manifest; the API cannot say whether it is assigned already (assigning again is harmless)"}, DependsOn: S{"script/a"}},
 			},
 			unmanaged: []Unmanaged{{Kind: KindScript, Name: "b", ID: "s2"}, {Kind: KindTemplate, Name: "u", ID: "t2"}},
 		},
@@ -411,7 +411,7 @@ func TestCompute(t *testing.T) {
 			snap: liveSnap([]remote.Script{rScript("s1", "a", "m1", "m2")}, nil),
 			want: []row{
 				{Key: "script/a", Action: Adopt, ID: "s1", Exists: true, Reasons: S{"adopting: content not verifiable"}},
-				{Key: "assignment/a/m2", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"assigned outside psync"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m2", Action: Unassign, ID: "s1", Exists: true, Reasons: S{"added outside psync (reverts a change made outside psync)"}, DependsOn: S{"script/a"}},
 			},
 		},
 		{
@@ -479,8 +479,8 @@ func TestCompute(t *testing.T) {
 			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1"), rTemplate("u1", "u", "m1")}),
 			st:   stateOf(nil, []state.Template{{ID: "t1", Name: "t", MachineID: "m1", PreventDestroy: true}, {ID: "u1", Name: "u", MachineID: "m1", PreventDestroy: true}}),
 			want: []row{
-				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2"}, Affected: S{"m1"}},
-				{Key: "template/u", Action: Replace, ID: "u1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m3"}, Affected: S{"m1"}},
+				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2"}},
+				{Key: "template/u", Action: Replace, ID: "u1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m3"}},
 			},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t", "template/u"}, Override: "--allow-destroy",
 				Message: "the plan destroys 2 objects protected by preventDestroy (template/t, template/u): to destroy them, first apply preventDestroy: false in their manifest entry (put the entry back if you removed it)"}},
@@ -491,7 +491,7 @@ func TestCompute(t *testing.T) {
 			snap: specSnap(nil, []remote.Template{rTemplate("t1", "t", "m1")}),
 			st:   stateOf(nil, []state.Template{{ID: "t1", Name: "t", MachineID: "m1", PreventDestroy: true}}),
 			want: []row{
-				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2", "preventDestroy true → false"}, Affected: S{"m1"}},
+				{Key: "template/t", Action: Replace, ID: "t1", Exists: true, Protected: true, Reasons: S{"machineId m1 → m2", "preventDestroy true → false"}},
 			},
 			findings: []Finding{{Rule: RulePreventDestroy, Keys: S{"template/t"}, Override: "--allow-destroy",
 				Message: "the plan destroys 1 object protected by preventDestroy (template/t): to destroy it, first apply preventDestroy: false in its manifest entry (put the entry back if you removed it)"}},
@@ -578,7 +578,7 @@ func TestCompute(t *testing.T) {
 			opts: Options{Targets: S{"script/a"}},
 			want: []row{
 				{Key: "script/a", Action: Create},
-				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"in manifest"}, DependsOn: S{"script/a"}},
+				{Key: "assignment/a/m1", Action: Assign, Reasons: S{"new in manifest"}, DependsOn: S{"script/a"}},
 			},
 		},
 		{
@@ -601,7 +601,7 @@ func TestCompute(t *testing.T) {
 			snap: specSnap([]remote.Script{rScript("s1", "x"), rScript("s2", "y")}, []remote.Template{rTemplate("t1", "x", "m1")}),
 			opts: Options{Prune: true, Targets: S{"template/x"}},
 			want: []row{
-				{Key: "template/x", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}, Affected: S{"m1"}},
+				{Key: "template/x", Action: Delete, ID: "t1", Exists: true, Reasons: S{"not in manifest (prune)"}},
 			},
 			unmanaged: []Unmanaged{{Kind: KindTemplate, Name: "x", ID: "t1"}},
 		},

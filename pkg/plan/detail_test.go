@@ -58,24 +58,29 @@ func TestComputeFullChanges(t *testing.T) {
 			{
 				// Live dialect: no notes.
 				Key: "template/t", Kind: KindTemplate, Action: Replace, Name: "t", ID: "t1",
-				Reasons:          []string{"machineId m1 → m2"},
-				Before:           &Attributes{Name: "t", MachineID: "m1"},
-				After:            &Attributes{Name: "t", MachineID: "m2"},
-				AffectedMachines: []string{"m1"},
-				Precondition:     Precondition{Exists: true, Fingerprint: rT.Fingerprint()},
+				Reasons:      []string{"machineId m1 → m2"},
+				Before:       &Attributes{Name: "t", MachineID: "m1"},
+				After:        &Attributes{Name: "t", MachineID: "m2"},
+				Precondition: Precondition{Exists: true, Fingerprint: rT.Fingerprint()},
 			},
 			{
 				Key: "assignment/b/m3", Kind: KindAssignment, Action: Assign, Name: "b", Machine: "m3",
-				Reasons: []string{"in manifest"}, DependsOn: []string{"script/b"},
+				Reasons: []string{"new in manifest"}, DependsOn: []string{"script/b"},
 			},
 			{
 				Key: "assignment/a/m1", Kind: KindAssignment, Action: Unassign, Name: "a", ID: "s1", Machine: "m1",
-				Reasons:      []string{"not in manifest"},
+				Reasons:      []string{"machine removed from the manifest"},
 				Precondition: Precondition{Exists: true, Fingerprint: rA.Fingerprint()},
 			},
 		},
 		// The snapshot has no machine list.
 		Notes: []string{"this API (paperspace-v1) cannot list machines: the machine ids of the manifest were not checked"},
+		// The state says psync assigned gone to m7; the API says it is on
+		// no machine now. Apply deletes it anyway.
+		Drift: []Drift{
+			{Key: "script/gone", Kind: KindScript, ID: "s9", Name: "gone", Attribute: "machines", LastApplied: "m7", Remote: "", Resolution: ResolutionDelete},
+		},
+		BodiesUnreadable: true,
 	}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -244,7 +249,7 @@ func TestTemplateRenameAndReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []row{{Key: "template/new", Action: Replace, ID: "t1", Exists: true, Reasons: []string{"renamed from old", "machineId m1 → m2"}, Affected: []string{"m1"}}}
+	want := []row{{Key: "template/new", Action: Replace, ID: "t1", Exists: true, Reasons: []string{"renamed from old", "machineId m1 → m2"}}}
 	if diff := cmp.Diff(want, rows(p)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

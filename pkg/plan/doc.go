@@ -48,6 +48,22 @@
 //     duplicate name, a deposed template, a drifted object created again)
 //     get the key "KIND/NAME#ID".
 //
+// Drift is compared three ways. For every owned object still on the
+// remote, each attribute the API returns (name, runOnce, isEnabled, a
+// template's source machine and note where the API has notes, a script's
+// machines where the API exposes assignments) is compared between the
+// state (what psync last applied) and the remote (what it is now). Every
+// difference is a Drift, whether or not the manifest changed too, with the
+// Resolution the manifest implies: revert, keep, delete or forget. A
+// change that undoes one says so in its reason ("… (reverts a change made
+// outside psync)"). Bodies cannot be read back: Plan.BodiesUnreadable says
+// so, once, and apply --replace script/NAME pushes a body again.
+//
+// A template is an image made from its source machine: replacing or
+// deleting one touches no machine, so template changes carry no
+// AffectedMachines; a script delete lists the machines it stops
+// configuring.
+//
 // Saved plans (Write, Read) are versioned JSON. The body of a sensitive
 // script is never written to them: applying a saved plan with sensitive
 // scripts needs the manifest that produced it, whose bodies

@@ -224,7 +224,11 @@ type Plan struct {
 	// shows differently (a change made outside psync, or one whose answer
 	// was lost): the applier records it before any change. It is not a
 	// change: a plan with only a refresh is empty.
-	Refresh   []Refresh   `json:"refresh,omitempty"`
+	Refresh []Refresh `json:"refresh,omitempty"`
+	// Drift is every attribute of an owned object that was changed
+	// outside psync since the last apply, whether or not the plan changes
+	// it back. It is for the reader: the changes already do what it says.
+	Drift     []Drift     `json:"drift,omitempty"`
 	Unmanaged []Unmanaged `json:"unmanaged,omitempty"`
 	Findings  []Finding   `json:"findings,omitempty"`
 	// LeftOut is how many changes Options.Targets left out of the plan
@@ -238,6 +242,10 @@ type Plan struct {
 	// could not check. Neither changes anything.
 	Warnings []string `json:"warnings,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+	// BodiesUnreadable is true when the API returns no script bodies and
+	// psync owns scripts: a body edited outside psync cannot be detected,
+	// only pushed again (apply --replace script/NAME).
+	BodiesUnreadable bool `json:"bodiesUnreadable,omitempty"`
 }
 
 // Summary counts a plan's changes by action.

@@ -76,6 +76,7 @@ func (p *planner) planScripts() {
 			ids[d.Name] = r.ID
 			if m.owned {
 				st = stByID[r.ID]
+				p.desiredScript[r.ID] = i
 			}
 		}
 		c, changed := p.scriptChange(d, m, r, st)
@@ -131,6 +132,9 @@ func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
 		a.Sensitive = true
 		a.Body = nil
 	}
+	if st != nil {
+		a.PreventDestroy = st.PreventDestroy
+	}
 	return a
 }
 
@@ -185,12 +189,16 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 			reasons = append(reasons, "adopting")
 		}
 	}
-	reasons = append(reasons, p.nameReasons(KindScript, m, r.Name, d.Name)...)
+	lastName, lastRunOnce, lastEnabled := r.Name, r.RunOnce, r.IsEnabled
+	if st != nil {
+		lastName, lastRunOnce, lastEnabled = st.Name, st.RunOnce, st.IsEnabled
+	}
+	reasons = append(reasons, p.nameReasons(KindScript, m, r.Name, d.Name, lastName)...)
 	if r.RunOnce != d.RunOnce {
-		reasons = append(reasons, fmt.Sprintf("runOnce %t → %t", r.RunOnce, d.RunOnce))
+		reasons = append(reasons, fmt.Sprintf("runOnce %t → %t", r.RunOnce, d.RunOnce)+reverts(lastRunOnce != r.RunOnce))
 	}
 	if r.IsEnabled != d.IsEnabled {
-		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", r.IsEnabled, d.IsEnabled))
+		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", r.IsEnabled, d.IsEnabled)+reverts(lastEnabled != r.IsEnabled))
 	}
 	switch {
 	case known == "":
@@ -241,8 +249,9 @@ func knownHash(r *remote.Script, st *state.Script) string {
 }
 
 // nameReasons explains a name change and remembers it, so that a create
-// taking the old name waits for it.
-func (p *planner) nameReasons(kind Kind, m match, remoteName, name string) []string {
+// taking the old name waits for it. lastApplied is the name the state
+// records (remoteName when it records none).
+func (p *planner) nameReasons(kind Kind, m match, remoteName, name, lastApplied string) []string {
 	if remoteName == name {
 		return nil
 	}
@@ -250,7 +259,18 @@ func (p *planner) nameReasons(kind Kind, m match, remoteName, name string) []str
 	if m.how == byStateOld || m.how == byNameOld {
 		return []string{"renamed from " + m.from}
 	}
-	return []string{fmt.Sprintf("name %s → %s", remoteName, name)}
+	return []string{fmt.Sprintf("name %s → %s", remoteName, name) + reverts(lastApplied != remoteName)}
+}
+
+// revertsOutside ends the reason of a change that undoes what was changed
+// outside psync (in the console) since the last apply.
+const revertsOutside = " (reverts a change made outside psync)"
+
+func reverts(drifted bool) string {
+	if drifted {
+		return revertsOutside
+	}
+	return ""
 }
 
 // scriptDelete deletes a remote script; st is its state entry if owned.
@@ -352,12 +372,17 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		if _, ok := slices.BinarySearch(have, mc); ok {
 			continue
 		}
-		reason := "in manifest"
-		if _, named := slices.BinarySearch(byID, mc); !named && sel != nil {
+		reason := ReasonNewInManifest
+		_, wasRecorded := slices.BinarySearch(recorded, mc)
+		_, named := slices.BinarySearch(byID, mc)
+		switch {
+		case wasRecorded && p.snap.AssignmentsKnown && r != nil:
+			reason = "unassigned outside psync" + revertsOutside
+		case !named && sel != nil:
 			reason = "matched by select " + sel.by[mc]
-		}
-		if _, ok := slices.BinarySearch(recorded, mc); ok && p.snap.AssignmentsKnown && r != nil {
-			reason = "unassigned outside psync"
+		case r != nil && st == nil && !p.snap.AssignmentsKnown:
+			// Adopted in the spec dialect: it may be assigned already.
+			reason = "in manifest; the API cannot say whether it is assigned already (assigning again is harmless)"
 		}
 		add(Assign, mc, reason)
 	}
@@ -365,9 +390,9 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		if _, ok := slices.BinarySearch(want, mc); ok {
 			continue
 		}
-		reason := "not in manifest"
+		reason := ReasonRemovedFromManifest
 		if _, ok := slices.BinarySearch(recorded, mc); !ok && p.snap.AssignmentsKnown {
-			reason = "assigned outside psync"
+			reason = "added outside psync" + revertsOutside
 		}
 		if s, ok := wasSelected[mc]; ok {
 			reason = "no longer matched by select " + s
@@ -376,6 +401,12 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		add(Unassign, mc, reason)
 	}
 }
+
+// The reasons of assigns and unassigns that the manifest asks for.
+const (
+	ReasonNewInManifest       = "new in manifest"
+	ReasonRemovedFromManifest = "machine removed from the manifest"
+)
 
 // sortedSet returns s sorted and without duplicates: s itself when it
 // already is (the common case, which allocates nothing), else a copy.

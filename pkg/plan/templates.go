@@ -53,6 +53,7 @@ func (p *planner) planTemplates() {
 			r = &remotes[m.remote]
 			if m.owned {
 				st = stByID[r.ID]
+				p.desiredTemplate[r.ID] = i
 			}
 		}
 		if st != nil && r.MachineID != d.MachineID {
@@ -133,8 +134,14 @@ func (p *planner) adoptReplacement(d manifest.Template, made, old *remote.Templa
 	p.add(del)
 }
 
-func (p *planner) templateAttributes(r *remote.Template) *Attributes {
-	return &Attributes{Name: r.Name, MachineID: r.MachineID, Note: r.Note}
+// templateAttributes is a remote template's side of a change, with the
+// protection the state records for it.
+func (p *planner) templateAttributes(r *remote.Template, st *state.Template) *Attributes {
+	a := &Attributes{Name: r.Name, MachineID: r.MachineID, Note: r.Note}
+	if st != nil {
+		a.PreventDestroy = st.PreventDestroy
+	}
+	return a
 }
 
 // templateChange is the change (if any) of one manifest template.
@@ -158,21 +165,26 @@ func (p *planner) templateChange(d manifest.Template, m match, r *remote.Templat
 	}
 	c.ID = r.ID
 	c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
-	c.Before = p.templateAttributes(r)
+	c.Before = p.templateAttributes(r, st)
 
 	var reasons []string
 	adopt := !m.owned
 	if adopt {
 		reasons = append(reasons, "adopting")
 	}
-	reasons = append(reasons, p.nameReasons(KindTemplate, m, r.Name, d.Name)...)
+	last := state.Template{Name: r.Name, MachineID: r.MachineID, Note: r.Note}
+	if st != nil {
+		last = *st
+	}
+	reasons = append(reasons, p.nameReasons(KindTemplate, m, r.Name, d.Name, last.Name)...)
 	replace := r.MachineID != d.MachineID
 	if replace {
-		reasons = append(reasons, fmt.Sprintf("machineId %s → %s", r.MachineID, d.MachineID))
-		c.AffectedMachines = []string{r.MachineID}
+		// A template is an image made from its source machine: replacing
+		// or deleting it touches no machine, so none is "affected".
+		reasons = append(reasons, fmt.Sprintf("machineId %s → %s", r.MachineID, d.MachineID)+reverts(last.MachineID != r.MachineID))
 	}
 	if p.compareNotes && r.Note != d.Note {
-		reasons = append(reasons, fmt.Sprintf("note %q → %q", r.Note, d.Note))
+		reasons = append(reasons, fmt.Sprintf("note %q → %q", r.Note, d.Note)+reverts(last.Note != r.Note))
 	}
 	if st != nil && st.PreventDestroy != d.PreventDestroy {
 		reasons = append(reasons, fmt.Sprintf("preventDestroy %t → %t", st.PreventDestroy, d.PreventDestroy))
@@ -203,12 +215,11 @@ func (p *planner) templateDelete(r *remote.Template, st *state.Template, reason 
 		Name:         r.Name,
 		ID:           r.ID,
 		Reasons:      []string{reason},
-		Before:       p.templateAttributes(r),
+		Before:       p.templateAttributes(r, st),
 		Protected:    st != nil && st.PreventDestroy,
 		Precondition: Precondition{Exists: true, Fingerprint: r.Fingerprint()},
 	}
-	if r.MachineID != "" {
-		c.AffectedMachines = []string{r.MachineID}
-	}
+	// No AffectedMachines: deleting a template touches neither its source
+	// machine nor the machines made from it.
 	return c
 }

@@ -26,21 +26,24 @@
 // # JSON plan (psync plan --output json)
 //
 // One object, [JSONPlan], indented, with a trailing newline. Its
-// formatVersion is [plan.FormatVersion]; a change that is not backward
-// compatible increases it, new fields may be added without one. Slices are
-// always present (possibly empty), never null.
+// formatVersion is [PlanFormatVersion]; a change of a field's meaning
+// increases it, new fields may be added without one. Every field below is
+// always present: every array (possibly empty, never null), every count in
+// summary (0 included), every string ("" when there is none), and before
+// and after (null when there is no such side). schema/plan.schema.json is
+// this contract as a JSON Schema (draft 2020-12), generated from the types.
 //
-//	formatVersion    int     version of this format (1)
+//	formatVersion    int     version of this format (2; 1 listed a template's
+//	                         source machine in affectedMachines)
 //	apiUrl           string  API the plan was computed against
-//	team             string  team id, when the API told it (omitted if unknown)
-//	stateLineage     string  lineage of the state file planned against (omitted if none)
+//	team             string  team id, when the API told it ("" if unknown)
+//	stateLineage     string  lineage of the state file planned against ("" if none)
 //	stateSerial      int     serial of that state file (0 if none)
 //	empty            bool    true when there are no changes
 //	refused          bool    true when a safety finding is not overridden:
 //	                         psync apply will refuse the plan (exit 3)
 //	summary          object  counts by action: create, adopt, update, replace,
-//	                         delete, assign, unassign, forget (omitted when 0),
-//	                         and their total
+//	                         delete, assign, unassign, forget, and their total
 //	changes          array   every change, in dependency order:
 //	  key              string  unique in the plan: "script/NAME", "template/NAME",
 //	                           "assignment/SCRIPT/MACHINE"
@@ -51,30 +54,56 @@
 //	                           state; no API call)
 //	  name             string  object name after the change (current name for a
 //	                           delete; the script's name for an assignment)
-//	  id               string  remote id acted on (omitted for a create, and for an
+//	  id               string  remote id acted on ("" for a create, and for an
 //	                           assignment of a script created by the same plan)
-//	  machine          string  machine of an assign or unassign
-//	  reasons          array   why, in words ("body changed", "isEnabled true → false")
-//	  before, after    object  the object as it is and as it will be (omitted for
+//	  machine          string  machine of an assign or unassign ("" otherwise)
+//	  reasons          array   why, in words ("body changed", "isEnabled true → false",
+//	                           "new in manifest", "added outside psync (reverts a
+//	                           change made outside psync)")
+//	  before, after    object  the object as it is and as it will be (null for
 //	                           a create and a delete respectively, and for
 //	                           assignments): name, runOnce, isEnabled, sensitive,
-//	                           body, bodySha256 for scripts; name, machineId, note
-//	                           for templates. body is omitted when unknown and
-//	                           always for a script sensitive on either side.
+//	                           body, bodySha256, preventDestroy for scripts; name,
+//	                           machineId, note, preventDestroy for templates
+//	                           (false and "" are omitted inside them). body is
+//	                           omitted when unknown and always for a script
+//	                           sensitive on either side.
 //	  protected        bool    the object has preventDestroy
-//	  affectedMachines array   machines a delete or replace touches, where known
+//	  affectedMachines array   machines a script delete stops configuring, where
+//	                           known (never a template's: deleting or replacing a
+//	                           template touches no machine)
 //	  dependsOn        array   keys of the changes that must be done first
 //	unmanaged        array   remote objects psync neither owns nor is asked for:
 //	  kind, name, id   string
-//	  ignored          bool    matched by the manifest's ignore (omitted if false)
+//	  ignored          bool    matched by the manifest's ignore
 //	  fate             string  "kept", "ignored" or "deleted by prune" (a delete of
 //	                           it is in changes)
-//	refresh          array   owned objects changed outside psync, whose new
-//	                           state apply records (only in the state):
+//	drift            array   every attribute of an owned object changed outside
+//	                         psync since the last apply, whatever the plan does:
+//	  key              string  the key of the object's change (or KIND/NAME of its
+//	                           name now, when the plan has no change for it)
+//	  kind, id, name   string  the object, by its name now
+//	  attribute        string  "name", "runOnce", "isEnabled", "machines" (where
+//	                           the API exposes assignments), "machineId" or "note"
+//	  lastApplied      string  what psync last applied (the state): a name, "true"
+//	                           or "false", or machine ids joined by ", "
+//	  remote           string  what the API shows now, likewise
+//	  resolution       string  what apply does: "revert" (the manifest wants
+//	                           another value), "keep" (the manifest agrees; only
+//	                           the state learns it), "delete" (the object left the
+//	                           manifest) or "forget" (it is now ignored)
+//	bodiesUnreadable bool    the API returns no script bodies, so a body edited
+//	                         outside psync is not detected (apply --replace
+//	                         script/NAME pushes one again)
+//	refresh          array   owned objects changed outside psync that no change
+//	                         covers, whose new state apply records (only in the
+//	                         state):
 //	  kind, id, name   string
 //	  runOnce, isEnabled bool  a script's flags as the API shows them
 //	  assignments      array   its machines, when assignmentsKnown
+//	  assignmentsKnown bool
 //	  machineId, note  string  a template's (note when noteKnown)
+//	  noteKnown        bool
 //	findings         array   safety rules the plan breaks:
 //	  rule             string  "prevent-destroy", "max-delete-percent",
 //	                           "all-owned-gone" or "selector-matches-none"
@@ -82,7 +111,7 @@
 //	  message          string  what is wrong, in words
 //	  override         string  the flag that allows it ("--allow-destroy",
 //	                           "--allow-mass-delete")
-//	  overridden       bool    that flag was given (omitted if false)
+//	  overridden       bool    that flag was given
 //	selections       array   what the assignments' selectors matched, by script:
 //	  script           string  the script's name
 //	  scriptId         string  its id (omitted when the plan creates it)
@@ -96,6 +125,26 @@
 //
 // The rule "selector-matches-none" of findings is a selector that matched
 // machines at the last apply and matches none now.
+//
+// # JSON errors (plan, apply and show with --output json, on failure)
+//
+// When the command fails before it has a plan or a report to show, it
+// still prints one JSON object, [JSONErrors], and exits with the same code
+// as in text (1, or 3 when refused):
+//
+//	formatVersion  int     the version of the document it replaces
+//	errors         array   one per problem:
+//	  message        string  always
+//	  file, line, column     a manifest problem (line and column from 1)
+//	  operation, object, status  an API failure (status 0: no response)
+//
+// Fields that do not apply are omitted from an error.
+//
+// # JSON validation (psync validate --output json)
+//
+// [JSONValidation]: {"formatVersion": 1, "valid": bool, "errors": [...]}
+// with errors as above (file, line, column, message); valid is false
+// exactly when errors is not empty, and the exit code is then 1.
 //
 // This is a view for programs. A saved plan (psync plan --out FILE) is a
 // different document: the plan itself, preconditions included.

@@ -8,6 +8,11 @@ import (
 	"github.com/psync-dev/psync/pkg/plan"
 )
 
+// PlanFormatVersion is the version of the JSON plan (see doc.go). It is
+// 2 since a template's affectedMachines no longer holds its source machine
+// (deleting or replacing a template touches no machine).
+const PlanFormatVersion = 2
+
 // ReportFormatVersion is the version of the JSON apply report (see doc.go).
 const ReportFormatVersion = 1
 
@@ -24,18 +29,56 @@ type JSONPlan struct {
 	Summary       JSONSummary     `json:"summary"`
 	Changes       []JSONChange    `json:"changes"`
 	Unmanaged     []JSONUnmanaged `json:"unmanaged"`
-	Refresh       []plan.Refresh  `json:"refresh"`
-	Findings      []plan.Finding  `json:"findings"`
+	Refresh       []JSONRefresh   `json:"refresh"`
+	Drift         []plan.Drift    `json:"drift"`
+	Findings      []JSONFinding   `json:"findings"`
+	// BodiesUnreadable: the API returns no script bodies, so a body edited
+	// outside psync cannot be detected (push one again with apply
+	// --replace script/NAME).
+	BodiesUnreadable bool `json:"bodiesUnreadable"`
 	// Selections, Warnings and Notes: see the package documentation.
 	Selections []plan.ScriptSelection `json:"selections"`
 	Warnings   []string               `json:"warnings"`
 	Notes      []string               `json:"notes"`
 }
 
-// JSONSummary counts changes by action, plus their total.
+// JSONSummary counts changes by action, plus their total. Every count is
+// present, 0 included.
 type JSONSummary struct {
-	plan.Summary
-	Total int `json:"total"`
+	Create   int `json:"create"`
+	Adopt    int `json:"adopt"`
+	Update   int `json:"update"`
+	Replace  int `json:"replace"`
+	Delete   int `json:"delete"`
+	Assign   int `json:"assign"`
+	Unassign int `json:"unassign"`
+	Forget   int `json:"forget"`
+	Total    int `json:"total"`
+}
+
+// JSONRefresh is an owned object whose new name, flags, note or
+// assignments apply records in the state.
+type JSONRefresh struct {
+	Kind        plan.Kind `json:"kind"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	RunOnce     bool      `json:"runOnce"`
+	IsEnabled   bool      `json:"isEnabled"`
+	Assignments []string  `json:"assignments"`
+	// AssignmentsKnown says whether assignments is what the API shows.
+	AssignmentsKnown bool   `json:"assignmentsKnown"`
+	MachineID        string `json:"machineId"`
+	Note             string `json:"note"`
+	NoteKnown        bool   `json:"noteKnown"`
+}
+
+// JSONFinding is a safety rule the plan breaks.
+type JSONFinding struct {
+	Rule       plan.Rule `json:"rule"`
+	Keys       []string  `json:"keys"`
+	Message    string    `json:"message"`
+	Override   string    `json:"override"`
+	Overridden bool      `json:"overridden"`
 }
 
 // JSONChange is one change. Before and After carry no body for a script
@@ -45,21 +88,24 @@ type JSONChange struct {
 	Kind             plan.Kind        `json:"kind"`
 	Action           plan.Action      `json:"action"`
 	Name             string           `json:"name"`
-	ID               string           `json:"id,omitempty"`
-	Machine          string           `json:"machine,omitempty"`
+	ID               string           `json:"id"`
+	Machine          string           `json:"machine"`
 	Reasons          []string         `json:"reasons"`
-	Before           *plan.Attributes `json:"before,omitempty"`
-	After            *plan.Attributes `json:"after,omitempty"`
+	Before           *plan.Attributes `json:"before" jsonschema:"oneof_type=object;null"`
+	After            *plan.Attributes `json:"after" jsonschema:"oneof_type=object;null"`
 	Protected        bool             `json:"protected"`
-	AffectedMachines []string         `json:"affectedMachines,omitempty"`
-	DependsOn        []string         `json:"dependsOn,omitempty"`
+	AffectedMachines []string         `json:"affectedMachines"`
+	DependsOn        []string         `json:"dependsOn"`
 }
 
 // JSONUnmanaged is an unmanaged object and what the plan does with it.
 type JSONUnmanaged struct {
-	plan.Unmanaged
+	Kind    plan.Kind `json:"kind"`
+	Name    string    `json:"name"`
+	ID      string    `json:"id"`
+	Ignored bool      `json:"ignored"`
 	// Fate is "kept", "ignored" or "deleted by prune".
-	Fate string `json:"fate"`
+	Fate string `json:"fate" jsonschema:"enum=kept,enum=ignored,enum=deleted by prune"`
 }
 
 // JSONReport is the document `psync apply --output json` writes.
@@ -119,21 +165,26 @@ func writeJSON(w io.Writer, v any) error {
 func NewJSONPlan(p *plan.Plan) JSONPlan {
 	s := p.Summary()
 	out := JSONPlan{
-		FormatVersion: plan.FormatVersion,
+		FormatVersion: PlanFormatVersion,
 		APIURL:        p.APIURL,
 		Team:          p.Team,
 		StateLineage:  p.StateLineage,
 		StateSerial:   p.StateSerial,
 		Empty:         p.Empty(),
 		Refused:       p.Refused(),
-		Summary:       JSONSummary{Summary: s, Total: s.Total()},
-		Changes:       make([]JSONChange, 0, len(p.Changes)),
-		Unmanaged:     make([]JSONUnmanaged, 0, len(p.Unmanaged)),
-		Refresh:       append([]plan.Refresh{}, p.Refresh...),
-		Findings:      make([]plan.Finding, 0, len(p.Findings)),
-		Selections:    make([]plan.ScriptSelection, 0, len(p.Selections)),
-		Warnings:      nonNil(p.Warnings),
-		Notes:         nonNil(p.Notes),
+		Summary: JSONSummary{
+			Create: s.Create, Adopt: s.Adopt, Update: s.Update, Replace: s.Replace, Delete: s.Delete,
+			Assign: s.Assign, Unassign: s.Unassign, Forget: s.Forget, Total: s.Total(),
+		},
+		Changes:          make([]JSONChange, 0, len(p.Changes)),
+		Unmanaged:        make([]JSONUnmanaged, 0, len(p.Unmanaged)),
+		Refresh:          make([]JSONRefresh, 0, len(p.Refresh)),
+		Drift:            append([]plan.Drift{}, p.Drift...),
+		Findings:         make([]JSONFinding, 0, len(p.Findings)),
+		BodiesUnreadable: p.BodiesUnreadable,
+		Selections:       make([]plan.ScriptSelection, 0, len(p.Selections)),
+		Warnings:         nonNil(p.Warnings),
+		Notes:            nonNil(p.Notes),
 	}
 	for _, s := range p.Selections {
 		if len(s.Selectors) > 0 {
@@ -148,17 +199,23 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 			Before:           publicAttributes(c.Before, sensitive(c)),
 			After:            publicAttributes(c.After, sensitive(c)),
 			Protected:        c.Protected,
-			AffectedMachines: c.AffectedMachines,
-			DependsOn:        c.DependsOn,
+			AffectedMachines: nonNil(c.AffectedMachines),
+			DependsOn:        nonNil(c.DependsOn),
 		})
 	}
 	fate := unmanagedFates(p)
 	for _, u := range p.Unmanaged {
-		out.Unmanaged = append(out.Unmanaged, JSONUnmanaged{Unmanaged: u, Fate: fate(u)})
+		out.Unmanaged = append(out.Unmanaged, JSONUnmanaged{Kind: u.Kind, Name: u.Name, ID: u.ID, Ignored: u.Ignored, Fate: fate(u)})
+	}
+	for _, r := range p.Refresh {
+		out.Refresh = append(out.Refresh, JSONRefresh{
+			Kind: r.Kind, ID: r.ID, Name: r.Name, RunOnce: r.RunOnce, IsEnabled: r.IsEnabled,
+			Assignments: nonNil(r.Assignments), AssignmentsKnown: r.AssignmentsKnown,
+			MachineID: r.MachineID, Note: r.Note, NoteKnown: r.NoteKnown,
+		})
 	}
 	for _, f := range p.Findings {
-		f.Keys = nonNil(f.Keys)
-		out.Findings = append(out.Findings, f)
+		out.Findings = append(out.Findings, JSONFinding{Rule: f.Rule, Keys: nonNil(f.Keys), Message: f.Message, Override: f.Override, Overridden: f.Overridden})
 	}
 	return out
 }

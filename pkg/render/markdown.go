@@ -19,8 +19,8 @@ const (
 // markdownView is a pull-request comment, bounded by max bytes.
 type markdownView struct{ max int }
 
-// mdMachineLimit caps the machines listed in one table cell.
-const mdMachineLimit = 20
+// mdMachineLimit caps the machines (and keys) listed in one table cell.
+const mdMachineLimit = 10
 
 // mdMinPartial is the least room worth filling with the start of a diff.
 const mdMinPartial = 400
@@ -144,14 +144,7 @@ func row(it item) string {
 	c := it.first()
 	name := mdCode(c.Name)
 	if it.group() {
-		ms := make([]string, 0, min(len(it.changes), mdMachineLimit))
-		for _, m := range it.machines()[:min(len(it.changes), mdMachineLimit)] {
-			ms = append(ms, mdCode(m))
-		}
-		name += " → " + strings.Join(ms, ", ")
-		if more := len(it.changes) - mdMachineLimit; more > 0 {
-			name += fmt.Sprintf(" and %d more", more)
-		}
+		name += " → " + mdMachines(it.machines())
 	}
 	// Only a sensitive body is described in the row: the others have a
 	// section of their own. The planner's "body changed" says it already.
@@ -166,18 +159,58 @@ func row(it item) string {
 		}
 		reasons = append(reasons, md(r))
 	}
+	if attrs := mdAttributes(c); attrs != "" {
+		reasons = append(reasons, attrs)
+	}
 	if (c.Action == plan.Delete || c.Action == plan.Replace) && !it.group() {
 		if c.Protected {
 			reasons = append(reasons, "**protected** (preventDestroy)")
 		}
 		if n := len(c.AffectedMachines); n > 0 {
-			reasons = append(reasons, fmt.Sprintf("affects %s", plural(n, "machine")))
+			reasons = append(reasons, fmt.Sprintf("stops configuring %s: %s", plural(n, "machine"), mdMachines(c.AffectedMachines)))
+		}
+		if c.Kind == plan.KindTemplate {
+			reasons = append(reasons, md(templateDestroyNote(c)))
 		}
 	}
 	if hiddenBody && !bodyDescribed {
 		reasons = append(reasons, "sensitive body (not shown)")
 	}
 	return fmt.Sprintf("| %s | %s | %s | %s | %s |\n", mdSymbol(c.Action), c.Action, c.Kind, name, strings.Join(reasons, "<br>"))
+}
+
+// mdAttributes lists the attributes a create or a replace sets, as the
+// text view does ("runOnce: true, isEnabled: false"). Updates need none:
+// their reasons name every attribute that changes.
+func mdAttributes(c plan.Change) string {
+	if c.Before != nil && c.Action != plan.Replace {
+		return ""
+	}
+	var parts []string
+	for _, a := range attrChanges(c) {
+		v := mdCode(*a.new)
+		if a.old != nil {
+			v = mdCode(*a.old) + " → " + v
+		}
+		if a.quoted && *a.new == "" {
+			v = "(empty)"
+		}
+		parts = append(parts, md(a.name)+": "+v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mdMachines shows up to mdMachineLimit machine ids, then how many more.
+func mdMachines(ms []string) string {
+	shown := make([]string, 0, min(len(ms), mdMachineLimit))
+	for _, m := range ms[:min(len(ms), mdMachineLimit)] {
+		shown = append(shown, mdCode(m))
+	}
+	out := strings.Join(shown, ", ")
+	if more := len(ms) - mdMachineLimit; more > 0 {
+		out += fmt.Sprintf(" and %d more", more)
+	}
+	return out
 }
 
 const mdTableHeader = "| | Action | Kind | Name | Reasons |\n|:-:|---|---|---|---|\n"
@@ -187,23 +220,40 @@ func (v markdownView) plan(w io.Writer, p *plan.Plan) error {
 	return err
 }
 
-// mdRefreshed names the owned objects changed outside psync, which apply
-// records in the state only: a short line, at most mdRefreshLimit names.
+// mdRefreshed is the "Changed outside psync" table: every drifted
+// attribute, last applied → now, and what apply does about it (at most
+// mdRefreshLimit rows), then the note that bodies cannot be read back.
 func mdRefreshed(p *plan.Plan) string {
-	if len(p.Refresh) == 0 {
-		return ""
+	var b strings.Builder
+	if len(p.Drift) > 0 {
+		b.WriteString("#### Changed outside psync\n\nSince the last apply, on the team:\n\n| Object | Attribute | Last applied | Now | Apply |\n|---|---|---|---|---|\n")
+		for _, d := range p.Drift[:min(len(p.Drift), mdRefreshLimit)] {
+			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %s |\n", md(string(d.Kind)), mdCode(d.Name), md(d.Attribute),
+				mdDriftValue(d, d.LastApplied), mdDriftValue(d, d.Remote), md(strings.TrimPrefix(resolution(d.Resolution), "apply ")))
+		}
+		b.WriteString("\n")
+		if n := len(p.Drift) - mdRefreshLimit; n > 0 {
+			fmt.Fprintf(&b, "… and %d more; run `psync plan` locally to see them all.\n\n", n)
+		}
 	}
-	names := make([]string, 0, min(len(p.Refresh), mdRefreshLimit))
-	for _, r := range p.Refresh[:min(len(p.Refresh), mdRefreshLimit)] {
-		names = append(names, md(string(r.Kind))+" "+mdCode(r.Name))
+	if p.BodiesUnreadable {
+		b.WriteString("> [!NOTE]\n> The API does not return script bodies, so a body edited outside psync is not detected. `psync apply --replace script/NAME` pushes one again.\n\n")
 	}
-	more := ""
-	if n := len(p.Refresh) - mdRefreshLimit; n > 0 {
-		more = fmt.Sprintf(" and %d more", n)
-	}
-	return fmt.Sprintf("**Changed outside psync** (apply records what the API says in the state; nothing changes on the team): %s%s\n\n", strings.Join(names, ", "), more)
+	return b.String()
 }
 
+// mdDriftValue is one side of a drifted attribute, or says it is empty.
+func mdDriftValue(d plan.Drift, v string) string {
+	switch {
+	case v == "" && d.Attribute == "machines":
+		return "(none)"
+	case v == "":
+		return "(empty)"
+	}
+	return mdCode(v)
+}
+
+// mdRefreshLimit caps the rows of the "Changed outside psync" table.
 const mdRefreshLimit = 20
 
 // planDoc lays the comment out as summary, findings, table, body diffs and

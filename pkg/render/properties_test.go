@@ -304,7 +304,7 @@ func TestJSONPlanRoundTrips(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
-			if got.FormatVersion != plan.FormatVersion || got.Summary.Total != len(p.Changes) || got.Refused != p.Refused() {
+			if got.FormatVersion != PlanFormatVersion || got.Summary.Total != len(p.Changes) || got.Refused != p.Refused() {
 				t.Errorf("formatVersion %d, total %d, refused %v", got.FormatVersion, got.Summary.Total, got.Refused)
 			}
 			if len(got.Changes) != len(p.Changes) || len(got.Unmanaged) != len(p.Unmanaged) || len(got.Findings) != len(p.Findings) {
@@ -362,7 +362,7 @@ func TestJSONFieldsDocumented(t *testing.T) {
 		}
 		return out
 	}
-	for _, v := range []any{JSONPlan{}, JSONSummary{}, JSONChange{}, JSONUnmanaged{}, plan.Finding{}, plan.Attributes{}, JSONReport{}, JSONTotals{}, JSONResult{}} {
+	for _, v := range []any{JSONPlan{}, JSONSummary{}, JSONChange{}, JSONUnmanaged{}, JSONRefresh{}, JSONFinding{}, plan.Drift{}, plan.Attributes{}, JSONReport{}, JSONTotals{}, JSONResult{}, JSONErrors{}, JSONError{}, JSONValidation{}} {
 		for _, n := range names(reflect.TypeOf(v)) {
 			if !regexp.MustCompile(`\b` + regexp.QuoteMeta(n) + `\b`).Match(doc) {
 				t.Errorf("%T: JSON field %q is not documented in doc.go", v, n)

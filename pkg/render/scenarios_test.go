@@ -116,6 +116,38 @@ func updatesPlan() *plan.Plan {
 	}
 	// Disabled in the console: the state records it, the team keeps it.
 	p.Refresh = []plan.Refresh{{Kind: plan.KindScript, ID: "scr_1009", Name: "cleanup", RunOnce: true}}
+	p.Drift = []plan.Drift{{Key: "script/cleanup", Kind: plan.KindScript, ID: "scr_1009", Name: "cleanup",
+		Attribute: "isEnabled", LastApplied: "true", Remote: "false", Resolution: plan.ResolutionKeep}}
+	return p
+}
+
+// driftPlan is a console change seen three ways: a script renamed,
+// disabled and assigned to one more machine in the console (the manifest
+// still wants it as it was: reverted), and a template note edited in the
+// console that the manifest now agrees with (kept).
+func driftPlan() *plan.Plan {
+	p := emptyPlan()
+	const revert = " (reverts a change made outside psync)"
+	p.Changes = []plan.Change{
+		{Key: "script/install-nvidia", Kind: plan.KindScript, Action: plan.Update, Name: "install-nvidia", ID: "scr_5001",
+			Reasons: []string{"name install-drivers → install-nvidia" + revert, "isEnabled false → true" + revert},
+			Before:  &plan.Attributes{Name: "install-drivers", RunOnce: ptr(false), IsEnabled: ptr(false), BodySHA256: sha(cudaBody), Body: ptr(cudaBody)},
+			After:   script("install-nvidia", cudaBody, false, true), Precondition: plan.Precondition{Exists: true, Fingerprint: "fp5"}},
+		{Key: "assignment/install-nvidia/psbox009", Kind: plan.KindAssignment, Action: plan.Unassign, Name: "install-nvidia", ID: "scr_5001",
+			Machine: "psbox009", Reasons: []string{"added outside psync" + revert}, Precondition: plan.Precondition{Exists: true, Fingerprint: "fp5"}},
+	}
+	p.Drift = []plan.Drift{
+		{Key: "script/install-nvidia", Kind: plan.KindScript, ID: "scr_5001", Name: "install-drivers", Attribute: "name",
+			LastApplied: "install-nvidia", Remote: "install-drivers", Resolution: plan.ResolutionRevert},
+		{Key: "script/install-nvidia", Kind: plan.KindScript, ID: "scr_5001", Name: "install-drivers", Attribute: "isEnabled",
+			LastApplied: "true", Remote: "false", Resolution: plan.ResolutionRevert},
+		{Key: "script/install-nvidia", Kind: plan.KindScript, ID: "scr_5001", Name: "install-drivers", Attribute: "machines",
+			LastApplied: "psbox001", Remote: "psbox001, psbox009", Resolution: plan.ResolutionRevert},
+		{Key: "template/base-image", Kind: plan.KindTemplate, ID: "tpl_77", Name: "base-image", Attribute: "note",
+			LastApplied: "", Remote: "CUDA 12.4", Resolution: plan.ResolutionKeep},
+	}
+	p.Refresh = []plan.Refresh{{Kind: plan.KindTemplate, ID: "tpl_77", Name: "base-image", MachineID: "psbox001", Note: "CUDA 12.4", NoteKnown: true}}
+	p.BodiesUnreadable = true
 	return p
 }
 
@@ -162,10 +194,10 @@ func refusedPlan() *plan.Plan {
 	p := emptyPlan()
 	p.Changes = []plan.Change{
 		{Key: "template/base-image", Kind: plan.KindTemplate, Action: plan.Replace, Name: "base-image", ID: "tpl_77",
-			Reasons:   []string{"machineId psbox001 → psbox002"},
-			Before:    &plan.Attributes{Name: "base-image", MachineID: "psbox001", Note: "CUDA 12.4"},
-			After:     &plan.Attributes{Name: "base-image", MachineID: "psbox002", Note: "CUDA 12.4"},
-			Protected: true, AffectedMachines: []string{"psbox001"},
+			Reasons:      []string{"machineId psbox001 → psbox002"},
+			Before:       &plan.Attributes{Name: "base-image", MachineID: "psbox001", Note: "CUDA 12.4"},
+			After:        &plan.Attributes{Name: "base-image", MachineID: "psbox002", Note: "CUDA 12.4"},
+			Protected:    true,
 			Precondition: plan.Precondition{Exists: true, Fingerprint: "fp9"}},
 		{Key: "script/cleanup", Kind: plan.KindScript, Action: plan.Delete, Name: "cleanup", ID: "scr_3001",
 			Reasons:      []string{"not in the manifest"},
@@ -198,7 +230,7 @@ func prunePlan() *plan.Plan {
 			Precondition: plan.Precondition{Exists: true}},
 		{Key: "template/stale", Kind: plan.KindTemplate, Action: plan.Delete, Name: "stale", ID: "tpl_88",
 			Reasons: []string{"not in the manifest"}, Before: &plan.Attributes{Name: "stale", MachineID: "psbox005"},
-			AffectedMachines: []string{"psbox005"}, Precondition: plan.Precondition{Exists: true}},
+			Precondition: plan.Precondition{Exists: true}},
 	}
 	p.Unmanaged = []plan.Unmanaged{
 		{Kind: plan.KindScript, Name: "legacy-tool", ID: "scr_4002"},
@@ -325,6 +357,7 @@ var planScenarios = []planScenario{
 	{name: "assign", plan: assignPlan},
 	{name: "adopt", plan: adoptPlan},
 	{name: "select", plan: selectPlan},
+	{name: "drift", plan: driftPlan},
 	{name: "huge", plan: func() *plan.Plan { return hugePlan(150, 40) }, mdOnly: true},
 }
 

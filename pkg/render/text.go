@@ -86,10 +86,12 @@ func (v textView) item(b *bytes.Buffer, it item) {
 	}
 	for _, a := range attrChanges(c) {
 		switch {
+		case a.same:
+			fmt.Fprintf(b, "%s  %s: %s\n", indent, a.name, a.text(a.new))
 		case a.old == nil:
-			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.green("+"), a.name, *a.new)
+			fmt.Fprintf(b, "%s%s %s: %s\n", indent, st.green("+"), a.name, a.text(a.new))
 		default:
-			fmt.Fprintf(b, "%s%s %s: %s → %s\n", indent, st.yellow("~"), a.name, *a.old, *a.new)
+			fmt.Fprintf(b, "%s%s %s: %s → %s\n", indent, st.yellow("~"), a.name, a.text(a.old), a.text(a.new))
 		}
 	}
 	v.body(b, c)
@@ -98,9 +100,22 @@ func (v textView) item(b *bytes.Buffer, it item) {
 			fmt.Fprintf(b, "%s%s\n", indent, st.alarm("! protected by preventDestroy"))
 		}
 		if n := len(c.AffectedMachines); n > 0 {
-			fmt.Fprintf(b, "%s%s\n", indent, st.yellow(fmt.Sprintf("! affects %s: %s", plural(n, "machine"), sanitize(listMachines(c.AffectedMachines, textMachineLimit)))))
+			fmt.Fprintf(b, "%s%s\n", indent, st.yellow(fmt.Sprintf("! stops configuring %s: %s", plural(n, "machine"), sanitize(listMachines(c.AffectedMachines, textMachineLimit)))))
+		}
+		if c.Kind == plan.KindTemplate {
+			fmt.Fprintf(b, "%s# %s\n", indent, templateDestroyNote(c))
 		}
 	}
+}
+
+// templateDestroyNote says what deleting (or replacing) a template really
+// does: it is an image, so no machine is touched, neither its source nor
+// those already made from it.
+func templateDestroyNote(c plan.Change) string {
+	if c.Action == plan.Replace {
+		return "a new template is made from the new source machine, then the old one is deleted; machines already created from the old one are not touched"
+	}
+	return "machines already created from this template are not touched"
 }
 
 func (v textView) body(b *bytes.Buffer, c plan.Change) {
@@ -151,32 +166,50 @@ func diffStat(u unified) string {
 	return fmt.Sprintf("%s added, %s removed", plural(u.added, "line"), plural(u.removed, "line"))
 }
 
-// attr is one attribute of a change, old nil for one that appears. Values
-// are already quoted for display.
+// attr is one attribute of a change, old nil for one that appears, same
+// for one a replace sets to the value it has. quoted is set for names and
+// notes, which text shows quoted.
 type attr struct {
 	name     string
 	old, new *string
+	same     bool
+	quoted   bool
 }
 
-// attrChanges lists the readable attributes that differ between Before and
-// After (all of After's for a create). Bodies are the body view's business.
+// text is a value as the text view shows it.
+func (a attr) text(v *string) string {
+	if a.quoted {
+		return quote(*v)
+	}
+	return *v
+}
+
+// attrChanges lists the readable attributes of a change: every one a
+// create or a replace sets (a replace marks those that stay the same),
+// and those that differ between Before and After otherwise. Bodies are the
+// body view's business.
 func attrChanges(c plan.Change) []attr {
 	if c.After == nil || c.Kind == plan.KindAssignment {
 		return nil
 	}
+	full := c.Before == nil || c.Action == plan.Replace
 	var out []attr
+	quoted := false
 	add := func(name string, old, new *string) {
-		if old != nil && new != nil && *old == *new {
-			return
-		}
 		// An attribute After leaves unset is one psync does not manage
 		// (a note in the live dialect, which has none): not a change.
 		if new == nil {
 			return
 		}
-		out = append(out, attr{name, old, new})
+		if old != nil && *old == *new {
+			if full {
+				out = append(out, attr{name: name, new: new, same: true, quoted: quoted})
+			}
+			return
+		}
+		out = append(out, attr{name: name, old: old, new: new, quoted: quoted})
 	}
-	str := func(s string) *string { q := quote(s); return &q }
+	str := func(s string) *string { return &s }
 	boolp := func(p *bool) *string {
 		if p == nil {
 			return nil
@@ -184,20 +217,27 @@ func attrChanges(c plan.Change) []attr {
 		s := strconv.FormatBool(*p)
 		return &s
 	}
+	flag := func(b bool) *string { return boolp(&b) }
+	creating := c.Before == nil
 	before := c.Before
-	if before == nil {
+	if creating {
 		before = &plan.Attributes{}
 	}
-	creating := c.Before == nil
 	after := c.After
 	if !creating {
+		quoted = true
 		add("name", str(before.Name), str(after.Name))
+		quoted = false
 	}
 	switch c.Kind {
 	case plan.KindScript:
 		add("runOnce", boolp(before.RunOnce), boolp(after.RunOnce))
 		add("isEnabled", boolp(before.IsEnabled), boolp(after.IsEnabled))
-		// Sensitivity is psync's own, not the API's: the body line says it.
+		if creating {
+			// On an update the reasons say it ("sensitive false → true"),
+			// and the body line says what it means.
+			add("sensitive", nil, flag(after.Sensitive))
+		}
 	case plan.KindTemplate:
 		opt := func(s string) *string {
 			if s == "" {
@@ -205,28 +245,67 @@ func attrChanges(c plan.Change) []attr {
 			}
 			return str(s)
 		}
+		quoted = true
 		add("machineId", opt(before.MachineID), opt(after.MachineID))
 		add("note", opt(before.Note), opt(after.Note))
+		quoted = false
 	}
+	add("preventDestroy", flag(before.PreventDestroy), flag(after.PreventDestroy))
 	if creating {
 		for i := range out {
-			out[i].old = nil
+			out[i].old, out[i].same = nil, false
 		}
 	}
 	return out
 }
 
-// refreshed lists the owned objects changed outside psync whose new
-// name, flags, note or assignments apply records in the state (and only
-// there: nothing on the team changes for them).
+// refreshed lists every attribute of an owned object changed outside
+// psync since the last apply (last applied → now) and what apply does
+// about it, then says once that bodies cannot be read back.
 func (v textView) refreshed(b *bytes.Buffer, p *plan.Plan) {
-	if len(p.Refresh) == 0 {
-		return
+	if len(p.Drift) > 0 {
+		fmt.Fprintf(b, "\n%s\n", v.st.bold("Changed outside psync since the last apply (last applied → now):"))
+		for i, d := range p.Drift {
+			if i == 0 || p.Drift[i-1].ID != d.ID || p.Drift[i-1].Kind != d.Kind {
+				fmt.Fprintf(b, "  %s %s (id %s)\n", d.Kind, quote(d.Name), quote(d.ID))
+			}
+			fmt.Fprintf(b, "%s%s: %s → %s: %s\n", indent, d.Attribute, driftValue(d, d.LastApplied), driftValue(d, d.Remote), resolution(d.Resolution))
+		}
 	}
-	fmt.Fprintf(b, "\n%s\n", v.st.bold("Changed outside psync (apply records what the API says in the state; nothing changes on the team):"))
-	for _, r := range p.Refresh {
-		fmt.Fprintf(b, "  %s %s (id %s)\n", r.Kind, quote(r.Name), quote(r.ID))
+	if p.BodiesUnreadable {
+		fmt.Fprintf(b, "\nNote: the API does not return script bodies, so a body edited outside psync is not detected.\n"+
+			"To push a script's body again anyway: psync apply --replace script/NAME\n")
 	}
+}
+
+// driftValue shows one side of a drifted attribute: names and notes
+// quoted, flags as they are, machines as a list or "(none)".
+func driftValue(d plan.Drift, v string) string {
+	switch d.Attribute {
+	case "runOnce", "isEnabled":
+		return sanitize(v)
+	case "machines":
+		if v == "" {
+			return "(none)"
+		}
+		return sanitize(v)
+	}
+	return quote(v)
+}
+
+// resolution is what apply does about a drifted attribute, in words.
+func resolution(r plan.Resolution) string {
+	switch r {
+	case plan.ResolutionRevert:
+		return "apply reverts the console change"
+	case plan.ResolutionKeep:
+		return "apply keeps it, the manifest agrees (and records it in the state)"
+	case plan.ResolutionDelete:
+		return "apply deletes the object (not in the manifest)"
+	case plan.ResolutionForget:
+		return "psync stops managing the object (ignored)"
+	}
+	return string(r)
 }
 
 func (v textView) unmanaged(b *bytes.Buffer, p *plan.Plan) {
