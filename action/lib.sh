@@ -131,6 +131,20 @@ git_state_path() {
   fi
 }
 
+# is_state_blob reports whether the git object $1 (REV:PATH) is a psync
+# state (a JSON object with formatVersion and lineage) or a journal (its
+# first line a JSON object with psyncJournal).
+is_state_blob() {
+  local size
+  size=$(git cat-file -s "$1" 2>/dev/null) || return 1
+  # A state is small; a large file (an image, a dataset) is not read.
+  [ "$size" -le 67108864 ] || return 1
+  if git cat-file -p "$1" | jq -e -s 'length == 1 and (.[0] | type == "object" and has("formatVersion") and has("lineage"))' >/dev/null 2>&1; then
+    return 0
+  fi
+  git cat-file -p "$1" | head -n 1 | jq -e 'type == "object" and has("psyncJournal")' >/dev/null 2>&1
+}
+
 # stop_commands switches GitHub's workflow commands (::error:: and the
 # like) off until resume_commands, so that a line psync prints, which may
 # quote a script or an API answer, cannot pose as an annotation or set an

@@ -74,7 +74,11 @@ fi
 # A pull request that edits the state file could make its own plan, and
 # after the merge the apply, delete what psync's safety rules protect (set
 # preventDestroy: false, own an object psync never made). Fail it, and plan
-# with the base branch's state so that the comment shows the truth.
+# with the base branch's state so that the comment shows the truth. A state
+# is found by its path and by its content, so that one moved elsewhere (or
+# a new one that settings.state would point to) counts too. With an s3://
+# state there is none in the repository to protect (and a pull request that
+# deletes the old file after `psync state migrate` is fine).
 edited=""
 if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
   state_path=$(git_state_path)
@@ -88,7 +92,16 @@ if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
       git fetch --no-tags --quiet --unshallow origin 2>/dev/null || true
       fork_point=$(git merge-base "$base" HEAD) || action_die "cannot find where this pull request forks from $base"
     fi
-    edited=$(git diff --name-only "$fork_point" HEAD -- "$state_path" "$state_path.journal")
+    edited=$(
+      git diff --name-only "$fork_point" HEAD -- "$state_path" "$state_path.journal"
+      git -C "$(git rev-parse --show-toplevel)" diff --name-only -z --no-renames "$fork_point" HEAD |
+        while IFS= read -r -d '' path; do
+          if is_state_blob "$fork_point:$path" || is_state_blob "HEAD:$path"; then
+            printf '%s\n' "$path"
+          fi
+        done
+    )
+    edited=$(printf '%s\n' "$edited" | sed '/^$/d' | sort -u)
     if [ -n "$edited" ]; then
       base_state="$out/base-state/$(basename -- "$state_path")"
       mkdir -p "$(dirname -- "$base_state")"
@@ -96,7 +109,7 @@ if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
       git show "$fork_point:./$state_path" >"$base_state" 2>/dev/null || rm -f -- "$base_state"
       git show "$fork_point:./$state_path.journal" >"$base_state.journal" 2>/dev/null || rm -f -- "$base_state.journal"
       manifest_args+=(--state "$base_state")
-      printf '::error::this pull request edits the state file (%s); only psync apply may change it\n' "$(printf '%s' "$edited" | tr '\n' ' ')"
+      printf '::error::this pull request edits the state file (%s); only psync apply may change it\n' "$(printf '%s' "$edited" | tr -c 'A-Za-z0-9._/+-' ' ')"
     fi
   fi
 fi

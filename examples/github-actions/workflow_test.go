@@ -310,6 +310,30 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	if got := read(t, filepath.Join(r.dir, "psync.state.json")); !strings.Contains(got, `"preventDestroy": false`) {
 		t.Errorf("the checkout's state file changed:\n%s", got)
 	}
+
+	// A state added elsewhere (for settings.state to point to) is found by
+	// its content, and so is a journal.
+	w.git(w.dev, "checkout", "--quiet", "-b", "elsewhere", base)
+	if err := os.MkdirAll(filepath.Join(w.dev, "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dev, "backup", "old.json"), []byte(strings.Replace(st, `"preventDestroy": true`, `"preventDestroy": false`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dev, "backup", "j"), []byte(`{"psyncJournal":1,"lineage":"x","serial":1,"stateSha256":"00"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dev, "backup", "other.json"), []byte(`{"formatVersion": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "keep a backup")
+	w.git(w.dev, "push", "--quiet", "origin", "elsewhere")
+	r = w.prRun("elsewhere", base, "elsewhere")
+	code, out = r.script("plan.sh")
+	if code != 1 || !strings.Contains(out, "::error::this pull request edits the state file (backup/j backup/old.json)") {
+		t.Errorf("a pull request that adds a state and a journal elsewhere: exit %d, want 1 naming both (and not other.json):\n%s", code, out)
+	}
 }
 
 // TestPlanForkWithoutSecrets: a fork's pull request has no API key; the
