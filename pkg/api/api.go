@@ -7,7 +7,12 @@
 // (pkg/sandbox): both speak these shapes, neither shares the other's logic.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
 
 // MaxScriptBytes is the largest startup-script body the API accepts.
 const MaxScriptBytes = 16 * 1024
@@ -84,20 +89,60 @@ type Error struct {
 
 // Issue is one validation failure inside an Error.
 type Issue struct {
-	Message string   `json:"message"`
-	Path    []string `json:"path,omitempty"`
+	Message string    `json:"message"`
+	Path    IssuePath `json:"path,omitempty"`
 }
 
-// Error codes, named as the live API names them (tRPC names).
+// IssuePath is where in the request an Issue is: property names and, the
+// live API's validator being zod, array indexes as numbers
+// (["items", 0, "name"]). Numbers are kept as their decimal text.
+type IssuePath []string
+
+func (p *IssuePath) UnmarshalJSON(data []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*p = nil
+		return nil
+	}
+	out := make(IssuePath, len(raw))
+	for i, r := range raw {
+		var s string
+		if err := json.Unmarshal(r, &s); err == nil {
+			out[i] = s
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(r, &n); err != nil {
+			return fmt.Errorf("issue path element %s is neither a string nor a number", r)
+		}
+		if f, err := strconv.ParseFloat(string(n), 64); err == nil && f == float64(int64(f)) {
+			out[i] = strconv.FormatInt(int64(f), 10)
+		} else {
+			out[i] = string(n)
+		}
+	}
+	*p = out
+	return nil
+}
+
+// Error codes, named as the live API names them (tRPC names). The set is
+// open: a client must read any other string too.
 const (
-	CodeBadRequest         = "BAD_REQUEST"
-	CodeUnauthorized       = "UNAUTHORIZED"
-	CodeForbidden          = "FORBIDDEN"
-	CodeNotFound           = "NOT_FOUND"
-	CodeConflict           = "CONFLICT"
-	CodePayloadTooLarge    = "PAYLOAD_TOO_LARGE"
-	CodeTooManyRequests    = "TOO_MANY_REQUESTS"
-	CodeInternalServer     = "INTERNAL_SERVER_ERROR"
+	CodeBadRequest      = "BAD_REQUEST"
+	CodeUnauthorized    = "UNAUTHORIZED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeConflict        = "CONFLICT"
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	CodeTooManyRequests = "TOO_MANY_REQUESTS"
+	CodeInternalServer  = "INTERNAL_SERVER_ERROR"
+	CodeTimeout         = "TIMEOUT"               // 408
+	CodeClientClosed    = "CLIENT_CLOSED_REQUEST" // 499
+	// CodeServiceUnavailable is no live code (the live API's code map has
+	// none for 503); the sandbox's spec dialect answers it.
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 )
 
@@ -145,7 +190,7 @@ type LiveCustomTemplate struct {
 	AgentType             string                    `json:"agentType,omitempty"`
 	OperatingSystemLabel  string                    `json:"operatingSystemLabel,omitempty"`
 	Region                string                    `json:"region,omitempty"`
-	DefaultSizeGb         int                       `json:"defaultSizeGb,omitempty"`
+	DefaultSizeGb         *int                      `json:"defaultSizeGb"`
 	AvailableMachineTypes []MachineTypeAvailability `json:"availableMachineTypes"`
 	ParentMachineID       string                    `json:"parentMachineId"`
 	DtCreated             time.Time                 `json:"dtCreated"`
@@ -158,20 +203,23 @@ type LiveOsTemplate struct {
 	Name                  string                    `json:"name"`
 	AgentType             string                    `json:"agentType,omitempty"`
 	OperatingSystemLabel  string                    `json:"operatingSystemLabel,omitempty"`
-	DefaultSizeGb         int                       `json:"defaultSizeGb,omitempty"`
+	DefaultSizeGb         *int                      `json:"defaultSizeGb"` // nullable
 	AvailableMachineTypes []MachineTypeAvailability `json:"availableMachineTypes"`
 	DtCreated             time.Time                 `json:"dtCreated"`
 }
 
 // MachineEvent is an asynchronous operation of the live API, polled at
-// GET /machine-events/{id} until State is final.
+// GET /machine-events/{id} until State is final. Name is one of several
+// ("template-create" for a custom template; the set is open).
 type MachineEvent struct {
-	ID    string  `json:"id"`
-	Name  string  `json:"name"`
-	State string  `json:"state"`
-	Error *string `json:"error"`
-	// DtCreated and DtFinished are informational.
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	State     string  `json:"state"`
+	Error     *string `json:"error"`
+	MachineID *string `json:"machineId"`
+	// The times are informational; DtFinished is set once State is final.
 	DtCreated  time.Time  `json:"dtCreated"`
+	DtStarted  *time.Time `json:"dtStarted"`
 	DtFinished *time.Time `json:"dtFinished"`
 }
 

@@ -68,7 +68,9 @@ func (c *Client) Fetch(ctx context.Context) (*Snapshot, error) {
 
 // Session returns the id of the team the key belongs to, from GET
 // /auth/session. It returns "", nil when the API has no such route (the
-// spec has none). The answer is remembered for the client's lifetime.
+// spec has none), and an UNAUTHORIZED error when the API answers null (a
+// key that is not logged in). The answer is remembered for the client's
+// lifetime.
 func (c *Client) Session(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	if s := c.session; s != nil {
@@ -87,8 +89,17 @@ func (c *Client) Session(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	var s api.Session
+	var s *api.Session
 	if err := c.decodeBody(o, resp, &s); err != nil {
+		return "", err
+	}
+	if s == nil {
+		// The live API's answer for a key that is not logged in; taking
+		// it for "team unknown" would switch the state's team guard off.
+		e := o.err(0, nil)
+		e.Code, e.Message = api.CodeUnauthorized, "PAPERSPACE_API_KEY is not valid for this API (GET /auth/session answered null: the key is not logged in)"
+		err := c.redactError(e)
+		c.remember(&sessionResult{err: err})
 		return "", err
 	}
 	c.remember(&sessionResult{team: s.Team.ID})

@@ -33,9 +33,9 @@ type request struct {
 	path   string // below the base URL, e.g. "/startup-scripts"
 	query  url.Values
 	body   []byte // JSON; nil for none
-	// create marks a request that must not be repeated blindly: an
-	// ambiguous failure is handed back to the caller (as *ambiguousError)
-	// to look the object up first.
+	// create marks a request that must not be repeated blindly (a create,
+	// a live assign): an ambiguous failure is handed back to the caller
+	// (as *ambiguousError) to look first.
 	create bool
 }
 
@@ -324,19 +324,34 @@ func (c *Client) classify(req *request, resp *http.Response, data []byte) outcom
 	e := req.op.err(status, nil)
 	describeErrorBody(e, resp.Header, data)
 	switch {
-	case status == http.StatusTooManyRequests:
+	case status == http.StatusNotImplemented || status == http.StatusHTTPVersionNotSupported:
+		return outcome{err: e}
+	case status == http.StatusTooManyRequests || e.Code == api.CodeTooManyRequests:
 		// Throttled before being processed: safe to repeat, even a create.
 		return outcome{err: e, retryable: true, retryAfter: retryAfter}
-	case status == http.StatusRequestTimeout || (status >= 500 && status != http.StatusNotImplemented && status != http.StatusHTTPVersionNotSupported):
+	case retryableStatus(status) || retryableCode(e.Code):
+		// The request may have been processed: a create (or a live
+		// assign) looks before it tries again.
 		return outcome{err: e, retryable: true, ambiguous: true, retryAfter: retryAfter}
 	default:
 		return outcome{err: e}
 	}
 }
 
+// statusClientClosed is the live API's CLIENT_CLOSED_REQUEST status.
+const statusClientClosed = 499
+
+// retryableStatus: the server failed, timed out or gave up on the request.
+func retryableStatus(status int) bool {
+	return status == http.StatusRequestTimeout || status == statusClientClosed || status >= 500
+}
+
+// retryableCode: the live API names its status in the body's code (an
+// open set: an unknown code decides nothing). SERVICE_UNAVAILABLE is no
+// live code but a proxy's or the sandbox's; it is still read.
 func retryableCode(code string) bool {
 	switch code {
-	case api.CodeTooManyRequests, api.CodeInternalServer, api.CodeServiceUnavailable:
+	case api.CodeTooManyRequests, api.CodeInternalServer, api.CodeTimeout, api.CodeClientClosed, api.CodeServiceUnavailable:
 		return true
 	}
 	return false
@@ -411,6 +426,15 @@ func describeErrorBody(e *Error, h http.Header, data []byte) {
 		var a api.Error
 		if json.Unmarshal(trimmed, &a) == nil && (a.Code != "" || a.Message != "") {
 			fillAPIError(e, a)
+			return
+		}
+		// Details or issues of a shape not foreseen must not lose the
+		// code and message.
+		var head struct {
+			Code, Message string
+		}
+		if json.Unmarshal(trimmed, &head) == nil && (head.Code != "" || head.Message != "") {
+			e.Code, e.Message = head.Code, head.Message
 			return
 		}
 		// Other common shapes: {"error": "..."} and {"error": {...}}.

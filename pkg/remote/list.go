@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/psync-dev/psync/pkg/api"
 )
@@ -20,15 +20,15 @@ import (
 // which is how the dialect is detected.
 
 type wireScript struct {
-	ID                 string     `json:"id"`
-	Name               string     `json:"name"`
-	RunOnce            optBool    `json:"runOnce"`
-	IsRunOnce          optBool    `json:"isRunOnce"`
-	IsEnabled          optBool    `json:"isEnabled"`
-	TeamID             string     `json:"teamId"`
-	AssignedMachineIDs *[]string  `json:"assignedMachineIds"`
-	Script             *string    `json:"script"`
-	DtDeleted          *time.Time `json:"dtDeleted"`
+	ID                 string    `json:"id"`
+	Name               string    `json:"name"`
+	RunOnce            optBool   `json:"runOnce"`
+	IsRunOnce          optBool   `json:"isRunOnce"`
+	IsEnabled          optBool   `json:"isEnabled"`
+	TeamID             string    `json:"teamId"`
+	AssignedMachineIDs *[]string `json:"assignedMachineIds"`
+	Script             *string   `json:"script"`
+	DtDeleted          dateMark  `json:"dtDeleted"`
 }
 
 func (w *wireScript) id() string { return w.ID }
@@ -70,14 +70,43 @@ func (b *optBool) UnmarshalJSON(data []byte) error {
 	return fmt.Errorf("want a boolean, got %s", data)
 }
 
+// dateMark reads a loosely typed date such as dtDeleted, which the live
+// schema types (Record<string, never> | Date) | null and may leave out: it
+// is set by a date (any non-empty string; its value is not needed) or by
+// an object with something in it, and not by null, absence, "" or an empty
+// object. An empty object carries no date, and reading a live object as
+// deleted is the unsafe side: the plan would then create it again.
+type dateMark struct{ set bool }
+
+func (d *dateMark) UnmarshalJSON(data []byte) error {
+	b := bytes.TrimSpace(data)
+	switch {
+	case len(b) == 0:
+		return fmt.Errorf("want a date, got nothing")
+	case string(b) == "null", string(b) == `""`, string(b) == "false":
+		d.set = false
+	case b[0] == '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		d.set = len(m) > 0
+	case b[0] == '"', b[0] == '-' || b[0] >= '0' && b[0] <= '9', string(b) == "true":
+		d.set = true // a date, or an epoch
+	default:
+		return fmt.Errorf("want a date, got %s", b)
+	}
+	return nil
+}
+
 type wireTemplate struct {
-	ID              string     `json:"id"`
-	Name            string     `json:"name"`
-	Note            *string    `json:"note"`
-	MachineID       string     `json:"machineId"`
-	ParentMachineID string     `json:"parentMachineId"`
-	TeamID          string     `json:"teamId"`
-	DtDeleted       *time.Time `json:"dtDeleted"`
+	ID              string   `json:"id"`
+	Name            string   `json:"name"`
+	Note            *string  `json:"note"`
+	MachineID       string   `json:"machineId"`
+	ParentMachineID string   `json:"parentMachineId"`
+	TeamID          string   `json:"teamId"`
+	DtDeleted       dateMark `json:"dtDeleted"`
 }
 
 func (w *wireTemplate) id() string { return w.ID }
@@ -270,7 +299,7 @@ func (c *Client) listScripts(ctx context.Context, q url.Values) (scriptList, err
 		if l.team == "" {
 			l.team = w.TeamID
 		}
-		if w.DtDeleted != nil {
+		if w.DtDeleted.set {
 			continue // deleted; the live API shows it for a while
 		}
 		l.scripts = append(l.scripts, w.script())
@@ -303,7 +332,7 @@ func (c *Client) listTemplates(ctx context.Context, q url.Values) (templateList,
 		if l.team == "" {
 			l.team = w.TeamID
 		}
-		if w.DtDeleted != nil {
+		if w.DtDeleted.set {
 			continue
 		}
 		l.templates = append(l.templates, w.template())
@@ -394,7 +423,18 @@ func (c *Client) GetScript(ctx context.Context, id string) (Script, error) {
 	if w.live() {
 		c.noteDialect(DialectPaperspaceV1)
 	}
+	if w.DtDeleted.set {
+		return Script{}, deletedError(o)
+	}
 	return w.script(), nil
+}
+
+// deletedError is the not-found error of an object the API still shows,
+// marked deleted (dtDeleted): deletion takes a while to show.
+func deletedError(o op) error {
+	e := o.err(0, nil)
+	e.Code, e.Message = api.CodeNotFound, "the API shows it deleted (dtDeleted)"
+	return e
 }
 
 // GetTemplate returns one custom template; IsNotFound(err) when it does not
@@ -407,6 +447,9 @@ func (c *Client) GetTemplate(ctx context.Context, id string) (Template, error) {
 	}
 	if err := c.checkID(o, w.ID); err != nil {
 		return Template{}, err
+	}
+	if w.DtDeleted.set {
+		return Template{}, deletedError(o)
 	}
 	return w.template(), nil
 }

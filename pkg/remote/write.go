@@ -1,11 +1,14 @@
 package remote
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,16 +195,83 @@ func (c *Client) UnassignScript(ctx context.Context, id, machineID string) error
 	return c.assignment(ctx, "unassign", id, machineID)
 }
 
+// assignment assigns or unassigns. The spec makes both idempotent, so
+// there they retry like a PUT. The live API is not known to: a repeat of
+// an assign that took effect may be refused. So in the live dialect, after
+// an ambiguous failure (or a refusal), the script's assignedMachineIds are
+// read and decide: done already, or safe to send again. The answer (the
+// script) adds nothing the caller needs.
 func (c *Client) assignment(ctx context.Context, verb, id, machineID string) error {
 	o := op{Op: verb, Kind: "script", ID: id, Target: "machine " + machineID}
-	// Assignment is idempotent, so it retries like a PUT. The answer (the
-	// script, in the live dialect) adds nothing the caller needs.
-	_, err := c.do(ctx, &request{
+	d, err := c.writeDialect(ctx)
+	if err != nil {
+		return err
+	}
+	live := d == DialectPaperspaceV1
+	req := &request{
 		op: o, method: http.MethodPost,
-		path: "/startup-scripts/" + url.PathEscape(id) + "/" + verb,
-		body: jsonBody(api.MachineRef{MachineID: machineID}),
-	}, c.newRetrier())
-	return err
+		path:   "/startup-scripts/" + url.PathEscape(id) + "/" + verb,
+		body:   jsonBody(api.MachineRef{MachineID: machineID}),
+		create: live,
+	}
+	r := c.newRetrier()
+	for {
+		_, err := c.do(ctx, req, r)
+		if err == nil {
+			return nil
+		}
+		var amb *ambiguousError
+		var e *Error
+		ambiguous := errors.As(err, &amb)
+		refused := !ambiguous && errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusConflict)
+		if !live || !ambiguous && !refused {
+			return err
+		}
+		if ambiguous {
+			e = amb.err
+			if werr := r.wait(ctx, amb.retryAfter); werr != nil {
+				e := *e
+				e.Message = joinMessage(e.Message, "it may or may not have been done; run plan again to see")
+				if !errors.Is(werr, errBudget) {
+					e.Err = withCause(e.Err, werr)
+				}
+				return &e
+			}
+		}
+		machines, gerr := c.assignedMachines(ctx, id)
+		if gerr != nil {
+			e := *e
+			if ambiguous {
+				e.Message = joinMessage(e.Message, "it may or may not have been done, and reading the script failed")
+			} else {
+				e.Message = joinMessage(e.Message, "reading the script to see whether it is done already failed")
+			}
+			e.Err = gerr
+			return c.redactError(&e)
+		}
+		if slices.Contains(machines, machineID) == (verb == "assign") {
+			c.debugf("psync: %s script %s %s: the script's assignedMachineIds show it done; not sending it again", verb, id, o.Target)
+			return nil
+		}
+		if refused {
+			return err // refused, and not because it was done already
+		}
+		// Not done: the request never took effect, so sending it again
+		// is safe.
+	}
+}
+
+// assignedMachines reads one script's assignedMachineIds.
+func (c *Client) assignedMachines(ctx context.Context, id string) ([]string, error) {
+	o := op{Op: "get", Kind: "script", ID: id}
+	var w wireScript
+	if err := c.getJSON(ctx, o, "/startup-scripts/"+url.PathEscape(id), &w); err != nil {
+		return nil, err
+	}
+	if w.AssignedMachineIDs == nil {
+		return nil, c.redactError(o.err(0, errors.New("the API's script has no assignedMachineIds")))
+	}
+	return *w.AssignedMachineIDs, nil
 }
 
 // CreateTemplate creates a custom template from a machine and returns once
@@ -230,8 +300,8 @@ func (c *Client) CreateTemplate(ctx context.Context, in TemplateInput) (Template
 	}
 	var w struct {
 		wireTemplate
-		Data  *wireTemplate     `json:"data"`
-		Event *api.MachineEvent `json:"event"`
+		Data  *wireTemplate `json:"data"`
+		Event *wireEvent    `json:"event"`
 	}
 	if err := c.decodeBody(o, resp, &w); err != nil {
 		return Template{}, err
@@ -272,10 +342,44 @@ func (c *Client) templatesNamed(ctx context.Context, name, machineID string) ([]
 	return out, nil
 }
 
+// wireEvent is a live machine event as psync reads it: of its times only
+// whether dtFinished is set matters, and an error that is not a string is
+// kept as its JSON text.
+type wireEvent struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	Error      eventText `json:"error"`
+	DtFinished dateMark  `json:"dtFinished"`
+}
+
+// eventText is a message that may be null, a string, or something else.
+type eventText string
+
+func (t *eventText) UnmarshalJSON(data []byte) error {
+	var s *string
+	if json.Unmarshal(data, &s) == nil {
+		*t = ""
+		if s != nil {
+			*t = eventText(*s)
+		}
+		return nil
+	}
+	*t = eventText(bytes.TrimSpace(data))
+	return nil
+}
+
 // waitEvent polls a live machine event until it is final, with a growing
 // interval, for at most Config.EventTimeout. It tells the context's
 // progress reporter (WithProgress) how far the event has come.
-func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error {
+//
+// The final state is judged from the whole event: done succeeds;
+// cancelled fails; error with a message fails with it. An error with no
+// message has been seen on events that in fact completed, so when
+// dtFinished says the work is over the template itself decides: it exists
+// (and is not deleted), and the creation succeeded. An error with neither
+// a message nor dtFinished fails.
+func (c *Client) waitEvent(ctx context.Context, o op, ev wireEvent) error {
 	start := time.Now()
 	deadline := start.Add(c.cfg.EventTimeout)
 	interval := c.cfg.PollInterval
@@ -289,12 +393,25 @@ func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error
 			return nil
 		case api.EventError, api.EventCancelled:
 			msg := "the API's " + ev.Name + " event ended " + ev.State
-			if ev.Error != nil && *ev.Error != "" {
-				msg += ": " + *ev.Error
-			} else {
+			e := o.err(0, nil)
+			switch {
+			case ev.Error != "":
+				msg += ": " + string(ev.Error)
+			case ev.State == api.EventError && ev.DtFinished.set:
+				_, gerr := c.GetTemplate(ctx, o.ID)
+				if gerr == nil {
+					c.debugf("psync: %s %s %q (%s): the event ended error with no message, but the template exists: it was made", o.Op, o.Kind, o.Name, o.ID)
+					return nil
+				}
+				if IsNotFound(gerr) {
+					msg += " (the API gave no reason, and the template is not there)"
+				} else {
+					msg += " (the API gave no reason, and looking the template up failed)"
+					e.Err = gerr
+				}
+			default:
 				msg += " (the API gave no reason)"
 			}
-			e := o.err(0, nil)
 			e.Message = msg
 			return c.redactError(e)
 		}
@@ -316,7 +433,7 @@ func (c *Client) waitEvent(ctx context.Context, o op, ev api.MachineEvent) error
 		if err != nil {
 			return err
 		}
-		var next api.MachineEvent
+		var next wireEvent
 		if err := c.decodeBody(po, resp, &next); err != nil {
 			return err
 		}

@@ -287,3 +287,53 @@ func TestConformanceCatchesViolations(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveDocumentIsLoose: api/paperspace-v1.yaml describes the live API's
+// loose answers (dtDeleted a date, null, absent or {}; a nullable
+// defaultSizeGb; nextPage optional; a null session; an open error code;
+// issue paths with numbers) and still refuses what the live API never
+// sends.
+func TestLiveDocumentIsLoose(t *testing.T) {
+	c, err := newConformance("../../api/paperspace-v1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := http.Header{"Authorization": {"Bearer k"}, "Content-Type": {"application/json"}}
+	jsonH := http.Header{"Content-Type": {"application/json"}}
+	script := func(extra string) string {
+		return `{"id":"s","name":"n","description":null,"isEnabled":true,"isRunOnce":false,"assignedMachineIds":[],"dtCreated":"2026-01-01T00:00:00Z"` + extra + `}`
+	}
+	for _, x := range []struct {
+		method, path, reqBody string
+		status                int
+		respBody              string
+		violates              bool
+	}{
+		{"GET", "/v1/startup-scripts/s", "", 200, script(``), false},
+		{"GET", "/v1/startup-scripts/s", "", 200, script(`,"dtDeleted":null`), false},
+		{"GET", "/v1/startup-scripts/s", "", 200, script(`,"dtDeleted":"2026-01-02T00:00:00Z"`), false},
+		{"GET", "/v1/startup-scripts/s", "", 200, script(`,"dtDeleted":{}`), false},
+		{"GET", "/v1/startup-scripts/s", "", 200, script(`,"dtDeleted":{"a":1}`), true},
+		{"GET", "/v1/startup-scripts/s", "", 200, script(`,"dtDeleted":5`), true},
+		{"GET", "/v1/startup-scripts", "", 200, `{"items":[],"hasMore":false}`, false},
+		{"GET", "/v1/startup-scripts", "", 200, `{"items":[],"hasMore":false,"nextPage":null}`, false},
+		{"GET", "/v1/startup-scripts", "", 200, `{"items":[]}`, true},
+		{"GET", "/v1/os-templates", "", 200, `{"items":[{"id":"o","name":"n","defaultSizeGb":null,"availableMachineTypes":[],"dtCreated":"2026-01-01T00:00:00Z"}],"hasMore":false}`, false},
+		{"GET", "/v1/auth/session", "", 200, `null`, false},
+		{"GET", "/v1/auth/session", "", 200, `{"team":{"id":"t"}}`, false},
+		{"GET", "/v1/auth/session", "", 200, `{"user":{}}`, true},
+		{"GET", "/v1/machine-events/e", "", 200, `{"id":"e","name":"machine-start","state":"done","error":null,"machineId":null,"dtCreated":"2026-01-01T00:00:00Z","dtStarted":null,"dtFinished":"2026-01-01T00:01:00Z"}`, false},
+		{"GET", "/v1/machine-events/e", "", 200, `{"id":"e","name":"template-create","state":"finished","error":null,"machineId":"m","dtCreated":"2026-01-01T00:00:00Z","dtStarted":null,"dtFinished":null}`, true},
+		{"POST", "/v1/startup-scripts", `{"name":"n"}`, 400, `{"code":"SOMETHING_NEW","message":"m","issues":[{"message":"Required","path":["items",0,"name"]}]}`, false},
+		{"POST", "/v1/startup-scripts", `{"name":"n"}`, 400, `{"code":"BAD_REQUEST","message":"m","issues":[{"message":"Required","path":[true]}]}`, true},
+	} {
+		req, _ := http.NewRequest(x.method, "http://127.0.0.1:1"+x.path, strings.NewReader(x.reqBody))
+		req.Header = auth
+		resp := &http.Response{StatusCode: x.status, Header: jsonH}
+		before := len(c.violations)
+		c.check(req, []byte(x.reqBody), resp, []byte(x.respBody))
+		if got := len(c.violations) > before; got != x.violates {
+			t.Errorf("%s %s -> %d %s: violation %v, want %v (%v)", x.method, x.path, x.status, x.respBody, got, x.violates, c.violations[before:])
+		}
+	}
+}

@@ -30,6 +30,11 @@ type LiveConfig struct {
 	// ends in "error"; the template then disappears. Deterministic under
 	// Faults.Seed.
 	TemplateErrorRate float64
+	// TemplateSpuriousErrorRate is the share of the other creations whose
+	// event ends in "error" with no message although the template was made
+	// (as the live API's events have been seen to): clients must look at
+	// the template before failing. Deterministic under Faults.Seed.
+	TemplateSpuriousErrorRate float64
 	// RepeatItems starts each page after the first with the previous
 	// page's last item (when limit > 1), as the live API has been seen to
 	// repeat items: clients must de-duplicate by id.
@@ -82,15 +87,20 @@ var liveMachineTypes = []api.MachineTypeAvailability{
 func (r *templateRec) live() api.LiveCustomTemplate {
 	return api.LiveCustomTemplate{
 		ID: r.ID, Name: r.Name, AgentType: "LinuxHost", OperatingSystemLabel: "Ubuntu 22.04",
-		Region: "East Coast (NY2)", DefaultSizeGb: 100, AvailableMachineTypes: slices.Clone(liveMachineTypes),
+		Region: "East Coast (NY2)", DefaultSizeGb: ptrTo(100), AvailableMachineTypes: slices.Clone(liveMachineTypes),
 		ParentMachineID: r.MachineID, DtCreated: r.DtCreated, DtDeleted: r.deleted,
 	}
 }
 
+// liveOsTemplate is t as the live API shows it. Desktop images have no
+// default disk size (null), as some of the live catalogue's have not.
 func liveOsTemplate(t api.OsTemplate) api.LiveOsTemplate {
-	agent, size := "LinuxHost", 50
+	agent, size := "LinuxHost", ptrTo(50)
 	if t.OS == "windows" {
-		agent, size = "WindowsHost", 100
+		agent, size = "WindowsHost", ptrTo(100)
+	}
+	if strings.Contains(t.Name, "Desktop") || strings.Contains(t.Name, "Parsec") {
+		size = nil
 	}
 	return api.LiveOsTemplate{
 		ID: t.ID, Name: t.Name, AgentType: agent, OperatingSystemLabel: t.Name, DefaultSizeGb: size,
@@ -101,16 +111,19 @@ func liveOsTemplate(t api.OsTemplate) api.LiveOsTemplate {
 // event returns the machine event's state at time at.
 func (e *eventRec) api(at time.Time) api.MachineEvent {
 	ev := api.MachineEvent{ID: e.ID, Name: "template-create", State: api.EventNew, DtCreated: e.DtCreated}
+	if e.MachineID != "" {
+		ev.MachineID = ptrTo(e.MachineID)
+	}
 	switch {
 	case !at.Before(e.Finish):
 		ev.State = api.EventDone
-		if e.Fails {
+		if e.Fails || e.Spurious {
 			ev.State, ev.Error = api.EventError, e.Error
 		}
-		fin := e.Finish
-		ev.DtFinished = &fin
+		ev.DtStarted, ev.DtFinished = ptrTo(e.Started), ptrTo(e.Finish)
 	case !at.Before(e.Started):
 		ev.State = api.EventInProgress
+		ev.DtStarted = ptrTo(e.Started)
 	}
 	return ev
 }
@@ -355,7 +368,7 @@ func (d liveDialect) startTemplate(rec *templateRec) {
 		delay = 0
 	}
 	created := rec.DtCreated
-	ev := &eventRec{ID: newID("evt_", 10), DtCreated: created, Started: created.Add(delay / 3), Finish: created.Add(delay)}
+	ev := &eventRec{ID: newID("evt_", 10), MachineID: rec.MachineID, DtCreated: created, Started: created.Add(delay / 3), Finish: created.Add(delay)}
 	r := rand.New(rand.NewPCG(uint64(d.s.faults.Load().Seed), 1<<63|d.s.templateSeq.Add(1)))
 	if r.Float64() < d.s.cfg.Live.TemplateErrorRate {
 		ev.Fails = true
@@ -363,6 +376,8 @@ func (d liveDialect) startTemplate(rec *templateRec) {
 			msg := "template creation failed: the machine's disk could not be imaged"
 			ev.Error = &msg
 		}
+	} else {
+		ev.Spurious = r.Float64() < d.s.cfg.Live.TemplateSpuriousErrorRate
 	}
 	rec.Event = ev
 }

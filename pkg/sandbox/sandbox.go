@@ -84,8 +84,13 @@ func New(cfg Config) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("sandbox: unknown dialect %q (want %q or %q)", cfg.Dialect, DialectSpec, DialectPaperspace1)
 	}
-	if r := cfg.Live.TemplateErrorRate; r < 0 || r > 1 || r != r {
-		return nil, fmt.Errorf("sandbox: template error rate %v is not a fraction between 0 and 1", r)
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"template error rate", cfg.Live.TemplateErrorRate}, {"template spurious error rate", cfg.Live.TemplateSpuriousErrorRate}} {
+		if r.v < 0 || r.v > 1 || r.v != r.v {
+			return nil, fmt.Errorf("sandbox: %s %v is not a fraction between 0 and 1", r.name, r.v)
+		}
 	}
 	if cfg.Machines < 0 {
 		return nil, fmt.Errorf("sandbox: machines %d cannot be negative", cfg.Machines)

@@ -85,6 +85,10 @@ type eventRec struct {
 	Finish    time.Time `json:"finish"`
 	Fails     bool      `json:"fails,omitempty"`
 	Error     *string   `json:"error,omitempty"` // with Fails; nil: no reason given
+	// Spurious ends the event in error, with no message, though the
+	// template was made.
+	Spurious  bool   `json:"spurious,omitempty"`
+	MachineID string `json:"machineId,omitempty"`
 }
 
 // failed reports whether the template's creation has ended in error at t:
