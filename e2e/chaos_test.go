@@ -411,7 +411,7 @@ func (e *chaosEnv) plan(ctx context.Context, client *remote.Client, m *manifest.
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan.Compute(m, snap, st, plan.Options{AllowMassDelete: true, APIURL: e.target, Team: e.inst.TeamID})
+	p, err := plan.Compute(m, snap, st, plan.Options{AllowMassDelete: true, APIURL: e.target, Team: e.inst.TeamID, Key: chaosKey})
 	if err != nil {
 		return nil, err
 	}
@@ -504,6 +504,9 @@ func dumpObjects(d sandbox.Dump) []object {
 	return sortObjects(out)
 }
 
+// chaosKey keys the fingerprints of sensitive bodies.
+var chaosKey = state.NewFingerprintKey("chaos API key")
+
 // stateObjects is what the state records, each entry's id checked against
 // the dump's object of that name. A sensitive script's body is not in the
 // state: the dump's is used when the hash matches. Everything is compared:
@@ -531,8 +534,9 @@ func stateObjects(st *state.State, d sandbox.Dump) []object {
 			o.Body = "<a sensitive body stored in the state>"
 		case s.Body != nil:
 			o.Body = *s.Body
-		case s.Sensitive && s.BodySHA256 == state.BodyHash(r.Script):
-			o.Body = r.Script
+		case s.Sensitive && s.BodyHMAC != "" && s.BodyHMAC == chaosKey.Body(r.Script):
+			// Keyed: the hash is compared as the dump's plain one.
+			o.Body, o.BodyHash = r.Script, state.BodyHash(r.Script)
 		default:
 			o.Body = "<no body in the state>"
 		}

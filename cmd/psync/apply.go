@@ -61,6 +61,12 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return err
 	}
 	defer ws.close()
+	if err := requireSecrets(ws.manifest); err != nil {
+		return err
+	}
+	// An older psync's bare hashes of secret bodies go now, even when
+	// nothing else changes.
+	migrated := migrateFingerprints(ws.state, ws.manifest, ws.target.Key)
 
 	p, err := c.plan(ctx, ws, streams)
 	if err != nil {
@@ -84,7 +90,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		// killed apply's journal may hold its last changes: fold it in.
 		_, statErr := os.Stat(state.JournalPath(ws.statePath))
 		journal := statErr == nil
-		if !c.DryRun && (journal || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
+		if !c.DryRun && (journal || migrated || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
 			if err := ws.state.Save(ws.statePath); err != nil {
 				return err
 			}
@@ -169,6 +175,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			Replace:         c.Replace,
 			APIURL:          ws.target.APIURL,
 			Team:            ws.target.Team,
+			Key:             ws.target.Key,
 		})
 	}
 	f, err := os.Open(c.PlanFile)
@@ -190,7 +197,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 	if p.Team != "" && ws.target.Team != "" && p.Team != ws.target.Team {
 		return nil, withCode(ExitRefused, fmt.Errorf("plan %s was made for team %s, but the API key belongs to team %s", c.PlanFile, p.Team, ws.target.Team))
 	}
-	if err := p.FillSensitiveBodies(ws.manifest); err != nil {
+	if err := p.FillBodies(ws.manifest, ws.target.Key); err != nil {
 		return nil, withCode(ExitRefused, fmt.Errorf("plan %s is stale: %w", c.PlanFile, err))
 	}
 	if err := apply.CheckPreconditions(p, snap, ws.state); err != nil {

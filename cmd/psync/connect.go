@@ -11,6 +11,7 @@ import (
 
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/sandbox"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // keyEnv is where the API key comes from. Never a flag: a flag's value
@@ -25,6 +26,9 @@ type Target struct {
 	APIURL string
 	// Team is the key's team when the API tells it; empty otherwise.
 	Team string
+	// Key keys the fingerprints of bodies that hold a secret
+	// (fingerprintKey): derived from the API key, or PSYNC_FINGERPRINT_KEY.
+	Key state.FingerprintKey
 }
 
 // connect builds the API client from the global flags and
@@ -109,5 +113,6 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		team = inst.TeamID
 	}
 	target.Team = team
+	target.Key = fingerprintKey(os.LookupEnv, cfg.APIKey)
 	return client, target, release, nil
 }

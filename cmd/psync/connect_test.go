@@ -74,7 +74,12 @@ func TestConnectSandbox(t *testing.T) {
 			t.Errorf("stderr:\n%s\nwant --debug request lines", out)
 		}
 	}
-	want := Target{APIURL: "sandbox:" + dir, Team: sandbox.DefaultTeam}
+	// The fingerprint key comes from the sandbox's key, which its data
+	// directory keeps: the same every run, so secret bodies stay verified.
+	want := Target{APIURL: "sandbox:" + dir, Team: sandbox.DefaultTeam, Key: targets[0].Key}
+	if want.Key.IsZero() {
+		t.Error("no fingerprint key")
+	}
 	for i, got := range targets {
 		if got != want {
 			t.Errorf("run %d: target %+v, want %+v", i, got, want)

@@ -61,10 +61,12 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		Replace:         c.Replace,
 		APIURL:          ws.target.APIURL,
 		Team:            ws.target.Team,
+		Key:             ws.target.Key,
 	})
 	if err != nil {
 		return err
 	}
+	noteUnresolved(streams.Stderr, ws.manifest)
 	if err := render.Plan(streams.Stdout, p, format, g.renderOptions(streams)); err != nil {
 		return err
 	}

@@ -68,6 +68,10 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, err
 	}
+	if err := ws.resolveSecrets(os.LookupEnv); err != nil {
+		ws.close()
+		return nil, err
+	}
 	if err := ws.state.CheckTarget(ws.target.APIURL, ws.target.Team); err != nil {
 		ws.close()
 		var te *state.TargetError

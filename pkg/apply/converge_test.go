@@ -33,7 +33,7 @@ func (w *world) plan(m *manifest.Manifest) (*plan.Plan, *remote.Snapshot, *state
 	must(w.t, err)
 	st, err := state.Load(w.statePath)
 	must(w.t, err)
-	p, err := plan.Compute(m, snap, st, plan.Options{APIURL: "sandbox"})
+	p, err := plan.Compute(m, snap, st, plan.Options{APIURL: "sandbox", Key: state.NewFingerprintKey("sandbox key")})
 	must(w.t, err)
 	return p, snap, st
 }

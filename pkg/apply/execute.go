@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -171,26 +172,46 @@ func scriptInput(c plan.Change) (remote.ScriptInput, error) {
 		// must fill it in from the manifest.
 		return remote.ScriptInput{}, fmt.Errorf("%s %s: the plan has no body for it", c.Action, c.Key)
 	}
+	body := *a.Body
+	if a.Push != nil {
+		body = *a.Push // with the secret values Body shows as placeholders
+	} else if len(a.Secrets) > 0 {
+		// Saved plans never carry the secret values either.
+		return remote.ScriptInput{}, fmt.Errorf("%s %s: the plan has no secret values for it", c.Action, c.Key)
+	}
 	return remote.ScriptInput{
 		Name:      a.Name,
-		Body:      *a.Body,
+		Body:      body,
 		RunOnce:   boolOr(a.RunOnce, false),
 		IsEnabled: boolOr(a.IsEnabled, true),
 	}, nil
 }
 
+// scriptEntry is the state's record of a pushed script. A body that holds
+// a secret is recorded by the keyed fingerprints the plan made, and (unless
+// sensitive) as the body reviewers see: never the pushed body, which holds
+// the secret values.
 func scriptEntry(id string, c plan.Change, in remote.ScriptInput) state.Script {
+	a := c.After
 	e := state.Script{
 		ID:             id,
 		Name:           in.Name,
-		BodySHA256:     state.BodyHash(in.Body),
-		Sensitive:      c.After.Sensitive,
+		Sensitive:      a.Sensitive,
 		RunOnce:        in.RunOnce,
 		IsEnabled:      in.IsEnabled,
-		PreventDestroy: c.After.PreventDestroy,
+		PreventDestroy: a.PreventDestroy,
+	}
+	body := in.Body
+	if a.BodyHMAC != "" {
+		e.BodyHMAC, e.FingerprintKey, e.Secrets = a.BodyHMAC, a.FingerprintKey, maps.Clone(a.Secrets)
+		body = *a.Body
+	} else if !a.Sensitive {
+		// A sensitive body without a keyed fingerprint (a plan made by
+		// hand) is recorded without any: a bare hash of a secret gives
+		// it back. The next plan pushes it again.
+		e.BodySHA256 = state.BodyHash(in.Body)
 	}
 	if !e.Sensitive {
-		body := in.Body
 		e.Body = &body
 	}
 	return e

@@ -629,17 +629,31 @@ func TestRunDefaultParallelism(t *testing.T) {
 	}
 }
 
+// TestRunDoesNotStoreSensitiveBodies checks that the state records a
+// sensitive body by the keyed fingerprint the plan made, and never by a
+// bare hash (which gives a short secret back): a change without a keyed
+// fingerprint is recorded with no hash at all.
 func TestRunDoesNotStoreSensitiveBodies(t *testing.T) {
-	c := createScript("secret")
-	c.After.Sensitive = true
-	j := newMemJournal(nil)
-	report, err := apply.Run(context.Background(), newPlan(c), newFakeAPI(), j, apply.Options{})
-	if err != nil || !report.OK() {
-		t.Fatalf("Run: %v %+v", err, outcomes(report))
-	}
-	got, _ := j.snapshot()
-	if len(got.Scripts) != 1 || got.Scripts[0].Body != nil || !got.Scripts[0].Sensitive || got.Scripts[0].BodySHA256 != state.BodyHash("echo secret\n") {
-		t.Errorf("state: %+v; want the hash only", got.Scripts)
+	for _, keyed := range []bool{true, false} {
+		c := createScript("secret")
+		c.After.Sensitive = true
+		c.After.BodySHA256 = ""
+		if keyed {
+			c.After.BodyHMAC, c.After.FingerprintKey = "hmac-of-the-body", "key-id"
+		}
+		j := newMemJournal(nil)
+		report, err := apply.Run(context.Background(), newPlan(c), newFakeAPI(), j, apply.Options{})
+		if err != nil || !report.OK() {
+			t.Fatalf("Run: %v %+v", err, outcomes(report))
+		}
+		got, _ := j.snapshot()
+		want := state.Script{ID: got.Scripts[0].ID, Name: "secret", Sensitive: true, IsEnabled: true}
+		if keyed {
+			want.BodyHMAC, want.FingerprintKey = "hmac-of-the-body", "key-id"
+		}
+		if diff := cmp.Diff([]state.Script{want}, got.Scripts, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("keyed %t: state (-want +got):\n%s", keyed, diff)
+		}
 	}
 }
 

@@ -159,6 +159,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, what string) {
 	if isNull(n) {
 		return // absent: keep the zero value (a nil pointer means "default")
 	}
+	if v.Type() == reflect.TypeFor[DocEnv]() {
+		d.decodeEnv(n, v) // a mapping whose keys are data, in order
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())
@@ -347,6 +351,7 @@ var typeNames = map[reflect.Type]string{
 	reflect.TypeFor[DocTemplate]():   "a template",
 	reflect.TypeFor[DocAssignment](): "an assignment",
 	reflect.TypeFor[DocSelector]():   "a selector",
+	reflect.TypeFor[DocEnvSecret]():  "an env secret",
 }
 
 type structFields struct {

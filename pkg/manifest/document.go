@@ -53,6 +53,7 @@ type DocScript struct {
 	Sensitive      bool     `yaml:"sensitive,omitempty" jsonschema:"default=false" jsonschema_description:"Never print, diff or store the body; only its hash."`
 	PreventDestroy bool     `yaml:"preventDestroy,omitempty" jsonschema:"default=false" jsonschema_description:"Refuse plans that delete this script unless --allow-destroy is given."`
 	PreviousNames  []string `yaml:"previousNames,omitempty" jsonschema:"minLength=1" jsonschema_description:"Former names: a remote script with one of them is renamed in place instead of deleted and recreated."`
+	Env            DocEnv   `yaml:"env,omitempty"`
 }
 
 // DocTemplate is one custom template.

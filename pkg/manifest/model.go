@@ -67,7 +67,11 @@ type Script struct {
 	Sensitive      bool
 	PreventDestroy bool
 	PreviousNames  []string
-	Pos            Position
+	// Env are the variables written as export lines at the top of the
+	// body psync pushes (see DisplayBody and PushBody), in the order
+	// declared. Body is the body without them.
+	Env []EnvVar
+	Pos Position
 	// BodyPos is where line 1 of Body was written: line 1 of File (joined
 	// with Manifest.Dir), or, for an inline script, its value in the
 	// manifest. Column 0 means Body's lines map one to one onto source

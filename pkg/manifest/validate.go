@@ -233,6 +233,7 @@ func (b *builder) script(s *DocScript) {
 		Sensitive:      s.Sensitive,
 		PreventDestroy: s.PreventDestroy,
 		PreviousNames:  nilIfEmpty(s.PreviousNames),
+		Env:            b.env(s),
 		Pos:            s.Pos(),
 	}
 	hasFile, hasScript := s.has("file") && s.File != "", s.has("script")

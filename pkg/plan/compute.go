@@ -3,6 +3,7 @@ package plan
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -30,6 +31,10 @@ type Options struct {
 	Replace []string
 	// APIURL and Team are the target, recorded in the plan.
 	APIURL, Team string
+	// Key keys the fingerprints of bodies that hold a secret (sensitive
+	// scripts, fromEnv variables). It is required when the manifest has
+	// such a script.
+	Key state.FingerprintKey
 }
 
 // Compute returns the changes that make the remote match desired, given
@@ -70,6 +75,13 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		desiredScript:   map[string]int{},
 		desiredTemplate: map[string]int{},
 		replace:         replace,
+	}
+	if opts.Key.IsZero() {
+		for _, d := range desired.Scripts {
+			if d.Keyed() {
+				return nil, fmt.Errorf("plan: script %q holds a secret, and no fingerprint key was given", d.Name)
+			}
+		}
 	}
 	p.planScripts()
 	p.planTemplates()

@@ -608,6 +608,7 @@ func TestCompute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Key = testKey
 			p, err := Compute(tt.m, tt.snap, tt.st, tt.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -694,6 +695,7 @@ template "t": 3 remote templates are called "t" and the state owns none of them 
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Key = testKey
 			p, err := Compute(tt.m, tt.snap, tt.st, tt.opts)
 			if err == nil {
 				t.Fatalf("no error; plan %+v", rows(p))

@@ -31,7 +31,7 @@ func TestConverges(t *testing.T) {
 	for seed := range uint64(n) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		m, snap, st := randomWorld(r)
-		opts := Options{Prune: r.IntN(3) == 0, AllowDestroy: true, AllowMassDelete: true}
+		opts := Options{Prune: r.IntN(3) == 0, AllowDestroy: true, AllowMassDelete: true, Key: testKey}
 		before := jsonCopy(t, []any{m, snap, st})
 		p, err := Compute(m, snap, st, opts)
 		if diff := cmp.Diff(before, jsonCopy(t, []any{m, snap, st})); diff != "" {
@@ -284,6 +284,7 @@ func simulate(t *testing.T, p *Plan, snap *remote.Snapshot, st *state.State) (*r
 	entry := func(id string, c Change) state.Script {
 		a := c.After
 		e := state.Script{ID: id, Name: a.Name, BodySHA256: a.BodySHA256, Sensitive: a.Sensitive,
+			BodyHMAC: a.BodyHMAC, FingerprintKey: a.FingerprintKey, Secrets: a.Secrets,
 			RunOnce: *a.RunOnce, IsEnabled: *a.IsEnabled, PreventDestroy: a.PreventDestroy}
 		if !a.Sensitive {
 			e.Body = a.Body

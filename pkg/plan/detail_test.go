@@ -96,7 +96,7 @@ func TestComputeSensitive(t *testing.T) {
 	}, nil)
 	snap := specSnap([]remote.Script{rScript("s1", "was-plain")}, nil)
 	st := stateOf([]state.Script{sScript("s1", "was-plain", "plain old body")}, nil)
-	p, err := Compute(m, snap, st, Options{})
+	p, err := Compute(m, snap, st, Options{Key: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestComputeSensitive(t *testing.T) {
 	if back.Changes[0].After.Body != nil {
 		t.Fatal("read plan has a sensitive body")
 	}
-	if err := back.FillSensitiveBodies(m); err != nil {
+	if err := back.FillBodies(m, testKey); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(p, back); diff != "" {
@@ -136,7 +136,7 @@ func TestComputeSensitive(t *testing.T) {
 	// The manifest changed since: the hash no longer matches.
 	back, _ = Read(bytes.NewReader(mustWrite(t, p)))
 	changed := manifestOf([]manifest.Script{{Name: "new-secret", Body: "other", Sensitive: true}}, nil)
-	err = back.FillSensitiveBodies(changed)
+	err = back.FillBodies(changed, testKey)
 	want := "sensitive script \"new-secret\": the manifest's body is not the one planned: plan again\n" +
 		"sensitive script \"was-plain\": not in the manifest, so its body is unknown: plan again"
 	if err == nil || err.Error() != want {

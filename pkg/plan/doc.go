@@ -67,5 +67,7 @@
 // Saved plans (Write, Read) are versioned JSON. The body of a sensitive
 // script is never written to them: applying a saved plan with sensitive
 // scripts needs the manifest that produced it, whose bodies
-// FillSensitiveBodies puts back after checking their hashes.
+// FillBodies puts back after checking their fingerprints. The same holds
+// for the values of fromEnv variables: a saved plan shows and stores
+// "<secret from $VAR>" in their place.
 package plan

@@ -125,8 +125,8 @@ func checkPlan(t *testing.T, p *Plan, m *manifest.Manifest, snap *remote.Snapsho
 	if err != nil {
 		t.Fatalf("read back: %v", err)
 	}
-	if err := back.FillSensitiveBodies(m); err != nil {
-		t.Fatalf("FillSensitiveBodies: %v", err)
+	if err := back.FillBodies(m, testKey); err != nil {
+		t.Fatalf("FillBodies: %v", err)
 	}
 	if diff := cmp.Diff(p, back); diff != "" {
 		t.Errorf("saved plan does not read back equal (-computed +read):\n%s", diff)
@@ -192,3 +192,6 @@ func withState(s state.Script, f func(*state.Script)) state.Script {
 	f(&s)
 	return s
 }
+
+// testKey keys the fingerprints of secret bodies in tests.
+var testKey = state.NewFingerprintKey("test API key")

@@ -118,8 +118,22 @@ type Attributes struct {
 	// sensitive scripts too (the applier needs it) but never marshalled
 	// for them: see MarshalJSON. Renderers must not print it when
 	// Sensitive is set.
-	Body       *string `json:"body,omitempty"`
-	BodySHA256 string  `json:"bodySha256,omitempty"`
+	//
+	// For a script with fromEnv variables, Body is the body reviewers see,
+	// with "<secret from $VAR>" in place of each secret (it is safe to
+	// print, save and store), and Push the body psync pushes, which is
+	// never marshalled, printed or stored.
+	Body *string `json:"body,omitempty"`
+	Push *string `json:"-"`
+	// BodySHA256 is the SHA-256 of a plain body. A body that holds a
+	// secret (sensitive, or with fromEnv variables) has BodyHMAC instead,
+	// its keyed fingerprint (state.FingerprintKey.Body of the pushed body),
+	// made with the key FingerprintKey identifies; Secrets are the keyed
+	// fingerprints of its fromEnv values, by variable name.
+	BodySHA256     string            `json:"bodySha256,omitempty"`
+	BodyHMAC       string            `json:"bodyHmac,omitempty"`
+	FingerprintKey string            `json:"fingerprintKey,omitempty"`
+	Secrets        map[string]string `json:"secrets,omitempty"`
 	// Template attributes.
 	MachineID string `json:"machineId,omitempty"`
 	Note      string `json:"note,omitempty"`
@@ -138,6 +152,7 @@ func (a Attributes) MarshalJSON() ([]byte, error) {
 	if p.Sensitive {
 		p.Body = nil
 	}
+	p.Push = nil
 	return json.Marshal(p)
 }
 

@@ -13,7 +13,7 @@ import (
 
 // Write saves a plan as versioned, indented JSON, for `apply FILE`. The
 // bodies of sensitive scripts are left out (Attributes.MarshalJSON): to
-// apply such a plan, FillSensitiveBodies must put them back from the
+// apply such a plan, FillBodies must put them back from the
 // manifest.
 func Write(w io.Writer, p *Plan) error {
 	cp := *p
@@ -88,30 +88,72 @@ func (p *Plan) validate() error {
 	return nil
 }
 
-// FillSensitiveBodies puts the bodies of sensitive scripts, which a saved
-// plan never contains, back into its changes from the manifest, by the
-// script's name. It fails when the manifest lacks the script or its body's
-// hash differs from the one planned: the plan must then be made again.
-func (p *Plan) FillSensitiveBodies(m *manifest.Manifest) error {
-	bodies := make(map[string]string, len(m.Scripts))
-	for _, s := range m.Scripts {
-		bodies[s.Name] = s.Body
+// FillBodies puts back into a saved plan what it never contains: the
+// bodies of sensitive scripts and the secret values of fromEnv variables.
+// It takes them from the manifest (with its environment resolved) by the
+// script's name, and checks that they are the ones planned: the keyed
+// fingerprint, or the bare SHA-256 an older psync saved for a sensitive
+// body. It then fingerprints the body with key afresh, so that the applier
+// records a keyed fingerprint whatever the plan held (an old plan's bare
+// hash is migrated). It fails when the manifest lacks the script, a secret
+// is not set, or the body differs: the plan must then be made again.
+func (p *Plan) FillBodies(m *manifest.Manifest, key state.FingerprintKey) error {
+	scripts := make(map[string]*manifest.Script, len(m.Scripts))
+	for i := range m.Scripts {
+		scripts[m.Scripts[i].Name] = &m.Scripts[i]
 	}
 	var errs []error
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		a := c.After
-		if c.Kind != KindScript || a == nil || !a.Sensitive || a.Body != nil {
+		if c.Kind != KindScript || a == nil || !a.Sensitive && a.BodyHMAC == "" && len(a.Secrets) == 0 {
 			continue
 		}
-		body, ok := bodies[a.Name]
+		kind := "script"
+		if a.Sensitive {
+			kind = "sensitive script"
+		}
+		d, ok := scripts[a.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s %q: not in the manifest, so its body is unknown: plan again", kind, a.Name))
+			continue
+		}
+		if u := d.Unresolved(); len(u) > 0 {
+			for _, diag := range u {
+				errs = append(errs, fmt.Errorf("%s: nothing was applied", diag))
+			}
+			continue
+		}
+		push, _ := d.PushBody()
+		display := d.DisplayBody()
+		var same bool
 		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("sensitive script %q: not in the manifest, so its body is unknown: plan again", a.Name))
-		case state.BodyHash(body) != a.BodySHA256:
-			errs = append(errs, fmt.Errorf("sensitive script %q: the manifest's body is not the one planned: plan again", a.Name))
-		default:
-			c.After.Body = ptr(body)
+		case a.BodyHMAC != "":
+			same = a.FingerprintKey == key.ID() && key.Body(push) == a.BodyHMAC
+		case a.BodySHA256 != "":
+			same = state.BodyHash(push) == a.BodySHA256
+		}
+		if !a.Sensitive && (a.Body == nil || *a.Body != display) {
+			same = false
+		}
+		if !same {
+			what := "body"
+			if d.HasSecrets() {
+				what = "body or a secret in it"
+			}
+			errs = append(errs, fmt.Errorf("%s %q: the manifest's %s is not the one planned: plan again", kind, a.Name, what))
+			continue
+		}
+		a.Body, a.Push = ptr(display), nil
+		if push != display {
+			a.Push = ptr(push)
+		}
+		a.BodySHA256, a.BodyHMAC, a.FingerprintKey, a.Secrets = "", key.Body(push), key.ID(), nil
+		for name, v := range d.Secrets() {
+			if a.Secrets == nil {
+				a.Secrets = map[string]string{}
+			}
+			a.Secrets[name] = key.Secret(name, v.Reveal())
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -118,12 +119,15 @@ func (p *planner) planScripts() {
 // state knows of its body.
 func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
 	a := &Attributes{Name: r.Name, RunOnce: ptr(r.RunOnce), IsEnabled: ptr(r.IsEnabled)}
+	// A body the API returns is shown, unless psync pushed a secret in
+	// it: that body holds the secret's value itself.
+	keyed := st != nil && (st.Sensitive || st.BodyHMAC != "")
 	switch {
-	case r.Body != nil:
+	case r.Body != nil && !keyed:
 		a.Body = ptr(*r.Body)
 		a.BodySHA256 = state.BodyHash(*r.Body)
-	case st != nil && st.BodySHA256 != "":
-		a.BodySHA256 = st.BodySHA256
+	case st != nil && (st.BodySHA256 != "" || st.BodyHMAC != ""):
+		a.BodySHA256, a.BodyHMAC, a.FingerprintKey = st.BodySHA256, st.BodyHMAC, st.FingerprintKey
 		if st.Body != nil {
 			a.Body = ptr(*st.Body)
 		}
@@ -150,19 +154,30 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 		// Protected is the protection it will have (see Change.Protected).
 		Protected: d.PreventDestroy,
 	}
-	hash := state.BodyHash(d.Body)
+	body := p.desiredBody(&d)
 	fill := func() {
 		c.Key = key(KindScript, d.Name)
 		c.After = &Attributes{
 			Name: d.Name, RunOnce: ptr(d.RunOnce), IsEnabled: ptr(d.IsEnabled),
-			Sensitive: d.Sensitive, Body: ptr(d.Body), BodySHA256: hash,
-			PreventDestroy: d.PreventDestroy,
+			Sensitive: d.Sensitive, PreventDestroy: d.PreventDestroy,
 		}
+		body.after(c.After, p.opts.Key)
 		if r == nil {
 			return
 		}
 		c.Precondition = Precondition{Exists: true, Fingerprint: r.Fingerprint()}
 		c.Before = scriptAttributes(r, st)
+		if c.Before.FingerprintKey != p.opts.Key.ID() {
+			// Made with another key: it tells nothing now.
+			c.Before.BodyHMAC, c.Before.FingerprintKey = "", ""
+		}
+		if body.keyed && r.Body != nil {
+			// The API's body holds the secret's value (old or new).
+			c.Before.Body, c.Before.BodySHA256 = nil, ""
+			if st != nil && st.Body != nil {
+				c.Before.Body = ptr(*st.Body)
+			}
+		}
 		if d.Sensitive {
 			// A script that becomes sensitive shows no body, old or new.
 			c.Before.Sensitive = true
@@ -175,15 +190,16 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 			c.Reasons = []string{"deleted outside psync"}
 		}
 		fill()
+		p.pushes(&d, body, c)
 		return c, true
 	}
 	c.ID = r.ID
 
-	known := knownHash(r, st)
+	status, bodyReasons := p.compareBody(&d, body, r, st)
 	var reasons []string
 	adopt := !m.owned
 	if adopt {
-		if known == "" {
+		if status == bodyUnknown {
 			reasons = append(reasons, "adopting: content not verifiable")
 		} else {
 			reasons = append(reasons, "adopting")
@@ -201,12 +217,10 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 		reasons = append(reasons, fmt.Sprintf("isEnabled %t → %t", r.IsEnabled, d.IsEnabled)+reverts(lastEnabled != r.IsEnabled))
 	}
 	switch {
-	case known == "":
-		if !adopt {
-			reasons = append(reasons, "content not verifiable")
-		}
-	case known != hash:
-		reasons = append(reasons, "body changed")
+	case status == bodyUnknown && !adopt && len(bodyReasons) == 0:
+		reasons = append(reasons, "content not verifiable")
+	case status != bodySame && !adopt || status == bodyChanged:
+		reasons = append(reasons, bodyReasons...)
 	}
 	if st != nil {
 		if st.Sensitive != d.Sensitive {
@@ -230,22 +244,30 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 	}
 	c.Reasons = reasons
 	fill()
+	p.pushes(&d, body, c)
 	return c, true
 }
 
 // reasonReplace is the reason of a script update that --replace asked for.
 const reasonReplace = "replace requested"
 
-// knownHash is the hash of the script's current body, when psync knows it:
-// from the API if it ever returns bodies, else from the state.
-func knownHash(r *remote.Script, st *state.Script) string {
-	switch {
-	case r.Body != nil:
-		return state.BodyHash(*r.Body)
-	case st != nil:
-		return st.BodySHA256
+// pushes notes that change c pushes d's body: an error when a secret of
+// it is unresolved. (A script that the plan does not push needs no secret:
+// the caller says so as a notice.)
+func (p *planner) pushes(d *manifest.Script, b desiredBody, c Change) {
+	if b.ready {
+		return
 	}
-	return ""
+	for _, u := range d.Unresolved() {
+		p.errs = append(p.errs, fmt.Errorf("%s (the plan would %s the script: %s)", u, c.Action, reasonList(c)))
+	}
+}
+
+func reasonList(c Change) string {
+	if len(c.Reasons) == 0 {
+		return "it is new"
+	}
+	return strings.Join(c.Reasons, ", ")
 }
 
 // nameReasons explains a name change and remembers it, so that a create

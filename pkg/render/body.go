@@ -50,14 +50,15 @@ func bodyOf(c plan.Change) bodyView {
 	if before != nil && before.Body != nil && after.Body != nil && *before.Body == *after.Body {
 		return bodyView{}
 	}
-	if before != nil && before.BodySHA256 != "" && before.BodySHA256 == after.BodySHA256 {
+	if before != nil && (before.BodySHA256 != "" && before.BodySHA256 == after.BodySHA256 ||
+		before.BodyHMAC != "" && before.BodyHMAC == after.BodyHMAC) {
 		return bodyView{}
 	}
-	if after.Body == nil && after.BodySHA256 == "" {
+	if after.Body == nil && after.BodySHA256 == "" && after.BodyHMAC == "" {
 		return bodyView{} // the plan carries no body for this change
 	}
 	if sensitive(c) {
-		known := before == nil || before.BodySHA256 != "" || before.Body != nil
+		known := before == nil || before.BodySHA256 != "" || before.BodyHMAC != "" || before.Body != nil
 		return bodyView{kind: bodySensitive, changed: known}
 	}
 	if after.Body == nil {

@@ -67,7 +67,13 @@
 //	                           machineId, note, preventDestroy for templates
 //	                           (false and "" are omitted inside them). body is
 //	                           omitted when unknown and always for a script
-//	                           sensitive on either side.
+//	                           sensitive on either side; with fromEnv variables
+//	                           it shows "export NAME=<secret from $VAR>" for
+//	                           each secret. A body holding a secret has,
+//	                           instead of bodySha256, bodyHmac (its keyed
+//	                           fingerprint), fingerprintKey (the key's id) and
+//	                           secrets (the keyed fingerprints of its values,
+//	                           by variable).
 //	  protected        bool    the object has preventDestroy
 //	  affectedMachines array   machines a script delete stops configuring, where
 //	                           known (never a template's: deleting or replacing a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 )
 
@@ -98,6 +99,7 @@ func (s *State) record(t *touchedSet) journalRecord {
 			e := s.Scripts[i]
 			e.Assignments = slices.Clone(e.Assignments)
 			e.Selectors = cloneSelectors(e.Selectors)
+			e.Secrets = maps.Clone(e.Secrets)
 			if e.Sensitive || e.Body == nil {
 				e.Body = nil
 			} else {

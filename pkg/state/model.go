@@ -37,8 +37,22 @@ type Script struct {
 	// BodySHA256 is the hex SHA-256 of the body last pushed; empty when
 	// psync does not know it (for example after an import).
 	BodySHA256 string `json:"bodySha256,omitempty"`
-	// Body is the body last pushed, kept so a plan can show a line diff.
-	// Always nil for sensitive scripts.
+	// BodyHMAC replaces BodySHA256 for a body that holds a secret (a
+	// sensitive script, or one with fromEnv variables): its keyed
+	// fingerprint (FingerprintKey.Body), from which the secret cannot be
+	// computed without the key.
+	BodyHMAC string `json:"bodyHmac,omitempty"`
+	// FingerprintKey is the ID of the key BodyHMAC and Secrets were made
+	// with: another key means "not verifiable", not "changed".
+	FingerprintKey string `json:"fingerprintKey,omitempty"`
+	// Secrets are the keyed fingerprints (FingerprintKey.Secret) of the
+	// fromEnv variables' values last pushed, by variable name: they tell
+	// which secret changed, never what it is.
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// Body is the body last pushed, kept so a plan can show a line diff;
+	// for a script with fromEnv variables, with "<secret from $VAR>" in
+	// place of each value (manifest.Script.DisplayBody). Always nil for
+	// sensitive scripts.
 	Body      *string `json:"body,omitempty"`
 	Sensitive bool    `json:"sensitive,omitempty"`
 	// RunOnce and IsEnabled are the attributes last pushed.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,6 +238,9 @@ func (s *State) Validate() error {
 		if sc.Sensitive && sc.Body != nil {
 			errs = append(errs, fmt.Errorf("script %q is sensitive but the state holds its body: remove the body from the file", sc.Name))
 		}
+		if sc.BodySHA256 != "" && sc.BodyHMAC != "" {
+			errs = append(errs, fmt.Errorf("script %q has both a bodySha256 and a bodyHmac", sc.Name))
+		}
 		if sc.Body != nil && sc.BodySHA256 != "" && BodyHash(*sc.Body) != sc.BodySHA256 {
 			errs = append(errs, fmt.Errorf("script %q: recorded body does not match its bodySha256", sc.Name))
 		}
@@ -372,6 +376,7 @@ func (s *State) Clone() *State {
 		}
 		sc.Assignments = slices.Clone(sc.Assignments)
 		sc.Selectors = cloneSelectors(sc.Selectors)
+		sc.Secrets = maps.Clone(sc.Secrets)
 		c.Scripts[i] = sc
 	}
 	c.Templates = slices.Clone(s.Templates)

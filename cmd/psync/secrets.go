@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+// fingerprintKeyEnv overrides the secret the fingerprint key is derived
+// from (the API key by default).
+const fingerprintKeyEnv = "PSYNC_FINGERPRINT_KEY"
+
+// fingerprintKey is the key of the fingerprints of bodies that hold a
+// secret. It is derived from the API key: every plan and apply has it
+// already, nothing more needs setting up, the repository does not hold
+// it, and it belongs to the team the state does. Rotating the API key
+// costs one re-push of those scripts (their fingerprints no longer
+// verify) and nothing else. Teams whose plans and applies run with
+// different API keys (each person's own, say) set PSYNC_FINGERPRINT_KEY
+// to one shared secret instead, or every plan would see those scripts as
+// not verifiable.
+func fingerprintKey(lookup manifest.LookupEnv, apiKey string) state.FingerprintKey {
+	if v, ok := lookup(fingerprintKeyEnv); ok && strings.TrimSpace(v) != "" {
+		return state.NewFingerprintKey(strings.TrimSpace(v))
+	}
+	return state.NewFingerprintKey(apiKey)
+}
+
+// resolveSecrets reads the secret variables of the manifest's scripts from
+// psync's environment, and gives the client every secret (those values
+// and the bodies of sensitive scripts) to scrub from what it reports: an
+// API may quote a request back in an error.
+func (ws *workspace) resolveSecrets(lookup manifest.LookupEnv) error {
+	if err := ws.manifest.ResolveEnv(lookup); err != nil {
+		return err
+	}
+	for i := range ws.manifest.Scripts {
+		s := &ws.manifest.Scripts[i]
+		for _, v := range s.Secrets() {
+			ws.client.Redactor().AddSecret(v.Reveal())
+		}
+		if s.Sensitive {
+			ws.client.Redactor().AddSecret(s.Body)
+			if push, ok := s.PushBody(); ok {
+				ws.client.Redactor().AddSecret(push)
+			}
+			for _, line := range strings.Split(s.Body, "\n") {
+				// A line quoted alone in an error (trimmed, and long
+				// enough not to be one of "fi", "done"...).
+				if line = strings.TrimSpace(line); len(line) >= 6 {
+					ws.client.Redactor().AddSecret(line)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// requireSecrets fails when any secret variable is unresolved: apply
+// applies nothing then, not even the changes that do not need it, so that
+// a CI job missing a secret fails as a whole.
+func requireSecrets(m *manifest.Manifest) error {
+	var errs []error
+	for i := range m.Scripts {
+		for _, d := range m.Scripts[i].Unresolved() {
+			errs = append(errs, errors.New(d.String()))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w\nnothing was applied", errors.Join(errs...))
+}
+
+// noteUnresolved tells, for plan, of the secret variables that are not set
+// where the plan does not push their script: the plan assumed them
+// unchanged. (Where it pushes one, planning failed already.)
+func noteUnresolved(w io.Writer, m *manifest.Manifest) {
+	for i := range m.Scripts {
+		for _, d := range m.Scripts[i].Unresolved() {
+			fmt.Fprintf(w, "psync: note: %s; the plan assumes it unchanged\n", d)
+		}
+	}
+}
+
+// migrateFingerprints replaces, in the state, the bare SHA-256 an older
+// psync recorded for a body that holds a secret with its keyed
+// fingerprint, where the manifest's body is the one recorded: a bare hash
+// of a short secret gives the secret back to anyone reading the state
+// file. It reports whether it changed anything, for apply to save it.
+func migrateFingerprints(st *state.State, m *manifest.Manifest, key state.FingerprintKey) bool {
+	byName := make(map[string]*manifest.Script, len(m.Scripts))
+	for i := range m.Scripts {
+		byName[m.Scripts[i].Name] = &m.Scripts[i]
+	}
+	changed := false
+	for i := range st.Scripts {
+		sc := &st.Scripts[i]
+		d := byName[sc.Name]
+		if sc.BodySHA256 == "" || d == nil || !d.Keyed() {
+			continue
+		}
+		push, ok := d.PushBody()
+		if !ok || state.BodyHash(push) != sc.BodySHA256 {
+			continue // a body that changed: the apply pushes it, with a keyed fingerprint
+		}
+		sc.BodySHA256, sc.BodyHMAC, sc.FingerprintKey = "", key.Body(push), key.ID()
+		sc.Secrets = nil
+		for name, v := range d.Secrets() {
+			if sc.Secrets == nil {
+				sc.Secrets = map[string]string{}
+			}
+			sc.Secrets[name] = key.Secret(name, v.Reveal())
+		}
+		if !sc.Sensitive {
+			display := d.DisplayBody()
+			sc.Body = &display
+		}
+		changed = true
+	}
+	return changed
+}
