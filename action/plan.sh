@@ -144,8 +144,10 @@ fi
     0 | 2 | 3)
       cat -- "$plan"
       if [ -s "$errors" ]; then
+        # psync keeps its Markdown under 60,000 characters; this keeps the
+        # comment under GitHub's 65,536.
         printf '\n<details><summary>psync'"'"'s messages</summary>\n\n'
-        fenced "$errors"
+        fenced "$errors" 3000
         printf '\n</details>\n'
       fi
       ;;

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,8 @@ func newWorld(t *testing.T) *world {
 		"NO_COLOR=1", "HOME=" + root,
 	}
 	w.git(root, "init", "--quiet", "--bare", w.origin)
+	// GitHub serves any commit by id (actions/checkout fetches by id).
+	w.git(w.origin, "config", "uploadpack.allowAnySHA1InWant", "true")
 	w.git(root, "clone", "--quiet", w.origin, w.dev)
 	w.git(w.dev, "config", "user.name", "Dev")
 	w.git(w.dev, "config", "user.email", "dev@example.com")
@@ -196,6 +199,15 @@ func (w *world) merge(msg string, names []string, protected ...string) string {
 	return w.git(w.dev, "rev-parse", "HEAD")
 }
 
+// shallowFetch makes dir a repository with origin and fetches commit sha
+// into ref, depth commits deep, as actions/checkout does (fetch-depth).
+func (w *world) shallowFetch(dir string, depth int, sha, ref string) {
+	w.t.Helper()
+	w.git(w.root, "init", "--quiet", dir)
+	w.git(dir, "remote", "add", "origin", "file://"+w.origin)
+	w.git(dir, "fetch", "--quiet", "--no-tags", "--depth="+strconv.Itoa(depth), "origin", "+"+sha+":"+ref)
+}
+
 // runner is one workflow run: a checkout of the commit that triggered it,
 // as actions/checkout makes, and the files GitHub gives a step.
 type runner struct {
@@ -208,8 +220,9 @@ type runner struct {
 	env     []string
 }
 
-// checkout starts a run triggered by commit sha on main.
-func (w *world) checkout(name, sha string) *runner {
+// newRunner makes the directories of a run: its checkout (empty) and its
+// RUNNER_TEMP.
+func (w *world) newRunner(name string) *runner {
 	w.t.Helper()
 	r := &runner{w: w, dir: filepath.Join(w.root, "runs", name), temp: filepath.Join(w.root, "runs", name+".temp")}
 	r.out = filepath.Join(r.temp, "psync-action")
@@ -218,8 +231,16 @@ func (w *world) checkout(name, sha string) *runner {
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
 		w.t.Fatal(err)
 	}
-	w.git(w.root, "clone", "--quiet", "--no-checkout", w.origin, r.dir)
-	w.git(r.dir, "checkout", "--quiet", "-B", "main", sha)
+	return r
+}
+
+// checkout starts a run triggered by commit sha on main.
+func (w *world) checkout(name, sha string) *runner {
+	w.t.Helper()
+	r := w.newRunner(name)
+	// As actions/checkout does it for a push: the one commit, shallow.
+	w.shallowFetch(r.dir, 1, sha, "refs/remotes/origin/main")
+	w.git(r.dir, "checkout", "--quiet", "--force", "-B", "main", "refs/remotes/origin/main")
 	r.env = []string{
 		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "GITHUB_REF=refs/heads/main", "GITHUB_SHA=" + sha,
 		"RUNNER_TEMP=" + r.temp, "PSYNC_ACTION_OUT=" + r.out,

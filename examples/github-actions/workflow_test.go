@@ -220,16 +220,25 @@ func TestApplySummaryOnFailure(t *testing.T) {
 	}
 }
 
-// prRun is a pull_request run: the checkout is the merge of the pull
-// request's branch into the base, as refs/pull/N/merge is.
+// prRun is a pull_request run: GitHub merges the pull request's branch
+// into the base as refs/pull/7/merge, and the checkout is that merge
+// commit, two commits deep (plan.yml's fetch-depth).
 func (w *world) prRun(name, base, head string) *runner {
 	w.t.Helper()
-	r := w.checkout(name, base)
-	w.git(r.dir, "fetch", "--quiet", "origin", head)
-	w.git(r.dir, "-c", "user.name=GitHub", "-c", "user.email=noreply@github.com", "merge", "--quiet", "--no-ff", "-m", "Merge pull request", "FETCH_HEAD")
-	r.env = append(r.env,
-		"GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA="+w.git(r.dir, "rev-parse", "HEAD"),
-		"PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA="+base, "PSYNC_ACTION_HEAD_REPO=team/infra")
+	w.git(w.dev, "checkout", "--quiet", "--detach", base)
+	w.git(w.dev, "merge", "--quiet", "--no-ff", "-m", "Merge pull request", "origin/"+head)
+	merge := w.git(w.dev, "rev-parse", "HEAD")
+	w.git(w.dev, "push", "--quiet", "--force", "origin", "HEAD:refs/pull/7/merge")
+	r := w.newRunner(name)
+	w.shallowFetch(r.dir, 2, merge, "refs/remotes/pull/7/merge")
+	w.git(r.dir, "checkout", "--quiet", "--force", "refs/remotes/pull/7/merge")
+	r.env = []string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA=" + merge,
+		"RUNNER_TEMP=" + r.temp, "PSYNC_ACTION_OUT=" + r.out,
+		"GITHUB_STEP_SUMMARY=" + r.summary, "GITHUB_OUTPUT=" + r.output,
+		"PSYNC_ACTION_MANIFEST=psync.yaml", "PSYNC_ACTION_ARGS=--sandbox " + w.sandbox,
+		"PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA=" + base, "PSYNC_ACTION_HEAD_REPO=team/infra",
+	}
 	return r
 }
 
