@@ -263,7 +263,7 @@ type Machine struct {
 	AgentType string    `json:"agentType,omitempty"`
 	DtCreated time.Time `json:"dtCreated"`
 	// DtDeleted is set on a machine being deleted.
-	DtDeleted *time.Time `json:"dtDeleted,omitempty"`
+	DtDeleted *time.Time `json:"dtDeleted"`
 }
 
 // MachineWrite is the body of the sandbox's admin routes POST

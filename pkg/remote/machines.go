@@ -6,17 +6,16 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 )
 
 // wireMachine reads a machine of GET /machines: only what psync uses.
 type wireMachine struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	MachineType string     `json:"machineType"`
-	Region      string     `json:"region"`
-	State       string     `json:"state"`
-	DtDeleted   *time.Time `json:"dtDeleted"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	MachineType string   `json:"machineType"`
+	Region      string   `json:"region"`
+	State       string   `json:"state"`
+	DtDeleted   dateMark `json:"dtDeleted"` // as loose as the other lists'
 }
 
 func (w *wireMachine) id() string { return w.ID }
@@ -45,7 +44,7 @@ func (c *Client) ListMachines(ctx context.Context) (machines []Machine, known bo
 	for i := range ws {
 		w := &ws[i]
 		m := Machine{ID: w.ID, Name: w.Name, MachineType: w.MachineType, Region: w.Region, State: w.State}
-		if w.DtDeleted != nil {
+		if w.DtDeleted.set {
 			m.State = MachineDeleting
 		}
 		machines = append(machines, m)

@@ -67,6 +67,8 @@ func (d liveDialect) routes() []apiRoute {
 	return []apiRoute{
 		{"GET /machine-events/{id}", d.s.liveGetEvent},
 		{"GET /auth/session", d.s.liveSession},
+		{"GET /machines", d.s.liveListMachines},
+		{"GET /machines/{id}", d.s.liveGetMachine},
 	}
 }
 

@@ -216,7 +216,7 @@ func (o *observer) reset() {
 
 // dump builds team t's Dump. Callers hold the store's lock.
 func dumpTeam(t *team) Dump {
-	d := Dump{TeamID: t.id, Machines: append([]string{}, t.machines...), StartupScripts: []DumpScript{}, CustomTemplates: []api.CustomTemplate{}, Assignments: []Assignment{}}
+	d := Dump{TeamID: t.id, Machines: t.machineIDs(), StartupScripts: []DumpScript{}, CustomTemplates: []api.CustomTemplate{}, Assignments: []Assignment{}}
 	for _, id := range t.scriptOrder {
 		r := t.scripts[id]
 		d.StartupScripts = append(d.StartupScripts, DumpScript{StartupScript: r.api(), Script: r.Script, MachineIDs: append([]string{}, r.Machines...)})

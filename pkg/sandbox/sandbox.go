@@ -337,6 +337,9 @@ func (s *Server) routes() {
 		s.ResetStats()
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	mux.Handle("POST /v1/_sandbox/machines", s.admin(s.adminCreateMachine))
+	mux.Handle("PUT /v1/_sandbox/machines/{id}", s.admin(s.adminUpdateMachine))
+	mux.Handle("DELETE /v1/_sandbox/machines/{id}", s.admin(s.adminDeleteMachine))
 	mux.HandleFunc("/", s.unmatched)
 	s.mux = mux
 	s.handler = mux

@@ -31,12 +31,18 @@ type store struct {
 }
 
 type team struct {
-	id        string
-	machines  []string
-	machineOK map[string]bool
-	scripts   map[string]*scriptRec
-	templates map[string]*templateRec
-	events    map[string]*eventRec // by event id, kept after the template goes
+	id string
+	// machines in creation order (see machines.go); machineOK has their
+	// ids; machineSeq is the number of the last machine id given, and
+	// machinesStored says they are persisted (changed through the admin
+	// routes), so not seeded.
+	machines       []*machineRec
+	machineOK      map[string]bool
+	machineSeq     int
+	machinesStored bool
+	scripts        map[string]*scriptRec
+	templates      map[string]*templateRec
+	events         map[string]*eventRec // by event id, kept after the template goes
 	// gone holds deleted objects that lists and GET still show, with
 	// dtDeleted, for LiveConfig.DeletedLinger.
 	gone []goneObj
@@ -175,6 +181,13 @@ func (st *store) load() error {
 		if err != nil {
 			return err
 		}
+		machines, err := tx.CreateBucketIfNotExists(bucketMachines)
+		if err != nil {
+			return err
+		}
+		if err := st.loadMachines(machines.ForEach); err != nil {
+			return err
+		}
 		var ss []*scriptRec
 		if err := scripts.ForEach(func(k, v []byte) error {
 			var r scriptRec
@@ -263,17 +276,6 @@ func (st *store) team(id string) *team {
 		st.teams[id] = t
 	}
 	return t
-}
-
-// seedMachines gives every team the machines psbox001…psboxN.
-func (t *team) seedMachines(n int) {
-	t.machines = t.machines[:0]
-	clear(t.machineOK)
-	for i := 1; i <= n; i++ {
-		m := fmt.Sprintf("psbox%03d", i)
-		t.machines = append(t.machines, m)
-		t.machineOK[m] = true
-	}
 }
 
 // putScript durably records r, then applies it in memory. Callers hold mu
