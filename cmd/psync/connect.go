@@ -55,6 +55,7 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		MaxRetryTime: g.MaxRetryTime,
 		EventTimeout: g.TemplateTimeout,
 		UserAgent:    "psync/" + version(),
+		Redactor:     streams.Secrets,
 	}
 	if g.Debug {
 		cfg.Debug = streams.Stderr

@@ -15,6 +15,7 @@ import (
 	"github.com/google/renameio/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -76,7 +77,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 
 	doc, skipped := describe(snap, st)
 	for _, s := range skipped {
-		fmt.Fprintf(streams.Stderr, "psync: warning: %s\n", s)
+		fmt.Fprintf(streams.Stderr, "psync: warning: %s\n", textsafe.Line(s))
 	}
 	for _, s := range doc.Scripts {
 		st.PutScript(importedScriptState(st, findScript(snap, doc.scriptIDs[s.Name]), snap.AssignmentsKnown))

@@ -19,6 +19,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/psync-dev/psync/internal/procs"
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/remote"
 )
 
@@ -50,6 +51,10 @@ type IO struct {
 	// change and lets those in flight finish) and exits at once on the
 	// second.
 	Interrupts <-chan os.Signal
+	// Secrets redacts the API key, and every secret registered on it,
+	// from all that is written to Stdout and Stderr: a last line of
+	// defence behind the client's own redaction. run creates it.
+	Secrets *remote.Redactor
 }
 
 func main() {
@@ -63,8 +68,14 @@ func main() {
 func run(args []string, streams *IO) (code int) {
 	// Progress, the interrupt notice and --debug's request log all write
 	// to stderr from different goroutines: one lock keeps lines whole.
+	if streams.Secrets == nil {
+		streams.Secrets = remote.NewRedactor()
+	}
+	if _, ok := streams.Stdout.(*redactingWriter); !ok {
+		streams.Stdout = &redactingWriter{w: streams.Stdout, secrets: streams.Secrets}
+	}
 	if _, ok := streams.Stderr.(*syncWriter); !ok {
-		streams.Stderr = &syncWriter{w: streams.Stderr}
+		streams.Stderr = &syncWriter{w: &redactingWriter{w: streams.Stderr, secrets: streams.Secrets}}
 	}
 	var cli CLI
 	defer func() {
@@ -173,7 +184,7 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintf(stderr, "psync: %v%s\n", ee.Err, hint(ee.Err))
+			fmt.Fprintf(stderr, "psync: %s%s\n", textsafe.Text(ee.Err.Error()), hint(ee.Err))
 		}
 		return ee.Code
 	}
@@ -181,7 +192,9 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "psync: interrupted")
 		return ExitInterrupted
 	}
-	fmt.Fprintf(stderr, "psync: %v%s\n", err, hint(err))
+	// An error may quote the API, the state file or the manifest: nothing
+	// in it may move the cursor or forge a line.
+	fmt.Fprintf(stderr, "psync: %s%s\n", textsafe.Text(err.Error()), hint(err))
 	return ExitError
 }
 
@@ -200,6 +213,21 @@ func hint(err error) string {
 		return "; check the API URL (--api-url or PAPERSPACE_API_URL)"
 	}
 	return ""
+}
+
+// redactingWriter writes to w with every secret redacted. Each Write is
+// redacted whole: psync formats a value within one write, so a secret is
+// never split across two.
+type redactingWriter struct {
+	w       io.Writer
+	secrets *remote.Redactor
+}
+
+func (r *redactingWriter) Write(p []byte) (int, error) {
+	if _, err := r.w.Write(r.secrets.RedactBytes(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // syncWriter serialises writes to w; isTerminal looks through it.

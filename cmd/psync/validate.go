@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/manifest"
 )
 
@@ -32,7 +33,7 @@ func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if len(diags) > 0 {
 		manifest.SortDiagnostics(diags)
 		for _, d := range diags {
-			fmt.Fprintln(streams.Stderr, d)
+			fmt.Fprintln(streams.Stderr, textsafe.Text(d.String()))
 		}
 		fmt.Fprintf(streams.Stderr, "psync: shell scripts invalid: %s\n", nounCount(len(diags), "syntax error"))
 		return withCode(ExitError, nil)
@@ -56,7 +57,7 @@ func loadManifest(path string, streams *IO) (*manifest.Manifest, error) {
 	var invalid *manifest.Errors
 	if errors.As(err, &invalid) {
 		for _, d := range invalid.Diagnostics {
-			fmt.Fprintln(streams.Stderr, d)
+			fmt.Fprintln(streams.Stderr, textsafe.Text(d.String()))
 		}
 		return nil, withCode(ExitError, fmt.Errorf("manifest invalid: %s", nounCount(len(invalid.Diagnostics), "problem")))
 	}

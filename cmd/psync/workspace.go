@@ -68,6 +68,10 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, err
 	}
+	if err := refuseKeyInManifest(ws.manifest, ws.client.HoldsKey); err != nil {
+		ws.close()
+		return nil, withCode(ExitError, fmt.Errorf("manifest refused: %w", err))
+	}
 	if err := ws.resolveSecrets(os.LookupEnv); err != nil {
 		ws.close()
 		return nil, err
@@ -110,6 +114,9 @@ func (g *Globals) renderOptions(streams *IO) render.Options {
 func isTerminal(v any) bool {
 	if sw, ok := v.(*syncWriter); ok {
 		v = sw.w
+	}
+	if rw, ok := v.(*redactingWriter); ok {
+		v = rw.w
 	}
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/psync-dev/psync/internal/textsafe"
 )
 
 // located is embedded in every YAML document type: the decoder fills it
@@ -123,6 +126,28 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// shortQuoteRunes is the most of a value an error quotes.
+const shortQuoteRunes = 32
+
+// shortQuote quotes s for an error message: only its start when it is
+// long or spans lines (a "manifest" that is really a private key or
+// /etc/passwd must not be printed whole), with control, bidirectional and
+// zero-width characters escaped.
+func shortQuote(s string) string {
+	cut := s
+	if i := strings.IndexAny(cut, "\r\n"); i >= 0 {
+		cut = cut[:i]
+	}
+	if utf8.RuneCountInString(cut) > shortQuoteRunes {
+		cut = string([]rune(cut)[:shortQuoteRunes])
+	}
+	q := textsafe.Quote(cut)
+	if cut != s {
+		q += fmt.Sprintf("… (%d characters)", utf8.RuneCountInString(s))
+	}
+	return q
+}
+
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
@@ -135,9 +160,9 @@ func kindName(n *yaml.Node) string {
 		return "a list"
 	case yaml.ScalarNode:
 		if n.Tag == "!!str" {
-			return fmt.Sprintf("the string %q", n.Value)
+			return "the string " + shortQuote(n.Value)
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return shortQuote(n.Value)
 	}
 	return "something else"
 }
@@ -298,7 +323,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			continue
 		}
 		if !ok {
-			msg := fmt.Sprintf("unknown field %q in %s", name, what)
+			msg := fmt.Sprintf("unknown field %s in %s", shortQuote(name), what)
 			if s := Suggest(name, fields.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/psync-dev/psync/internal/safefile"
 )
 
 // Load reads the manifest at path: a file, or a directory whose *.yaml and
@@ -39,7 +41,9 @@ func Load(path string) (*Manifest, error) {
 	}
 	var srcs []source
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		// A manifest under review may be a symlink to a secret, a FIFO
+		// that never ends or /dev/zero: the file: rules apply to it too.
+		data, err := safefile.ReadFile(f, safefile.Options{Root: dir, Limit: MaxFileBytes, What: "manifest file"})
 		if err != nil {
 			return nil, fmt.Errorf("load manifest: %w", err)
 		}
@@ -47,6 +51,10 @@ func Load(path string) (*Manifest, error) {
 	}
 	return load(filepath.Clean(dir), srcs)
 }
+
+// MaxFileBytes caps one manifest file: a thousand scripts with 16 KiB
+// bodies inline fit.
+const MaxFileBytes = 16 << 20
 
 // manifestFiles lists the manifest files of a directory, sorted by name.
 func manifestFiles(dir string) ([]string, error) {

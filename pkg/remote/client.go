@@ -297,6 +297,12 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // their own output with it.
 func (c *Client) Redactor() *Redactor { return c.redactor }
 
+// HoldsKey reports whether s holds the API key, in any encoding the
+// Redactor finds. A caller checks with it the values it is about to print
+// or record that did not come from the API (whose answers holding the key
+// are refused).
+func (c *Client) HoldsKey(s string) bool { return c.keyOnly.Contains(s) }
+
 // redact removes the key and the registered secrets from s: servers have
 // been known to echo request headers back in their error messages.
 func (c *Client) redact(s string) string {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/api"
 )
 
@@ -112,7 +113,9 @@ func (e *Error) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " [after %d attempts]", e.Attempts)
 	}
-	return b.String()
+	// The API's words, names and ids are the server's: one line, with
+	// nothing that could move the cursor or forge a line of output.
+	return textsafe.Line(b.String())
 }
 
 func (e *Error) Unwrap() error { return e.Err }

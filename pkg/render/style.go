@@ -5,9 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
 )
@@ -74,40 +73,10 @@ func (s styler) status(st apply.Status) string {
 
 // sanitize makes remote- or user-supplied text safe for a terminal or a
 // Markdown fence: control characters other than tab (an ESC that would
-// start a colour or move the cursor, a CR of a CRLF body) and invalid UTF-8
-// are written as Go escapes, so they are visible and inert.
-func sanitize(s string) string {
-	clean := true
-	for i, r := range s {
-		if (r == utf8.RuneError && !validAt(s, i)) || (unicode.IsControl(r) && r != '\t') {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsControl(r) && r != '\t':
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-func validAt(s string, i int) bool {
-	_, n := utf8.DecodeRuneInString(s[i:])
-	return n > 1
-}
+// start a colour or move the cursor, a CR of a CRLF body), the invisible
+// and bidirectional characters of "Trojan Source" and invalid UTF-8 are
+// written as Go escapes, so they are visible and inert.
+func sanitize(s string) string { return textsafe.Line(s) }
 
 // quote is a name as text shows it: quoted, with anything unprintable
 // escaped.

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestManifestHoldingTheKeyIsRefused: a manifest (from a pull request,
+// say) that holds the API key in a value psync prints or records is
+// refused before anything is printed, in each encoding; a sensitive body
+// may hold it.
+func TestManifestHoldingTheKeyIsRefused(t *testing.T) {
+	inst := startSandbox(t)
+	key := inst.Key
+	tests := []struct {
+		name, manifest string
+		wantCode       int
+	}{
+		{"body", "version: 1\nscripts:\n  - name: a\n    script: \"curl -H 'Authorization: Bearer " + key + "'\\n\"\n", 1},
+		{"body base64", "version: 1\nscripts:\n  - name: a\n    script: \"echo " + base64.StdEncoding.EncodeToString([]byte("Bearer "+key)) + "\\n\"\n", 1},
+		{"template note", "version: 1\ntemplates:\n  - name: t\n    machineId: psbox001\n    note: \"" + key + "\"\n", 1},
+		{"script name", "version: 1\nscripts:\n  - name: \"" + key + "\"\n    script: \"echo\\n\"\n", 1},
+		{"sensitive body", "version: 1\nscripts:\n  - name: a\n    sensitive: true\n    script: \"export KEY=" + key + "\\n\"\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeManifest(t, tt.manifest)
+			code, stdout, stderr := runPsync(t, "-f", path, "plan", "--detailed-exitcode")
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
+			}
+			if tt.wantCode == 1 && !strings.Contains(stderr, "contains the API key") {
+				t.Errorf("stderr does not say why:\n%s", stderr)
+			}
+			if strings.Contains(stdout+stderr, key) {
+				t.Errorf("the key is in the output:\n%s\n%s", stdout, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), "psync.state.json")); err == nil {
+				t.Error("a state file was written")
+			}
+		})
+	}
+}
+
+// TestHostileAPIErrorIsEscaped: an API error whose message, code, details
+// and issues carry terminal escapes, line breaks and bidirectional
+// overrides prints as one inert, visible line.
+func TestHostileAPIErrorIsEscaped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"code":"BAD\u001b[31m","message":"denied\u001b[2J\rpsync: Apply complete\nforged\u202eline","details":{"x\u0007":"\u200b"},"issues":[{"path":["\u2066a"],"message":"\u001b]8;;http://evil\u0007"}]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("PAPERSPACE_API_URL", srv.URL)
+	t.Setenv("PAPERSPACE_API_KEY", "psk_test_hostile_0123")
+	path := writeManifest(t, twoScripts)
+	code, stdout, stderr := runPsync(t, "-f", path, "plan")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	for _, bad := range []string{"\x1b", "\r", "\a", "\u202e", "\u200b", "\u2066", "\nforged"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr holds %q raw:\n%q", bad, stderr)
+		}
+	}
+	if !strings.Contains(stderr, `\x1b[2J`) || !strings.Contains(stderr, `\u202e`) {
+		t.Errorf("stderr does not show the escapes:\n%s", stderr)
+	}
+}
