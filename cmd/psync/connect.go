@@ -55,7 +55,6 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		MaxRetryTime: g.MaxRetryTime,
 		EventTimeout: g.TemplateTimeout,
 		UserAgent:    "psync/" + version(),
-		Redactor:     streams.Secrets,
 	}
 	if g.Debug {
 		cfg.Debug = streams.Stderr
@@ -97,6 +96,13 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		}
 	}
 
+	// Whatever prints it, the key never reaches the output. (The
+	// client's own Redactor also holds the secrets the manifest names,
+	// for its errors; the output's holds the key alone, so that a line of
+	// a sensitive body does not blank the same line in other diffs.)
+	if streams.Secrets != nil {
+		streams.Secrets.AddSecret(cfg.APIKey)
+	}
 	client, err := remote.New(cfg)
 	if err != nil {
 		release()

@@ -51,8 +51,8 @@ type IO struct {
 	// change and lets those in flight finish) and exits at once on the
 	// second.
 	Interrupts <-chan os.Signal
-	// Secrets redacts the API key, and every secret registered on it,
-	// from all that is written to Stdout and Stderr: a last line of
+	// Secrets redacts the API key (connect registers it) from all that is
+	// written to Stdout and Stderr, in any encoding: a last line of
 	// defence behind the client's own redaction. run creates it.
 	Secrets *remote.Redactor
 }
