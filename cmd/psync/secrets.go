@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
 
@@ -41,23 +42,35 @@ func (ws *workspace) resolveSecrets(lookup manifest.LookupEnv) error {
 	for i := range ws.manifest.Scripts {
 		s := &ws.manifest.Scripts[i]
 		for _, v := range s.Secrets() {
+			// As is, as the pushed body holds it (shell-quoted), and each
+			// line of a multi-line value alone.
 			ws.client.Redactor().AddSecret(v.Reveal())
+			ws.client.Redactor().AddSecret(manifest.ShellQuote(v.Reveal()))
+			addLines(ws.client.Redactor(), v.Reveal())
 		}
 		if s.Sensitive {
 			ws.client.Redactor().AddSecret(s.Body)
 			if push, ok := s.PushBody(); ok {
 				ws.client.Redactor().AddSecret(push)
 			}
-			for _, line := range strings.Split(s.Body, "\n") {
-				// A line quoted alone in an error (trimmed, and long
-				// enough not to be one of "fi", "done"...).
-				if line = strings.TrimSpace(line); len(line) >= 6 {
-					ws.client.Redactor().AddSecret(line)
-				}
-			}
+			addLines(ws.client.Redactor(), s.Body)
 		}
 	}
 	return nil
+}
+
+// addLines registers each line of a secret text alone, as an API quoting
+// one line of a script ("line 3: ...") would show it: trimmed, and long
+// enough not to be one of "fi", "done"...
+func addLines(r *remote.Redactor, text string) {
+	if !strings.Contains(text, "\n") {
+		return
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if line = strings.TrimSpace(line); len(line) >= 6 {
+			r.AddSecret(line)
+		}
+	}
 }
 
 // requireSecrets fails when any secret variable is unresolved: apply
