@@ -131,11 +131,11 @@ func (l *leakCheck) scanFile(path string) {
 // pushedSecrets are the secrets and the bodies that hold them as pushed.
 func pushedSecrets() map[string]string {
 	return map[string]string{
-		"env secret":            envSecret,
-		"sensitive line":        sensitiveSecret,
-		"sensitive body":        "#!/bin/sh\nexport " + sensitiveSecret + "\nexec db-agent\n",
-		"pushed join-tailnet":   "#!/bin/bash\nexport TS_AUTHKEY=" + manifest.ShellQuote(envSecret) + "\nexport TS_HOSTNAME_PREFIX=train\nset -eu\n",
-		"pushed export line":    "export TS_AUTHKEY=" + manifest.ShellQuote(envSecret),
+		"env secret":          envSecret,
+		"sensitive line":      sensitiveSecret,
+		"sensitive body":      "#!/bin/sh\nexport " + sensitiveSecret + "\nexec db-agent\n",
+		"pushed join-tailnet": "#!/bin/bash\nexport TS_AUTHKEY=" + manifest.ShellQuote(envSecret) + "\nexport TS_HOSTNAME_PREFIX=train\nset -eu\n",
+		"pushed export line":  "export TS_AUTHKEY=" + manifest.ShellQuote(envSecret),
 	}
 }
 
