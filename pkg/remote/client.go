@@ -22,7 +22,7 @@ type Config struct {
 	// APIKey is sent as a bearer token, only to BaseURL's host.
 	APIKey string
 	// HTTPClient is used for the requests (its Transport is wrapped to add
-	// auth); nil means a client with a copy of http.DefaultTransport that
+	// auth, its CheckRedirect replaced by the client's own); nil means a client with a copy of http.DefaultTransport that
 	// keeps enough idle connections for concurrent use.
 	HTTPClient *http.Client
 	// InsecureHTTP allows http:// to a host that is not loopback.
@@ -201,7 +201,65 @@ func New(cfg Config) (*Client, error) {
 		limiter:  newLimiter(cfg.RateLimit),
 		dialect:  cfg.Dialect,
 	}
+	hc.CheckRedirect = c.checkRedirect
 	return c, nil
+}
+
+// maxRedirects bounds the redirects one request follows.
+const maxRedirects = 5
+
+// RedirectError is a redirect the client refused to follow: to another
+// scheme, host or port than the API's (the key, and a request body, must
+// never go anywhere else, and https must never become http), or one too
+// many. From and To are the two URLs, with any secret redacted.
+type RedirectError struct {
+	From, To string
+	Reason   string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("refused a redirect from %s to %s: %s", e.From, e.To, e.Reason)
+}
+
+// checkRedirect follows a redirect only within the API's origin, and logs
+// each hop it follows.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	prev := via[len(via)-1]
+	refuse := func(reason string) error {
+		return &RedirectError{From: c.redact(prev.URL.String()), To: c.redact(req.URL.String()), Reason: reason}
+	}
+	switch {
+	case prev.URL.Scheme == "https" && req.URL.Scheme != "https":
+		return refuse("psync never follows https to plain http")
+	case !sameOrigin(req.URL, c.base):
+		return refuse(fmt.Sprintf("psync follows redirects only within the API's own scheme, host and port (%s://%s)", c.base.Scheme, c.redact(c.base.Host)))
+	case len(via) > maxRedirects:
+		return refuse(fmt.Sprintf("more than %d redirects", maxRedirects))
+	}
+	status := 0
+	if req.Response != nil {
+		status = req.Response.StatusCode
+	}
+	c.debugf("psync: %s %s -> %d, redirected to %s (hop %d)", prev.Method, prev.URL.RequestURI(), status, req.URL.RequestURI(), len(via))
+	return nil
+}
+
+// sameOrigin reports whether u has base's scheme, host and port (the
+// scheme's default port when none is written).
+func sameOrigin(u, base *url.URL) bool {
+	return strings.EqualFold(u.Scheme, base.Scheme) &&
+		strings.EqualFold(u.Hostname(), base.Hostname()) &&
+		portOf(u) == portOf(base)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }
 
 // maxIdleConns is how many idle connections the default transport keeps

@@ -273,7 +273,10 @@ func permanent(err error) bool {
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var dns *net.DNSError
+	var redirect *RedirectError
 	switch {
+	case errors.As(err, &redirect):
+		return true
 	case errors.As(err, &cert), errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalid):
 		return true
 	case errors.As(err, &dns) && dns.IsNotFound:
