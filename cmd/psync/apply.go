@@ -88,10 +88,8 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		// Nothing to change, but the state may have learnt its team (keep
 		// it, so that another team's key is refused next time), or a
 		// killed apply's journal may hold its last changes: fold it in.
-		_, statErr := os.Stat(state.JournalPath(ws.statePath))
-		journal := statErr == nil
-		if !c.DryRun && (journal || migrated || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
-			if err := ws.state.Save(ws.statePath); err != nil {
+		if !c.DryRun && (ws.stateInfo.Pending || migrated || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
+			if err := state.Save(ctx, ws.backend, ws.state); err != nil {
 				return err
 			}
 		}
@@ -107,7 +105,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	}
 
 	// A dry run swaps in a journal that persists nothing, inside apply.Run.
-	journal := state.NewJournal(ws.statePath, ws.state)
+	journal := ws.backend.Journal(ctx, ws.state)
 	// An interrupt cancels ctx (see handleInterrupts): apply.Run then
 	// starts nothing new and lets the changes in flight finish.
 	noticed := make(chan struct{})
@@ -131,6 +129,9 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	// Fold the journal into the state file, whatever happened: every
 	// change done is in it.
 	closeErr := journal.Close()
+	if closeErr != nil {
+		closeErr = ws.rescue(journal, closeErr)
+	}
 	if !stopNotice() {
 		<-noticed // the notice comes before the report
 	}
@@ -146,7 +147,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	case closeErr != nil:
 		return closeErr
 	case report != nil && report.Interrupted:
-		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state file %s records every change that was done", ws.statePath))
+		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state %s records every change that was done", ws.backend))
 	case runErr != nil:
 		return runErr
 	case !report.OK():

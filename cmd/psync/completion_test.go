@@ -18,7 +18,7 @@ var completionCases = []struct {
 	line string
 	want []string
 }{
-	{"psync ", []string{"apply", "completion", "import", "plan", "sandbox", "schema", "validate", "version"}},
+	{"psync ", []string{"apply", "completion", "import", "plan", "sandbox", "schema", "state", "validate", "version"}},
 	{"psync p", []string{"plan"}},
 	{"psync -f x.yaml --sandbox sb p", []string{"plan"}},
 	{"psync plan --o", []string{"--out", "--output"}},
@@ -27,6 +27,7 @@ var completionCases = []struct {
 	{"psync apply --output ", []string{"json", "text"}},
 	{"psync apply --auto", []string{"--auto-approve"}},
 	{"psync sandbox ", []string{"serve"}},
+	{"psync state ", []string{"list", "migrate", "pull", "push", "rm", "show", "unlock"}},
 	{"psync sandbox serve --dialect ", []string{"paperspace-v1", "spec"}},
 	{"psync --sandbox-dialect ", []string{"paperspace-v1", "spec"}},
 	{"psync plan --sandbox-dialect p", []string{"paperspace-v1"}},

@@ -5,7 +5,7 @@ import "time"
 // Globals are the flags every command takes.
 type Globals struct {
 	File    string `short:"f" name:"file" placeholder:"FILE|DIR" default:"psync.yaml" help:"Manifest file, or a directory whose *.yaml and *.yml files are merged."`
-	State   string `name:"state" placeholder:"FILE" help:"State file (default: psync.state.json next to the manifest)."`
+	State   string `name:"state" env:"PSYNC_STATE" placeholder:"FILE|s3://BUCKET/KEY" help:"Where the state lives: a file, or s3://BUCKET/KEY (default: settings.state, else psync.state.json next to the manifest)."`
 	APIURL  string `name:"api-url" env:"PAPERSPACE_API_URL" default:"https://api.paperspace.com/v1" help:"Base URL of the Paperspace API. The key is read from PAPERSPACE_API_KEY."`
 	Sandbox string `name:"sandbox" placeholder:"DIR" help:"Run against an embedded sandbox with its data in DIR instead of Paperspace."`
 

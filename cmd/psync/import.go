@@ -42,23 +42,31 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	statePath := g.State
-	if statePath == "" {
-		statePath = filepath.Join(filepath.Dir(out), state.DefaultFileName)
+	location := g.State
+	if location == "" {
+		location = filepath.Join(filepath.Dir(out), state.DefaultFileName)
+	}
+	backend, err := state.Open(ctx, location)
+	if err != nil {
+		return err
 	}
 	// --out may name a directory that does not exist yet; the lock file
 	// needs it before anything else.
-	for _, dir := range []string{filepath.Dir(out), filepath.Dir(statePath)} {
+	dirs := []string{filepath.Dir(out)}
+	if f, ok := backend.(*state.File); ok {
+		dirs = append(dirs, filepath.Dir(f.Path))
+	}
+	for _, dir := range dirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	lock, err := state.Lock(statePath)
+	lock, err := backend.Lock(ctx, state.CommandLine())
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	st, err := state.Load(statePath)
+	st, _, err := backend.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,11 +108,11 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err := renameio.WriteFile(out, body, 0o644, renameio.WithTempDir(filepath.Dir(out))); err != nil {
 		return err
 	}
-	if err := st.Save(statePath); err != nil {
+	if err := state.Save(ctx, backend, st); err != nil {
 		return err
 	}
 	fmt.Fprintf(streams.Stdout, "Imported %s and %s into %s; ownership recorded in %s.\n",
-		plural(len(doc.Scripts), "script"), plural(len(doc.Templates), "template"), out, statePath)
+		plural(len(doc.Scripts), "script"), plural(len(doc.Templates), "template"), out, backend)
 	var missing []string
 	for _, s := range doc.Scripts {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(out), s.File)); err != nil {

@@ -31,6 +31,7 @@ type CLI struct {
 	Plan     PlanCmd     `cmd:"" help:"Show what apply would change."`
 	Apply    ApplyCmd    `cmd:"" help:"Make the team match the manifest (or a saved plan)."`
 	Import   ImportCmd   `cmd:"" help:"Write a manifest describing the team as it is, and take ownership of it."`
+	State    StateCmd    `cmd:"" help:"Inspect and change the state: list, show, rm, pull, push, migrate, unlock."`
 	Schema   SchemaCmd   `cmd:"" help:"Print the manifest's JSON Schema."`
 	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
 	Version  VersionCmd  `cmd:"" help:"Print psync's version."`
@@ -142,7 +143,7 @@ func handleInterrupts(streams *IO, cancel context.CancelFunc, done <-chan struct
 		return
 	case <-streams.Interrupts:
 	}
-	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (the state file and its journal already record every change that completed)")
+	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (a local state's journal already records every change that completed; a remote state misses those of its last half second, which the next plan adopts by name)")
 	os.Exit(ExitInterrupted)
 }
 

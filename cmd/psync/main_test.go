@@ -61,6 +61,7 @@ func runScripts(t *testing.T, repo, dialect string) {
 			// A developer's real key must never reach a test.
 			env.Setenv("PAPERSPACE_API_KEY", "")
 			env.Setenv("PAPERSPACE_API_URL", "")
+			env.Setenv("PSYNC_STATE", "")
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("PSYNC_EXIT_FILE", filepath.Join(env.WorkDir, ".psync-exit"))
 			env.Setenv("REPO", repo)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,11 +22,12 @@ import (
 // state file, and a connection to the API.
 type workspace struct {
 	manifest  *manifest.Manifest
-	statePath string
+	backend   state.Backend
+	stateInfo state.LoadInfo
 	state     *state.State
 	client    *remote.Client
 	target    Target
-	lock      *state.FileLock
+	lock      state.Unlocker
 	closeConn func()
 }
 
@@ -44,24 +44,29 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 	if err != nil {
 		return nil, err
 	}
-	ws := &workspace{manifest: m, statePath: g.statePath(m)}
+	ws := &workspace{manifest: m}
+	if ws.backend, err = state.Open(ctx, g.stateLocation(m)); err != nil {
+		return nil, err
+	}
 	if o.lock {
-		ws.lock, err = state.Lock(ws.statePath)
+		ws.lock, err = ws.backend.Lock(ctx, state.CommandLine())
 		if err != nil {
 			return nil, withCode(ExitError, err)
 		}
 	}
-	ws.state, err = state.Load(ws.statePath)
+	ws.state, ws.stateInfo, err = ws.backend.Load(ctx)
 	if err != nil {
 		ws.close()
 		return nil, err
 	}
-	if g.State != "" {
-		if _, err := os.Stat(ws.statePath); errors.Is(err, fs.ErrNotExist) {
-			// Without a state psync owns nothing and adopts by name: say
-			// so, in case --state names the wrong file.
-			fmt.Fprintf(streams.Stderr, "psync: note: state file %s does not exist yet: psync owns nothing there (a first apply, or a mistyped --state?)\n", ws.statePath)
+	if g.State != "" && !ws.stateInfo.Exists {
+		// Without a state psync owns nothing and adopts by name: say
+		// so, in case --state names the wrong file.
+		what := "state file"
+		if _, local := ws.backend.(*state.File); !local {
+			what = "state"
 		}
+		fmt.Fprintf(streams.Stderr, "psync: note: %s %s does not exist yet: psync owns nothing there (a first apply, or a mistyped --state?)\n", what, ws.backend)
 	}
 	ws.client, ws.target, ws.closeConn, err = g.connect(ctx, streams)
 	if err != nil {
@@ -96,10 +101,17 @@ func (ws *workspace) close() {
 	}
 }
 
-// statePath is --state, or psync.state.json next to the manifest.
-func (g *Globals) statePath(m *manifest.Manifest) string {
-	if g.State != "" {
+// stateLocation is where the state lives: --state (or PSYNC_STATE), else
+// settings.state (a file relative to the manifest's directory), else
+// psync.state.json next to the manifest.
+func (g *Globals) stateLocation(m *manifest.Manifest) string {
+	switch {
+	case g.State != "":
 		return g.State
+	case strings.HasPrefix(m.Settings.State, "s3://"):
+		return m.Settings.State
+	case m.Settings.State != "":
+		return filepath.Join(m.Dir, m.Settings.State)
 	}
 	return filepath.Join(m.Dir, state.DefaultFileName)
 }
@@ -165,4 +177,23 @@ func (ws *workspace) learnTeam(snap *remote.Snapshot) (bool, error) {
 		return false, withCode(ExitRefused, err)
 	}
 	return had == "" && ws.state.Team != "", nil
+}
+
+// erroredStateFile is where apply keeps the state it could not save to a
+// remote backend, as Terraform keeps errored.tfstate.
+const erroredStateFile = "psync-errored.state.json"
+
+// rescue keeps an apply's state when the remote backend refused the last
+// save: written to a local file, with the command that pushes it once the
+// cause is fixed. A local state's journal already holds every change.
+func (ws *workspace) rescue(j state.Recorder, closeErr error) error {
+	if _, local := ws.backend.(*state.File); local {
+		return closeErr
+	}
+	path := filepath.Join(ws.manifest.Dir, erroredStateFile)
+	s := j.State()
+	if err := s.Save(path); err != nil {
+		return fmt.Errorf("%w; keeping it in %s failed too: %v", closeErr, path, err)
+	}
+	return fmt.Errorf("%w; the state with every change done is kept in %s: once the cause is fixed, run 'psync state push %s' (it refuses to replace a newer state without --force)", closeErr, path, path)
 }

@@ -29,8 +29,9 @@ type Document struct {
 type DocSettings struct {
 	located `yaml:"-"`
 
-	Prune            bool `yaml:"prune,omitempty" jsonschema:"default=false" jsonschema_description:"Also delete remote objects psync does not own (never ignored ones)."`
-	MaxDeletePercent *int `yaml:"maxDeletePercent,omitempty" jsonschema:"minimum=0,maximum=100,default=25" jsonschema_description:"Refuse plans that delete more than this percentage of a kind (for kinds with at least 10 objects)."`
+	Prune            bool   `yaml:"prune,omitempty" jsonschema:"default=false" jsonschema_description:"Also delete remote objects psync does not own (never ignored ones)."`
+	MaxDeletePercent *int   `yaml:"maxDeletePercent,omitempty" jsonschema:"minimum=0,maximum=100,default=25" jsonschema_description:"Refuse plans that delete more than this percentage of a kind (for kinds with at least 10 objects)."`
+	State            string `yaml:"state,omitempty" jsonschema:"minLength=1" jsonschema_description:"Where the state lives: s3://BUCKET/KEY, or a file path relative to the manifest's directory, inside it (default psync.state.json). --state and PSYNC_STATE take precedence."`
 }
 
 // DocIgnore is the ignore block: path.Match glob patterns.

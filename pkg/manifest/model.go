@@ -31,6 +31,9 @@ type Manifest struct {
 type Settings struct {
 	Prune            bool
 	MaxDeletePercent int
+	// State is settings.state: an s3:// URL, or a clean relative path
+	// inside the manifest's directory; "" for the default.
+	State string
 }
 
 // Ignore holds glob patterns (path.Match syntax) of remote names psync

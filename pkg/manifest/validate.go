@@ -141,6 +141,13 @@ func (b *builder) header(p parsed) {
 				}
 				b.m.Settings.MaxDeletePercent = *s.MaxDeletePercent
 			}
+			if s.State != "" {
+				if msg := checkStateLocation(s.State); msg != "" {
+					b.errorf(s.value("state"), "state %q %s", s.State, msg)
+				} else {
+					b.m.Settings.State = s.State
+				}
+			}
 		}
 	}
 	if ig := d.Ignore; ig != nil {
@@ -583,4 +590,20 @@ func nilIfEmpty(s []string) []string {
 		return nil
 	}
 	return s
+}
+
+// checkStateLocation reports what is wrong with settings.state, or "". A
+// file must stay inside the manifest's directory tree: a manifest (a pull
+// request's, say) may not point psync's writes at another file.
+func checkStateLocation(loc string) string {
+	if strings.HasPrefix(loc, "s3://") {
+		return ""
+	}
+	if i := strings.Index(loc, "://"); i > 0 {
+		return "is not a file path or an s3://BUCKET/KEY URL"
+	}
+	if filepath.IsAbs(loc) || strings.HasPrefix(loc, "/") || !filepath.IsLocal(loc) {
+		return "must be s3://BUCKET/KEY or a relative path inside the manifest's directory (use --state or PSYNC_STATE for a file elsewhere)"
+	}
+	return ""
 }

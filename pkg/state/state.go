@@ -300,15 +300,23 @@ func compareTemplates(a, b Template) int {
 }
 
 // Save writes the state to path atomically (a temp file renamed over the
-// old one) and removes any journal beside it, as indented JSON with entries sorted by name then id. It
-// increments Serial (every write does), gives the state a random lineage on
-// its first save, and drops any body of a sensitive script. It normalises s
-// in place.
+// old one) and removes any journal beside it, as indented JSON with entries
+// sorted by name then id. It increments Serial (every write does), gives
+// the state a random lineage on its first save, and drops any body of a
+// sensitive script. It normalises s in place.
 func (s *State) Save(path string) error {
 	s.Serial++
+	if err := s.writeFile(path); err != nil {
+		s.Serial--
+		return err
+	}
+	return nil
+}
+
+// writeFile is Save without the new serial.
+func (s *State) writeFile(path string) error {
 	data, err := s.encode()
 	if err != nil {
-		s.Serial--
 		return fmt.Errorf("save state %s: %w", path, err)
 	}
 	if err := renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(path))); err != nil {
