@@ -78,6 +78,10 @@ type env struct {
 	dir       string
 	statePath string
 	bin       string
+	// stateURL, when set, is the --state of every psync run (an S3
+	// state), and extraEnv their environment for it.
+	stateURL string
+	extraEnv []string
 }
 
 func newEnv(t *testing.T, faults sandbox.Faults) *env {
@@ -95,8 +99,13 @@ func newEnv(t *testing.T, faults sandbox.Faults) *env {
 // command is psync with the API pointed at the sandbox and no client rate
 // limit (the sandbox's latency is the limit).
 func (e *env) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(e.bin, append([]string{"-f", e.dir, "--rate-limit", "0", "--max-retry-time", "30s"}, args...)...)
+	flags := []string{"-f", e.dir, "--rate-limit", "0", "--max-retry-time", "30s"}
+	if e.stateURL != "" {
+		flags = append(flags, "--state", e.stateURL)
+	}
+	cmd := exec.Command(e.bin, append(flags, args...)...)
 	cmd.Env = append(os.Environ(), "PAPERSPACE_API_URL="+e.inst.URL, "PAPERSPACE_API_KEY="+e.inst.Key, "NO_COLOR=1", "TMPDIR="+e.tmp)
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	return cmd
 }
 
@@ -363,10 +372,7 @@ func (e *env) freshPlan(t *testing.T) *plan.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Load(e.statePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := e.loadState(t)
 	c, err := remote.New(remote.Config{BaseURL: e.inst.URL, APIKey: e.inst.Key})
 	if err != nil {
 		t.Fatal(err)
@@ -410,10 +416,7 @@ func (e *env) check(t *testing.T, d desired, when string) {
 	if !slices.Equal(want, got) {
 		t.Fatalf("%s: the dump is not the manifest:\nwant %d: %.300v\ngot  %d: %.300v", when, len(want), want, len(got), got)
 	}
-	st, err := state.Load(e.statePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := e.loadState(t)
 	owned := map[string]string{} // id -> name
 	for _, s := range st.Scripts {
 		owned[s.ID] = s.Name
@@ -429,6 +432,27 @@ func (e *env) check(t *testing.T, d desired, when string) {
 	if phantom := len(st.Scripts) - len(dump.StartupScripts); phantom > 0 {
 		t.Logf("%s: the state lists %d scripts that no longer exist", when, phantom)
 	}
+}
+
+// loadState loads the state psync runs use: the file, or the S3 state.
+func (e *env) loadState(t *testing.T) *state.State {
+	t.Helper()
+	if e.stateURL == "" {
+		st, err := state.Load(e.statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	b, err := state.Open(context.Background(), e.stateURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := b.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // dumpHTTP reads GET /v1/_sandbox/dump, as an outside observer would.
