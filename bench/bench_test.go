@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/psync-dev/psync/internal/procs"
+	"github.com/psync-dev/psync/internal/s3test"
 	"github.com/psync-dev/psync/pkg/api"
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/manifest"
@@ -173,6 +174,35 @@ func BenchmarkApply(b *testing.B) {
 
 func benchApply(b *testing.B, s shape, latency time.Duration, par int) {
 	benchApplyJournal(b, s, latency, par, func(path string, st *state.State) apply.Journal { return state.NewJournal(path, st) })
+}
+
+// BenchmarkApplyS3 is BenchmarkApply at 20 ms with the state in S3 (a real
+// versitygw on loopback) instead of the local file: the journal changes the
+// state in memory and a writer PUTs it whole, group-committed, at most
+// every 500 ms; the last PUT is in the wall time. state-puts counts the
+// PUTs of the state object.
+func BenchmarkApplyS3(b *testing.B) {
+	srv := s3test.Start(b)
+	srv.Setenv(b)
+	s := shape{scripts: 1000, perScript: 3, templates: 100}
+	for _, par := range []int{10, 32} {
+		b.Run(fmt.Sprintf("latency=20ms/p=%d/changes=%d", par, s.changes()), func(b *testing.B) {
+			var backends []*state.S3
+			benchApplyJournal(b, s, 20*time.Millisecond, par, func(_ string, st *state.State) apply.Journal {
+				backend, err := state.OpenS3(context.Background(), "s3://"+srv.Bucket(b)+"/psync.state.json")
+				if err != nil {
+					b.Fatal(err)
+				}
+				backends = append(backends, backend)
+				return backend.Journal(context.Background(), st)
+			})
+			var puts int64
+			for _, backend := range backends {
+				puts += backend.Puts()
+			}
+			b.ReportMetric(float64(puts)/float64(len(backends)), "state-puts")
+		})
+	}
 }
 
 // BenchmarkJournal is BenchmarkApply at 5 ms and parallelism 32, where the

@@ -321,7 +321,7 @@ func (c *StatePushCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 			return withCode(ExitRefused, fmt.Errorf("state push: %s is of lineage %s, but state %s is of lineage %s (another history): pass --force to replace it", name, pushed.Lineage, b, cur.Lineage))
 		case pushed.Serial < cur.Serial:
 			return withCode(ExitRefused, fmt.Errorf("state push: %s has serial %d, older than state %s (serial %d): pass --force to replace it", name, pushed.Serial, b, cur.Serial))
-		case pushed.Serial == cur.Serial && !cur.Equal(pushed):
+		case pushed.Serial == cur.Serial && !cur.SameAs(pushed):
 			return withCode(ExitRefused, fmt.Errorf("state push: %s has the serial of state %s (%d) but other content: pass --force to replace it", name, b, cur.Serial))
 		}
 	}
@@ -375,7 +375,7 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if err != nil {
 		return err
 	}
-	if info.Exists && !c.Force && !existing.Equal(s) {
+	if info.Exists && !c.Force && !existing.SameAs(s) {
 		return withCode(ExitRefused, fmt.Errorf("state migrate: %s already holds a state (lineage %s, serial %d): pass --force to replace it", to, existing.Lineage, existing.Serial))
 	}
 	if err := to.Write(ctx, s); err != nil {
@@ -390,7 +390,7 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if err != nil {
 		return fmt.Errorf("state migrate: verify %s: %w", to, err)
 	}
-	if !copied.Equal(s) {
+	if !copied.SameAs(s) {
 		return errors.New("state migrate: the copy read back differs from the state: the source is left as is")
 	}
 	fmt.Fprintf(streams.Stdout, "Copied state %s to %s (lineage %s, serial %d, %d scripts, %d templates) and verified it.\n",
