@@ -33,7 +33,7 @@ type Settings struct {
 	MaxDeletePercent int
 	// State is settings.state: an s3:// URL, or a clean relative path
 	// inside the manifest's directory; "" for the default.
-	State string
+	State string `json:",omitempty"`
 }
 
 // Ignore holds glob patterns (path.Match syntax) of remote names psync
