@@ -221,7 +221,8 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 }
 
 // publicAttributes copies a, without the body when the change is
-// sensitive on either side.
+// sensitive on either side, and never with the pushed body (which holds
+// the values of secret variables).
 func publicAttributes(a *plan.Attributes, sensitive bool) *plan.Attributes {
 	if a == nil {
 		return nil
@@ -230,6 +231,7 @@ func publicAttributes(a *plan.Attributes, sensitive bool) *plan.Attributes {
 	if sensitive {
 		c.Body = nil
 	}
+	c.Push = nil
 	return &c
 }
 

@@ -339,6 +339,46 @@ func hugePlan(scripts, lines int) *plan.Plan {
 	return p
 }
 
+// envPlan has scripts with env variables, as the planner makes them: the
+// body shown (and saved) has "<secret from $VAR>" for each secret and the
+// plain values in full; Push, the body pushed, holds the secret, and no
+// view may show it.
+func envPlan() *plan.Plan {
+	p := emptyPlan()
+	const join = "#!/bin/bash\nexport TS_AUTHKEY=<secret from $TAILSCALE_AUTHKEY>\nexport TS_HOSTNAME_PREFIX=train\nset -eu\ntailscale up --authkey \"$TS_AUTHKEY\" --hostname \"$TS_HOSTNAME_PREFIX-$(hostname)\"\n"
+	keyed := func(name, display, hmac string, secrets map[string]string) *plan.Attributes {
+		a := script(name, display, false, true)
+		a.BodySHA256, a.BodyHMAC, a.FingerprintKey, a.Secrets = "", hmac, "5f1d2c3b4a596877", secrets
+		a.Push = ptr(strings.ReplaceAll(display, "<secret from $TAILSCALE_AUTHKEY>", "'"+secret+"'"))
+		return a
+	}
+	registry := func(region string) string {
+		return "#!/bin/sh\nexport REGISTRY_PASSWORD=<secret from $REGISTRY_PASSWORD>\nexport REGION=" + region + "\ndocker login -u ml -p \"$REGISTRY_PASSWORD\" registry.$REGION.example.com\n"
+	}
+	p.Changes = []plan.Change{
+		{Key: "script/join-tailnet", Kind: plan.KindScript, Action: plan.Create, Name: "join-tailnet",
+			After: keyed("join-tailnet", join, "9a1f0c", map[string]string{"TS_AUTHKEY": "77e2"})},
+		// The CI secret was rotated: the shown body is the same.
+		{Key: "script/join-tailnet-eu", Kind: plan.KindScript, Action: plan.Update, Name: "join-tailnet-eu", ID: "scr_31",
+			Reasons:      []string{"secret TS_AUTHKEY changed"},
+			Before:       keyed("join-tailnet-eu", join, "0b7e11", map[string]string{"TS_AUTHKEY": "c3a9"}),
+			After:        keyed("join-tailnet-eu", join, "4d2c90", map[string]string{"TS_AUTHKEY": "e81f"}),
+			Precondition: plan.Precondition{Exists: true, Fingerprint: "fp31"}},
+		// A plain variable changed: the diff shows it.
+		{Key: "script/registry-login", Kind: plan.KindScript, Action: plan.Update, Name: "registry-login", ID: "scr_32",
+			Reasons:      []string{"body changed"},
+			Before:       keyed("registry-login", registry("eu"), "a1", map[string]string{"REGISTRY_PASSWORD": "b2"}),
+			After:        keyed("registry-login", registry("us"), "c3", map[string]string{"REGISTRY_PASSWORD": "b2"}),
+			Precondition: plan.Precondition{Exists: true, Fingerprint: "fp32"}},
+	}
+	for _, c := range p.Changes {
+		if c.Before != nil {
+			c.Before.Push = nil // a state never holds the pushed body
+		}
+	}
+	return p
+}
+
 type planScenario struct {
 	name string
 	plan func() *plan.Plan
@@ -352,6 +392,7 @@ var planScenarios = []planScenario{
 	{name: "creates", plan: createsPlan},
 	{name: "updates", plan: updatesPlan},
 	{name: "sensitive", plan: sensitivePlan},
+	{name: "env", plan: envPlan},
 	{name: "refused", plan: refusedPlan},
 	{name: "prune", plan: prunePlan},
 	{name: "assign", plan: assignPlan},

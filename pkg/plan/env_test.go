@@ -1,0 +1,151 @@
+package plan
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
+)
+
+const envYAML = `version: 1
+scripts:
+  - name: join
+    script: "#!/bin/sh\ntailscale up\n"
+    runOnce: RUNONCE
+    env:
+      TS_AUTHKEY: {fromEnv: TAILSCALE_AUTHKEY}
+      PREFIX: PREFIXVALUE
+`
+
+// envManifest loads envYAML with the given runOnce and plain value, and
+// resolves it against env.
+func envManifest(t *testing.T, runOnce, prefix string, env map[string]string) *manifest.Manifest {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "psync.yaml")
+	y := strings.NewReplacer("RUNONCE", runOnce, "PREFIXVALUE", prefix).Replace(envYAML)
+	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ResolveEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// recorded is the state entry the applier makes of c.
+func recorded(id string, c Change) state.Script {
+	a := c.After
+	return state.Script{ID: id, Name: a.Name, Body: a.Body, BodyHMAC: a.BodyHMAC, FingerprintKey: a.FingerprintKey,
+		Secrets: a.Secrets, RunOnce: *a.RunOnce, IsEnabled: *a.IsEnabled}
+}
+
+// TestComputeEnv plans scripts with a secret and a plain variable: the
+// plan shows and saves the placeholder, pushes the value, and tells a
+// rotated secret, a changed plain value, another key and an unset secret
+// apart.
+func TestComputeEnv(t *testing.T) {
+	const secret = "tskey-9f8e7d"
+	env := map[string]string{"TAILSCALE_AUTHKEY": secret}
+	m := envManifest(t, "false", "train", env)
+	p, err := Compute(m, specSnap(nil, nil), nil, Options{Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Changes[0]
+	display := "#!/bin/sh\nexport TS_AUTHKEY=<secret from $TAILSCALE_AUTHKEY>\nexport PREFIX=train\ntailscale up\n"
+	push := "#!/bin/sh\nexport TS_AUTHKEY=" + secret + "\nexport PREFIX=train\ntailscale up\n"
+	if *c.After.Body != display || c.After.Push == nil || *c.After.Push != push {
+		t.Fatalf("after: body %q, push %v", *c.After.Body, c.After.Push)
+	}
+	want := &Attributes{Name: "join", RunOnce: ptr(false), IsEnabled: ptr(true), Body: ptr(display), Push: ptr(push),
+		BodyHMAC: testKey.Body(push), FingerprintKey: testKey.ID(), Secrets: map[string]string{"TS_AUTHKEY": testKey.Secret("TS_AUTHKEY", secret)}}
+	if diff := cmp.Diff(want, c.After); diff != "" {
+		t.Errorf("after (-want +got):\n%s", diff)
+	}
+	var saved bytes.Buffer
+	if err := Write(&saved, p); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(saved.String(), secret) || strings.Contains(saved.String(), state.BodyHash(push)) {
+		t.Errorf("the saved plan holds the secret or the bare hash of the pushed body:\n%s", saved.String())
+	}
+	back, err := Read(&saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.FillBodies(m, testKey); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(p, back); diff != "" {
+		t.Errorf("refilled saved plan (-computed +refilled):\n%s", diff)
+	}
+	rotated := envManifest(t, "false", "train", map[string]string{"TAILSCALE_AUTHKEY": secret + "-2"})
+	back, _ = Read(bytes.NewReader(mustWrite(t, p)))
+	if err := back.FillBodies(rotated, testKey); err == nil || !strings.Contains(err.Error(), `script "join": the manifest's body or a secret in it is not the one planned: plan again`) {
+		t.Errorf("a saved plan applied with a rotated secret: %v", err)
+	}
+
+	snap := specSnap([]remote.Script{{ID: "s1", Name: "join", IsEnabled: true}}, nil)
+	st := stateOf([]state.Script{recorded("s1", c)}, nil)
+	otherKey := stateOf([]state.Script{recorded("s1", c)}, nil)
+	otherKey.Scripts[0].FingerprintKey = "another-key-id"
+	bare := stateOf([]state.Script{recorded("s1", c)}, nil)
+	bare.Scripts[0].BodyHMAC, bare.Scripts[0].FingerprintKey, bare.Scripts[0].BodySHA256 = "", "", state.BodyHash(push)
+	unset := map[string]string{}
+	tests := []struct {
+		name    string
+		m       *manifest.Manifest
+		st      *state.State
+		reasons []string // nil: no change
+		err     string
+	}{
+		{name: "unchanged", m: m, st: st},
+		{name: "rotated", m: envManifest(t, "false", "train", map[string]string{"TAILSCALE_AUTHKEY": "tskey-new"}), st: st, reasons: S{"secret TS_AUTHKEY changed"}},
+		{name: "plain value changed", m: envManifest(t, "false", "eval", env), st: st, reasons: S{"body changed"}},
+		{name: "both", m: envManifest(t, "false", "eval", map[string]string{"TAILSCALE_AUTHKEY": "tskey-new"}), st: st, reasons: S{"secret TS_AUTHKEY changed", "body changed"}},
+		{name: "another key", m: m, st: otherKey, reasons: S{"content not verifiable: fingerprinted with another key (the API key or PSYNC_FINGERPRINT_KEY changed)"}},
+		{name: "bare hash of an older psync", m: m, st: bare},
+		{name: "unset, nothing to push", m: envManifest(t, "false", "train", unset), st: st},
+		{name: "unset, the body would be pushed", m: envManifest(t, "true", "train", unset), st: st,
+			err: `psync.yaml:7:7: script "join": variable TS_AUTHKEY: $TAILSCALE_AUTHKEY is not set (the secret comes from psync's environment: set it, e.g. from a CI secret) (the plan would update the script: runOnce false → true)`},
+		{name: "unset, plain value changed", m: envManifest(t, "false", "eval", unset), st: st,
+			err: `(the plan would update the script: body changed)`},
+		{name: "unset, no state", m: envManifest(t, "false", "train", unset), st: nil,
+			err: `(the plan would adopt the script: adopting: content not verifiable)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compute(tt.m, snap, tt.st, Options{Key: testKey})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want one with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			if len(p.Changes) > 0 {
+				got = p.Changes[0].Reasons
+				if b := p.Changes[0].Before; b.Body == nil || *b.Body != display {
+					t.Errorf("before shows %v, want the state's display body", b.Body)
+				}
+			}
+			if diff := cmp.Diff(tt.reasons, got); diff != "" {
+				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
