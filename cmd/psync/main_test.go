@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/psync-dev/psync/pkg/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite testscript files whose cmp fails")
@@ -70,6 +76,9 @@ func runScripts(t *testing.T, repo, dialect string) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// copydir SRC DST: copy a directory tree (testscript's cp copies files).
 			"copydir": copyDir,
+			// machine DIR add|set|rm ...: machines coming and going in the
+			// sandbox data DIR, through its admin routes.
+			"machine": machineCmd,
 			// status N: the last psync run exited with code N.
 			"status": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
@@ -95,4 +104,58 @@ func copyDir(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("copydir: %s already exists", args[1])
 	}
 	ts.Check(os.CopyFS(dst, os.DirFS(src)))
+}
+
+// machineCmd is the scripts' machine command, which changes the machines of
+// the sandbox whose data is in DIR (no psync may be running on it) through
+// the sandbox's own admin routes:
+//
+//	machine DIR add NAME MACHINETYPE REGION   prints the new machine's id
+//	machine DIR set ID FIELD=VALUE...         name, machineType, region, state
+//	machine DIR rm ID
+func machineCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: machine DIR add NAME TYPE REGION | set ID FIELD=VALUE... | rm ID")
+	}
+	srv, err := sandbox.New(sandbox.Config{DataDir: ts.MkAbs(args[0]), Dialect: ts.Getenv("PSYNC_SANDBOX_DIALECT")})
+	ts.Check(err)
+	defer srv.Close()
+	key := srv.Keys()[sandbox.DefaultTeam]
+	var method, path string
+	body := map[string]string{}
+	switch op := args[1]; {
+	case op == "add" && len(args) == 5:
+		method, path = "POST", "/v1/_sandbox/machines"
+		body["name"], body["machineType"], body["region"] = args[2], args[3], args[4]
+	case op == "set" && len(args) >= 4:
+		method, path = "PUT", "/v1/_sandbox/machines/"+args[2]
+		for _, kv := range args[3:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				ts.Fatalf("machine set: %q is not FIELD=VALUE", kv)
+			}
+			body[k] = v
+		}
+	case op == "rm" && len(args) == 3:
+		method, path = "DELETE", "/v1/_sandbox/machines/"+args[2]
+	default:
+		ts.Fatalf("usage: machine DIR add NAME TYPE REGION | set ID FIELD=VALUE... | rm ID")
+	}
+	var rd io.Reader
+	if method != "DELETE" {
+		data, err := json.Marshal(body)
+		ts.Check(err)
+		rd = bytes.NewReader(data)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code >= 300 {
+		ts.Fatalf("machine %s: %d %s", args[1], rec.Code, rec.Body)
+	}
+	var m struct{ ID string }
+	ts.Check(json.Unmarshal(rec.Body.Bytes(), &m))
+	fmt.Fprintln(ts.Stdout(), m.ID)
 }

@@ -146,6 +146,8 @@ type planner struct {
 	warnings, notes []string
 	selected        []ScriptSelection
 	selInfo         []*scriptSelectors
+	// teamMachines is the set of the team's machine ids, once needed.
+	teamMachines map[string]bool
 	// keys maps a change's key to its index in changes, once
 	// disambiguateKeys has made keys unique.
 	keys map[string]int

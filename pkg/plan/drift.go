@@ -66,6 +66,14 @@ func (p *planner) drift(changes []Change, targets map[string]bool) []Drift {
 	for _, a := range p.m.Assignments {
 		assigned[a.Script] = append(assigned[a.Script], a.Machines...)
 	}
+	// What the selectors matched is wanted too.
+	for _, s := range p.selected {
+		for _, m := range s.Selectors {
+			for _, mc := range m.Machines {
+				assigned[s.Script] = append(assigned[s.Script], mc.ID)
+			}
+		}
+	}
 	var out []Drift
 	add := func(kind Kind, id, name, desiredName string, matched bool, attr, last, now, want string) {
 		if last == now {
@@ -116,7 +124,7 @@ func (p *planner) drift(changes []Change, targets map[string]bool) []Drift {
 		add(KindScript, s.ID, r.Name, name, matched, "isEnabled", strconv.FormatBool(s.IsEnabled), strconv.FormatBool(r.IsEnabled), strconv.FormatBool(enabled))
 		if p.snap.AssignmentsKnown {
 			add(KindScript, s.ID, r.Name, name, matched, "machines",
-				joinMachines(sortedSet(s.Assignments)), joinMachines(sortedSet(r.AssignedMachines)), joinMachines(machines))
+				joinMachines(p.inTeam(sortedSet(s.Assignments))), joinMachines(sortedSet(r.AssignedMachines)), joinMachines(machines))
 		}
 	}
 
@@ -162,4 +170,20 @@ func bodiesUnreadable(snap *remote.Snapshot, st *state.State) bool {
 		}
 	}
 	return false
+}
+
+// inTeam drops, where the API lists machines, the machines that are no
+// longer in the team: a machine deleted takes its assignments along, which
+// is no change made to the script.
+func (p *planner) inTeam(machines []string) []string {
+	if !p.snap.MachinesKnown {
+		return machines
+	}
+	if p.teamMachines == nil {
+		p.teamMachines = make(map[string]bool, len(p.snap.Machines))
+		for _, m := range p.snap.Machines {
+			p.teamMachines[m.ID] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(machines), func(id string) bool { return !p.teamMachines[id] })
 }

@@ -419,3 +419,27 @@ func TestSelectionsRecordedAndForgotten(t *testing.T) {
 		t.Error("the next plan records selections again")
 	}
 }
+
+// Drift is judged against what the selectors match, and a machine deleted
+// from the team is no change made to a script.
+func TestSelectorsAndDrift(t *testing.T) {
+	m := manifestOf([]manifest.Script{mScript("cuda", "x")}, nil, selectors("cuda", manifest.Selector{Name: "train-a100-[12]"}))
+	sc := sScript("s1", "cuda", "x", "psbox001", "psbox003")
+	sc.Selectors = []state.Selector{{Selector: "name=train-a100-[12]", Machines: []string{"psbox001"}}}
+	st := stateOf([]state.Script{sc}, nil)
+	machines := fleet()
+	machines = append(machines[:2], machines[3:]...) // psbox003 deleted, its assignment with it
+	// psbox002 assigned in the console: the manifest's selector agrees.
+	p, err := Compute(m, machineSnap(machines, rScript("s1", "cuda", "psbox001", "psbox002")), st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() {
+		t.Errorf("changes %+v, want none", rows(p))
+	}
+	want := []Drift{{Key: "script/cuda", Kind: KindScript, ID: "s1", Name: "cuda", Attribute: "machines",
+		LastApplied: "psbox001", Remote: "psbox001, psbox002", Resolution: ResolutionKeep}}
+	if diff := cmp.Diff(want, p.Drift); diff != "" {
+		t.Errorf("drift (-want +got):\n%s", diff)
+	}
+}
