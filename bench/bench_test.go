@@ -407,53 +407,82 @@ func BenchmarkNoopPlan(b *testing.B) {
 	}
 }
 
-// BenchmarkRateLimited applies 150 scripts and 300 assignments against a
-// sandbox that allows 100 requests per second (429 with Retry-After
-// beyond), with the client unlimited (it adapts to the 429s) and with
-// --rate-limit 100, and reports throughput and 429s.
+// BenchmarkRateLimited applies 300 scripts and 600 assignments at
+// parallelism 10 against a sandbox that allows 50 and then 100 requests per
+// second (burst: one second's worth; 429 with Retry-After beyond), with
+// the client at its default (no limit: it learns the API's from the 429s)
+// and with --rate-limit set to the server's rate, and reports throughput
+// and 429s. Sustained is what was accepted beyond the server's initial
+// burst, per second of the run; the goal at the defaults is at least 90%
+// of the limit with under 2% of the requests answered 429.
 func BenchmarkRateLimited(b *testing.B) {
-	const rps = 100
-	s := shape{scripts: 150, perScript: 2}
-	for _, clientRate := range []float64{0, rps} {
-		b.Run(fmt.Sprintf("server-rps=%d/client-rate-limit=%g", rps, clientRate), func(b *testing.B) {
-			var wall time.Duration
-			var requests, throttled, runs int
-			for range b.N {
-				inst := startSandbox(b, sandbox.Faults{Latency: 2 * time.Millisecond, RPS: rps})
-				dir := b.TempDir()
-				m := s.write(b, dir)
-				c := newClient(b, inst.URL, inst.Key, clientRate)
-				st := state.New()
-				st.CheckTarget(c.BaseURL(), inst.TeamID)
-				start := time.Now()
-				p := planFor(b, c, m, st, c.BaseURL())
-				j := state.NewJournal(filepath.Join(dir, state.DefaultFileName), st)
-				report, err := apply.Run(context.Background(), p, c, j, apply.Options{Parallelism: 10})
-				if cerr := j.Close(); cerr != nil {
-					b.Fatal(cerr)
-				}
-				wall += time.Since(start)
-				if err != nil || !report.OK() {
-					b.Fatalf("apply: %v %v", err, report.Counts())
-				}
-				stats := inst.Server.Stats()
-				requests += stats.Total
-				for _, byStatus := range stats.Requests {
-					throttled += byStatus[429]
-				}
-				runs++
-				inst.Close()
-			}
-			avg := wall / time.Duration(runs)
-			accepted := float64(requests-throttled) / float64(runs)
-			b.ReportMetric(avg.Seconds(), "wall-s")
-			b.ReportMetric(accepted/avg.Seconds(), "accepted-req/s")
-			b.ReportMetric(float64(throttled)/float64(runs), "429s")
-			// The server's bucket starts full: one second's worth of burst.
-			b.ReportMetric(max(0, accepted-rps)/rps, "ideal-s")
-			b.ReportMetric(0, "ns/op")
-		})
+	s := shape{scripts: 300, perScript: 2}
+	for _, rps := range []float64{50, 100} {
+		for _, clientRate := range []float64{0, rps} {
+			b.Run(fmt.Sprintf("server-rps=%g/client-rate-limit=%g", rps, clientRate), func(b *testing.B) {
+				benchRateLimited(b, s, rps, clientRate)
+			})
+		}
 	}
+}
+
+func benchRateLimited(b *testing.B, s shape, rps, clientRate float64) {
+	var wall time.Duration
+	var requests, throttled, runs int
+	for range b.N {
+		inst := startSandbox(b, sandbox.Faults{Latency: 2 * time.Millisecond, RPS: rps})
+		dir := b.TempDir()
+		m := s.write(b, dir)
+		c := newClient(b, inst.URL, inst.Key, clientRate)
+		st := state.New()
+		st.CheckTarget(c.BaseURL(), inst.TeamID)
+		start := time.Now()
+		p := planFor(b, c, m, st, c.BaseURL())
+		j := state.NewJournal(filepath.Join(dir, state.DefaultFileName), st)
+		stopTrace := make(chan struct{})
+		if os.Getenv("BENCH_TRACE") != "" {
+			go func() {
+				for {
+					select {
+					case <-stopTrace:
+						return
+					case <-time.After(250 * time.Millisecond):
+					}
+					tr := c.Throttle()
+					st := c.Stats()
+					fmt.Fprintf(os.Stderr, "%6.2fs rate %.1f learnt %v holding %v requests %d 429s %d\n", time.Since(start).Seconds(), tr.Rate, tr.Learnt, tr.Holding, st.Requests, st.Throttled)
+				}
+			}()
+		}
+		report, err := apply.Run(context.Background(), p, c, j, apply.Options{Parallelism: 10})
+		close(stopTrace)
+		if cerr := j.Close(); cerr != nil {
+			b.Fatal(cerr)
+		}
+		wall += time.Since(start)
+		if err != nil || !report.OK() {
+			b.Fatalf("apply: %v %v", err, report.Counts())
+		}
+		stats := inst.Server.Stats()
+		requests += stats.Total
+		for _, byStatus := range stats.Requests {
+			throttled += byStatus[429]
+		}
+		runs++
+		inst.Close()
+	}
+	avg := wall / time.Duration(runs)
+	accepted := float64(requests-throttled) / float64(runs)
+	sustained := max(0, accepted-rps) / avg.Seconds()
+	b.ReportMetric(avg.Seconds(), "wall-s")
+	b.ReportMetric(accepted/avg.Seconds(), "accepted-req/s")
+	b.ReportMetric(sustained, "sustained-req/s")
+	b.ReportMetric(100*sustained/rps, "%-of-limit")
+	b.ReportMetric(float64(throttled)/float64(runs), "429s")
+	b.ReportMetric(100*float64(throttled)/float64(requests), "%-429")
+	// The server's bucket starts full: one second's worth of burst.
+	b.ReportMetric(max(0, accepted-rps)/rps, "ideal-s")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkPlanMemory measures the peak heap in use while psync plans

@@ -11,6 +11,7 @@ import (
 
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/render"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -106,25 +107,31 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 
 	// A dry run swaps in a journal that persists nothing, inside apply.Run.
 	journal := ws.backend.Journal(ctx, ws.state)
-	// An interrupt cancels ctx (see handleInterrupts): apply.Run then
-	// starts nothing new and lets the changes in flight finish.
-	noticed := make(chan struct{})
-	stopNotice := context.AfterFunc(ctx, func() {
-		defer close(noticed)
-		fmt.Fprintln(streams.Stderr, "\npsync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
-	})
 
 	opts := apply.Options{Parallelism: c.Parallelism, DryRun: c.DryRun}
 	// Each change is printed as it completes, with a live line on a
 	// terminal; the final report then lists only what was not done.
 	var progress *render.Progress
+	notice := func(s string) { fmt.Fprintln(streams.Stderr, s) }
 	if format == render.Text && !c.DryRun {
 		popts := ropts
 		popts.Color = render.UseColor(isTerminal(streams.Stderr), g.NoColor, os.LookupEnv)
 		progress = render.NewProgress(streams.Stderr, len(p.Changes), popts, isTerminal(streams.Stderr))
+		progress.SetPace(func() string { return pace(ws.client.Throttle()) })
 		opts.OnEvent = progress.Event
 		ropts.Brief = true
+		notice = progress.Println
+		// A second interrupt exits at once: it clears the live line first.
+		streams.clearLive.Store(progress)
+		defer streams.clearLive.Store(nil)
 	}
+	// An interrupt cancels ctx (see handleInterrupts): apply.Run then
+	// starts nothing new and lets the changes in flight finish.
+	noticed := make(chan struct{})
+	stopNotice := context.AfterFunc(ctx, func() {
+		defer close(noticed)
+		notice("psync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
+	})
 	report, runErr := apply.Run(ctx, p, ws.client, journal, opts)
 	// Fold the journal into the state file, whatever happened: every
 	// change done is in it.
@@ -147,7 +154,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	case closeErr != nil:
 		return closeErr
 	case report != nil && report.Interrupted:
-		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state %s records every change that was done", ws.backend))
+		return withCode(ExitInterrupted, fmt.Errorf("interrupted; the state %s records every change that was done: run 'psync apply' again to finish", ws.backend))
 	case runErr != nil:
 		return runErr
 	case !report.OK():
@@ -206,6 +213,18 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 	}
 	p.Override(c.AllowDestroy, c.AllowMassDelete)
 	return p, nil
+}
+
+// pace says when a rate limit, not the API's latency, sets the apply's
+// pace: the one learnt from the API's 429s or --rate-limit.
+func pace(t remote.Throttle) string {
+	switch {
+	case !t.Holding:
+		return ""
+	case t.Learnt:
+		return fmt.Sprintf("rate-limited by the API: %.0f req/s", t.Rate)
+	}
+	return fmt.Sprintf("rate-limited by --rate-limit: %.0f req/s", t.Rate)
 }
 
 // confirm asks for "yes" on a terminal and refuses without one. An

@@ -16,7 +16,7 @@ type Globals struct {
 	NoColor        bool   `name:"no-color" help:"Never colour output (also: NO_COLOR set and not empty)."`
 
 	InsecureHTTP bool          `name:"insecure-http" help:"Allow plain http:// to a host that is not loopback."`
-	RateLimit    float64       `name:"rate-limit" default:"20" placeholder:"RPS" help:"Most requests per second, shared by all workers (default 20; 0: no limit). psync slows down by itself when the API answers 429."`
+	RateLimit    float64       `name:"rate-limit" default:"0" placeholder:"RPS" help:"A hard cap on requests per second, shared by all workers (default 0: none; psync learns the API's limit from its 429s and keeps just under it)."`
 	Timeout      time.Duration `name:"timeout" default:"30s" help:"Timeout of one HTTP request."`
 	MaxAttempts  int           `name:"max-attempts" default:"8" help:"Most attempts of one request (retries on 429, 5xx and network errors)."`
 	MaxRetryTime time.Duration `name:"max-retry-time" default:"2m" help:"Most time spent retrying one request."`

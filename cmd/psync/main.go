@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -21,6 +22,7 @@ import (
 	"github.com/psync-dev/psync/internal/procs"
 	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/render"
 )
 
 // CLI is the whole command line. Each command lives in its own file.
@@ -36,7 +38,7 @@ type CLI struct {
 	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
 	Version  VersionCmd  `cmd:"" help:"Print psync's version."`
 
-	VersionFlag kong.VersionFlag `name:"version" help:"Print psync's version and exit."`
+	VersionFlag versionFlag `name:"version" help:"Print psync's version and exit."`
 
 	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
@@ -56,6 +58,10 @@ type IO struct {
 	// written to Stdout and Stderr, in any encoding: a last line of
 	// defence behind the client's own redaction. run creates it.
 	Secrets *remote.Redactor
+
+	// clearLive holds the live status line on screen, if any: the exit on
+	// a second interrupt clears it before saying why it exits.
+	clearLive atomic.Pointer[render.Progress]
 }
 
 func main() {
@@ -97,9 +103,9 @@ func run(args []string, streams *IO) (code int) {
 		kong.Name("psync"),
 		kong.Description("Manage a Paperspace team's startup scripts, custom templates and script assignments from a manifest."),
 		kong.UsageOnError(),
+		kong.Help(helpPrinter),
 		kong.Writers(streams.Stdout, streams.Stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
-		kong.Vars{"version": "psync " + version()},
 	)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
@@ -143,9 +149,30 @@ func handleInterrupts(streams *IO, cancel context.CancelFunc, done <-chan struct
 		return
 	case <-streams.Interrupts:
 	}
+	if p := streams.clearLive.Load(); p != nil {
+		p.Close()
+	}
 	fmt.Fprintln(streams.Stderr, "psync: interrupted again: exiting at once (a local state's journal already records every change that completed; a remote state misses those of its last half second, which the next plan adopts by name)")
 	os.Exit(ExitInterrupted)
 }
+
+// helpPrinter is kong's, except that commands that take none of the
+// global flags (the sandbox server: no manifest, no state, no API to call)
+// list only their own, and --debug and --help.
+func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	if cmd := ctx.Selected(); cmd != nil && ownFlagsOnly[cmd.FullPath()] {
+		for _, f := range ctx.Model.Flags {
+			if !f.Hidden && f.Name != "help" && f.Name != "debug" {
+				f.Hidden = true
+				defer func() { f.Hidden = false }()
+			}
+		}
+	}
+	return kong.DefaultHelpPrinter(options, ctx)
+}
+
+// ownFlagsOnly are the commands whose help hides the global flags.
+var ownFlagsOnly = map[string]bool{"psync sandbox serve": true}
 
 // kongExit carries kong's requested exit code (after --help) out of Parse.
 type kongExit int

@@ -189,6 +189,15 @@ func TestApplyInterrupted(t *testing.T) {
 	if len(dump.StartupScripts) != len(st.Scripts) {
 		t.Errorf("the team has %d scripts, the state records %d", len(dump.StartupScripts), len(st.Scripts))
 	}
+	// What was not started is one line of counts, not one per change,
+	// with the way to finish.
+	left := 60 - len(st.Scripts)
+	if want := fmt.Sprintf(", %d not started (%d create) in ", left, left); strings.Count(out.String(), "not started") != 1 || !strings.Contains(out.String(), want) {
+		t.Errorf("the report does not say %q once:\n%s", want, out.String())
+	}
+	if !strings.Contains(out.String()+errOut.String(), "Run 'psync apply' again to finish") {
+		t.Errorf("the output does not say to run apply again:\n%s%s", out.String(), errOut.String())
+	}
 
 	if code, stdout, stderr := runPsync(t, "-f", manifest, "--rate-limit", "0", "apply", "--auto-approve"); code != 0 {
 		t.Fatalf("re-run: exit %d\n%s%s", code, stdout, stderr)

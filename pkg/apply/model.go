@@ -85,13 +85,18 @@ func (r *Report) OK() bool {
 // EventKind says what an Event reports.
 type EventKind int
 
-// The events an apply emits, in the order each change meets them.
+// The events an apply emits. A change meets them in the order
+// EventStarted, EventProgress (any number), EventSaving (when its calls
+// succeeded), EventFinished; a skipped change only EventFinished.
 const (
 	EventStarted EventKind = iota + 1
 	// EventProgress: a long change (an asynchronous template create)
 	// is still in progress; Message says how far.
 	EventProgress
 	EventFinished
+	// EventSaving: the change's API calls are done and its slot is free;
+	// it is finished once the journal has recorded it.
+	EventSaving
 )
 
 // Event is progress reported while an apply runs, for live output. Events

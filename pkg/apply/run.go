@@ -303,7 +303,10 @@ func (r *runner) execute(ctx context.Context, i int, msgs chan<- message) {
 		return
 	}
 	// The slot is free before the change can be finished, so the
-	// dispatcher always hears of the two in this order.
+	// dispatcher always hears of the two in this order. The event comes
+	// first: a change the dispatcher starts in the freed slot is never
+	// shown in progress beside this one.
+	r.emit(Event{Kind: EventSaving, Result: Result{Change: c, Step: r.results[i].Step}})
 	msgs <- message{i: i}
 	r.recording.Add(1)
 	go func() {

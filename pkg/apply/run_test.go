@@ -210,6 +210,55 @@ func TestRunNeverExceedsParallelism(t *testing.T) {
 	}
 }
 
+// The events say which changes are calling the API: between EventStarted
+// and EventSaving (or a failure's EventFinished) a change holds a slot, so
+// never more than Parallelism of them are, even while slow journal saves
+// keep many changes waiting to be recorded. A progress line counting them
+// shows what the API sees.
+func TestRunEventsNeverShowMoreCallingThanParallelism(t *testing.T) {
+	f := newFakeAPI()
+	f.Latency = time.Millisecond
+	j := newMemJournal(nil)
+	j.Delay = 3 * time.Millisecond // saves are the bottleneck
+	var changes []plan.Change
+	for i := range 12 {
+		name := fmt.Sprintf("s%02d", i)
+		changes = append(changes, createScript(name), assign("", name, "psbox001"))
+	}
+	calling, saving := map[string]bool{}, map[string]bool{}
+	peakCalling, peakSaving := 0, 0
+	report, err := apply.Run(context.Background(), newPlan(changes...), f, j, apply.Options{
+		Parallelism: 3,
+		OnEvent: func(e apply.Event) {
+			k := e.Result.Change.Key
+			switch e.Kind {
+			case apply.EventStarted:
+				calling[k] = true
+			case apply.EventSaving:
+				if !calling[k] {
+					t.Errorf("%s saving before it started", k)
+				}
+				delete(calling, k)
+				saving[k] = true
+			case apply.EventFinished:
+				delete(calling, k)
+				delete(saving, k)
+			}
+			peakCalling = max(peakCalling, len(calling))
+			peakSaving = max(peakSaving, len(saving))
+		},
+	})
+	if err != nil || !report.OK() {
+		t.Fatalf("Run: %v, %+v", err, outcomes(report))
+	}
+	if peakCalling > 3 {
+		t.Errorf("up to %d changes shown calling the API, want at most the parallelism 3", peakCalling)
+	}
+	if peakSaving == 0 {
+		t.Errorf("no change was ever shown saving, although the saves were slow")
+	}
+}
+
 func TestRunStartsAChangeAsSoonAsItsDependenciesAreDone(t *testing.T) {
 	f := newFakeAPI()
 	f.Latency = 5 * time.Millisecond

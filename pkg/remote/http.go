@@ -83,6 +83,11 @@ func (c *Client) Stats() Stats {
 	}
 }
 
+// Throttle says what the client's rate limit is doing now: the rate it
+// allows, whether that was learnt from the API's 429s, and whether it is
+// holding requests back.
+func (c *Client) Throttle() Throttle { return c.limiter.throttle() }
+
 // retrier is the attempt budget of one operation: attempts and total time.
 // A create shares one retrier between its POSTs and the lookups between
 // them.

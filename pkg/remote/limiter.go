@@ -4,27 +4,36 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
 // limiter is the one token bucket shared by every goroutine of a Client.
-// It starts at the configured rate and adapts to the API like TCP adapts
-// to a link (AIMD with a remembered ceiling):
+// It starts at the configured rate (by default none: the client's own
+// limit must never be what makes an apply slow against an API that does
+// not throttle) and learns the API's limit from its 429s, like TCP learns
+// a link's (AIMD with a remembered ceiling):
 //
-//   - a 429 is taken as a rate limit only when throttled answers are a real
-//     share of the recent ones (at least 3, and 10% of the last 128): a
-//     sporadic 429 (an API hiccup) is retried after its Retry-After and
-//     leaves the rate alone, or a few of them would ratchet it down;
-//   - on a rate-limit 429 it estimates the rate the API actually accepted over the last
-//     couple of seconds, remembers it as the ceiling and halves the rate
-//     (at most once a second: the requests already in flight answer 429
-//     too, and must not halve it again);
+//   - before any limit is known, a 429 is taken as a rate limit only when
+//     throttled answers come together (3 of the last 8) or are a real
+//     share of the recent ones (3, and 10% of the last 128): a sporadic
+//     429 (an API hiccup) is retried after its Retry-After and leaves the
+//     rate alone, or a few of them would ratchet it down;
+//   - on the first rate-limit 429 it estimates the rate the API accepted
+//     over the last couple of seconds, remembers it as the ceiling and
+//     halves the rate (the requests in flight answer 429 too, and must not
+//     halve it again: at most one decrease a second);
+//   - once a limit is known, two 429s at the current rate mean it is
+//     above the limit: the ceiling becomes the rate the API accepted, and
+//     the rate just under it;
 //   - on success it climbs back quickly (×1.25 every 250ms) to just under
-//     the ceiling, holds there, and then probes upwards slowly (+5% a
-//     second) in case the limit was raised, never above the configured
-//     rate.
+//     the ceiling (95%), holds there, and then, only while the bucket is
+//     what holds requests back, probes upwards (+5%, then +10%, +20%, …
+//     a second apart) in case the limit was raised, never above the
+//     configured rate. Each probe that meets the limit doubles the hold
+//     before the next (up to a minute), so a steady limit costs few 429s.
 //
 // The bucket's burst is 1, so requests are spread evenly instead of
 // arriving in clumps that a server-side bucket would reject.
@@ -32,11 +41,19 @@ type limiter struct {
 	lim *rate.Limiter
 	max float64 // configured rate; +Inf for unlimited
 
+	// heldAt is when a request last had to wait for the bucket (unix
+	// nanoseconds, wall clock): whether the limit holds an apply back.
+	heldAt atomic.Int64
+
 	mu           sync.Mutex
 	cur          float64
 	ceiling      float64 // estimated server limit; 0 = unknown
 	lastDecrease time.Time
 	lastChange   time.Time
+	hold         time.Duration  // at the ceiling before probing
+	probeStep    float64        // the next probe's increase
+	base         float64        // the rate before the probes began; 0 when not probing
+	throttledNow int            // 429s since the rate last changed
 	ring         [256]time.Time // recent successes, for the rate estimate
 	ringN        int
 	outcomes     [128]bool // recent answers, true for a 429
@@ -47,17 +64,27 @@ type limiter struct {
 const (
 	limiterStep     = 250 * time.Millisecond
 	limiterHold     = 5 * time.Second
+	limiterHoldMax  = time.Minute
 	limiterDebounce = time.Second
 	limiterWindow   = 2 * time.Second
 	limiterMin      = 0.5 // requests per second; never slower
+	// limiterMargin is how far under the ceiling the rate settles.
+	limiterMargin = 0.95
+	limiterProbe  = 0.05
 	// limiterMinThrottled and limiterThrottledShare say when 429s are a
-	// rate limit rather than noise.
+	// rate limit rather than noise, before any limit is known;
+	// limiterClustered of the last limiterRecent answers also do.
 	limiterMinThrottled   = 3
 	limiterThrottledShare = 0.10
+	limiterClustered      = 3
+	limiterRecent         = 8
+	// limiterOver 429s at the current rate, once a limit is known, mean
+	// the rate is above it.
+	limiterOver = 2
 )
 
 func newLimiter(rps float64) *limiter {
-	l := &limiter{now: time.Now}
+	l := &limiter{now: time.Now, hold: limiterHold, probeStep: limiterProbe}
 	if rps <= 0 {
 		l.max = math.Inf(1)
 		l.cur = math.Inf(1)
@@ -71,13 +98,48 @@ func newLimiter(rps float64) *limiter {
 }
 
 // Wait blocks until the bucket allows one more request.
-func (l *limiter) Wait(ctx context.Context) error { return l.lim.Wait(ctx) }
+func (l *limiter) Wait(ctx context.Context) error {
+	r := l.lim.Reserve()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	l.heldAt.Store(time.Now().UnixNano())
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
 
 // Rate returns the current allowed rate (+Inf when unlimited).
 func (l *limiter) Rate() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur
+}
+
+// Throttle is what the client's rate limit is doing, for a progress line.
+type Throttle struct {
+	// Rate is the requests per second allowed now; +Inf when unlimited.
+	Rate float64
+	// Learnt is true when Rate comes from the API's 429s, false when it
+	// is Config.RateLimit.
+	Learnt bool
+	// Holding is true when requests waited for the limit in the last
+	// second: the limit, not the API's latency, sets the pace.
+	Holding bool
+}
+
+func (l *limiter) throttle() Throttle {
+	held := time.Since(time.Unix(0, l.heldAt.Load())) < time.Second
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Throttle{Rate: l.cur, Learnt: l.ceiling > 0 && l.cur < l.max, Holding: held && !math.IsInf(l.cur, 1)}
 }
 
 // ok records a request the API did not throttle.
@@ -93,31 +155,55 @@ func (l *limiter) ok() {
 	}
 	target := l.max
 	if l.ceiling > 0 {
-		target = math.Min(l.max, 0.95*l.ceiling)
+		target = math.Min(l.max, limiterMargin*l.ceiling)
 	}
 	switch {
 	case l.cur < target:
-		l.cur = math.Min(target, l.cur*1.25)
-	case now.Sub(l.lastDecrease) >= limiterHold && now.Sub(l.lastChange) >= time.Second:
+		// One step per limiterStep since the last change: after a pause
+		// (every worker waiting out a Retry-After) the rate is back at
+		// once.
+		steps := math.Floor(float64(now.Sub(l.lastChange)) / float64(limiterStep))
+		l.cur = math.Min(target, l.cur*math.Pow(1.25, steps))
+	case now.Sub(l.lastDecrease) >= l.hold && now.Sub(l.lastChange) >= time.Second && l.binding(now):
 		// Probe: the limit may have been raised, or the estimate was low.
-		l.ceiling *= 1.05
-		l.cur = math.Min(l.max, 0.95*l.ceiling)
+		// A probe that meets the limit is undone by throttled.
+		if l.base == 0 {
+			l.base = l.cur
+		}
+		l.ceiling *= 1 + l.probeStep
+		l.probeStep = math.Min(2*l.probeStep, 1)
+		l.cur = math.Min(l.max, limiterMargin*l.ceiling)
 	default:
 		return
 	}
 	l.set(now)
 }
 
-// throttled records a 429 and slows the bucket down.
+// binding reports whether the bucket is what sets the pace: the API
+// accepted nearly the allowed rate lately. Probing above a rate the
+// workers do not even reach would only raise the ceiling without
+// testing it, and the next burst of work would meet the API's limit.
+func (l *limiter) binding(now time.Time) bool {
+	return l.recentRate(now) >= 0.8*l.cur
+}
+
+// throttled records a 429 and slows the bucket down when it is a limit.
 func (l *limiter) throttled() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	l.record(true)
-	if !l.limited() {
+	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < limiterDebounce {
+		// Sent before the last decrease took effect: not a sign that the
+		// new rate is too high either.
 		return
 	}
-	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < limiterDebounce {
+	l.throttledNow++
+	known := l.ceiling > 0
+	switch {
+	case known && l.throttledNow < limiterOver:
+		return
+	case !known && !l.limited():
 		return
 	}
 	est := l.recentRate(now)
@@ -127,8 +213,27 @@ func (l *limiter) throttled() {
 	if math.IsInf(est, 1) {
 		est = 10 // unlimited and no history: a modest guess, refined by the next 429
 	}
-	l.ceiling = math.Max(est, limiterMin)
-	l.cur = math.Max(l.ceiling/2, limiterMin)
+	switch {
+	case known && l.base > 0 && l.cur > l.base:
+		// A probe met the limit: back to the rate that held before it.
+		// (What the API accepted during the probe is no measure: a
+		// server's bucket saved up while psync held under its limit lets
+		// a probe through for a while.) The next probe waits longer.
+		l.cur = l.base
+		l.ceiling = l.base / limiterMargin
+		l.hold = min(2*l.hold, limiterHoldMax)
+	case known:
+		// Over a limit already measured: the API accepted about its limit,
+		// so settle just under what it accepted.
+		l.ceiling = math.Max(est, limiterMin)
+		l.cur = math.Max(limiterMargin*l.ceiling, limiterMin)
+		l.hold = min(2*l.hold, limiterHoldMax)
+	default:
+		l.ceiling = math.Max(est, limiterMin)
+		l.cur = math.Max(l.ceiling/2, limiterMin)
+	}
+	l.probeStep = limiterProbe
+	l.base = 0
 	l.lastDecrease = now
 	l.set(now)
 }
@@ -139,17 +244,20 @@ func (l *limiter) record(throttled bool) {
 	l.outcomesN++
 }
 
-// limited reports whether the recent 429s look like a rate limit: enough
-// of them, and a real share of the recent answers.
+// limited reports whether the recent 429s look like a rate limit: several
+// together, or enough of them and a real share of the recent answers.
 func (l *limiter) limited() bool {
 	n := min(l.outcomesN, len(l.outcomes))
-	k := 0
+	k, recent := 0, 0
 	for i := range n {
-		if l.outcomes[i] {
+		if l.outcomes[(l.outcomesN-1-i)%len(l.outcomes)] {
 			k++
+			if i < limiterRecent {
+				recent++
+			}
 		}
 	}
-	return k >= limiterMinThrottled && float64(k) >= limiterThrottledShare*float64(n)
+	return recent >= limiterClustered || k >= limiterMinThrottled && float64(k) >= limiterThrottledShare*float64(n)
 }
 
 // recentRate is the rate of accepted requests over the last window, or 0
@@ -169,16 +277,21 @@ func (l *limiter) recentRate(now time.Time) float64 {
 		return 0
 	}
 	// n samples span n-1 intervals; a burst is spread over at least half
-	// the window so it does not read as a huge rate.
+	// the window so it does not read as a huge rate (unless the ring is
+	// full of it: then the rate is high indeed).
 	span := now.Sub(oldest)
-	if span < limiterWindow/2 {
+	if span < limiterWindow/2 && n < len(l.ring) {
 		span = limiterWindow / 2
+	}
+	if span <= 0 {
+		return 0
 	}
 	return float64(n-1) / span.Seconds()
 }
 
 func (l *limiter) set(now time.Time) {
 	l.lastChange = now
+	l.throttledNow = 0
 	if math.IsInf(l.cur, 1) {
 		l.lim.SetLimitAt(now, rate.Inf)
 		return

@@ -52,13 +52,64 @@ func TestLimiterSlowsDownAndRecovers(t *testing.T) {
 	if got := l.Rate(); !near(got, 15.2) {
 		t.Fatalf("rate after recovery = %v, want 15.2", got)
 	}
-	// ...then, after the hold time, slow probing up to the configured rate.
+	// ...and there it holds while the workers ask for less than that:
+	// a probe would test nothing.
 	for range 200 {
 		clk.advance(limiterStep)
 		l.ok()
 	}
+	if got := l.Rate(); !near(got, 15.2) {
+		t.Fatalf("rate after a calm at 4 requests/s = %v, want it held at 15.2", got)
+	}
+	// Then, while the bucket sets the pace, probing up to the configured
+	// rate.
+	saturate(l, clk, 20*time.Second)
 	if got := l.Rate(); !near(got, 20) {
 		t.Fatalf("rate after probing = %v, want the configured 20", got)
+	}
+}
+
+// saturate sends requests for d at the rate the limiter allows, all
+// accepted: workers that have more to do than the limit lets them, up to
+// their own most, 1,000 requests a second.
+func saturate(l *limiter, clk *fakeClock, d time.Duration) {
+	for end := clk.t.Add(d); clk.t.Before(end); {
+		clk.advance(time.Duration(float64(time.Second) / min(l.Rate(), 1000)))
+		l.ok()
+	}
+}
+
+// Once a limit is known, a rate a little above it (a few 429s, far under
+// the 10% that first reveals a limit) is corrected at once: the rate
+// settles under what the API accepted. Left alone, a 5% excess would be
+// 5% of all answers throttled for the rest of the apply.
+func TestLimiterSettlesUnderAKnownLimit(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newLimiter(0)
+	l.now = clk.now
+	l.ceiling, l.cur = 110, 104.5 // a probe above the API's 100/s
+	l.set(clk.t)
+	// The API accepts 100/s; the excess answers 429.
+	for i := range 30 {
+		clk.advance(10 * time.Millisecond)
+		if i%20 == 9 {
+			l.throttled()
+		} else {
+			l.ok()
+		}
+	}
+	if got := l.Rate(); got > 100 {
+		t.Fatalf("rate after 429s above a known limit = %v, want it under 100", got)
+	}
+	if l.hold != 2*limiterHold {
+		t.Errorf("hold after a probe met the limit = %v, want %v", l.hold, 2*limiterHold)
+	}
+	// The requests in flight answer 429 too: that is no second decrease.
+	before := l.Rate()
+	clk.advance(50 * time.Millisecond)
+	throttleBurst(l, 5)
+	if got := l.Rate(); got != before {
+		t.Errorf("rate after in-flight 429s = %v, want %v", got, before)
 	}
 }
 
@@ -78,12 +129,35 @@ func TestLimiterUnlimited(t *testing.T) {
 	if got := l.Rate(); !near(got, 49.5) {
 		t.Fatalf("rate after a 429 = %v, want 49.5", got)
 	}
-	for range 1000 {
-		clk.advance(limiterStep)
-		l.ok()
-	}
+	saturate(l, clk, 20*time.Second)
 	if got := l.Rate(); got < 100 {
 		t.Fatalf("rate after a long calm = %v, want it probing above the old ceiling", got)
+	}
+}
+
+// A limit met at full speed answers 429 to every request in flight at
+// once: three of them together are a limit, long before they are 10% of
+// the answers, and each of them costs a worker a Retry-After.
+func TestLimiterSeesClustered429s(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newLimiter(0)
+	l.now = clk.now
+	for range 100 { // the API's burst, taken in 50ms
+		clk.advance(500 * time.Microsecond)
+		l.ok()
+	}
+	throttleBurst(l, 2)
+	if !math.IsInf(l.Rate(), 1) {
+		t.Fatalf("rate after two 429s = %v, want still unlimited", l.Rate())
+	}
+	throttleBurst(l, 1)
+	// 100 accepted in 50ms reads as 99 over a second, not as 2,000/s.
+	if got := l.Rate(); !near(got, 49.5) {
+		t.Fatalf("rate after three 429s together = %v, want 49.5", got)
+	}
+	tr := l.throttle()
+	if !tr.Learnt || !near(tr.Rate, 49.5) {
+		t.Errorf("throttle = %+v, want a learnt 49.5", tr)
 	}
 }
 

@@ -13,8 +13,11 @@ import (
 
 // Progress prints an apply as it runs: each change when it finishes, with
 // its duration and the same wording as the text report, and on a terminal
-// a status line ("\r"-rewritten) with done/total and the elapsed time. It
-// is safe for concurrent use, so it can be the applier's event callback.
+// a status line ("\r"-rewritten) with done/total, the elapsed time, the
+// changes calling the API (never more than the parallelism) and those
+// waiting for their journal write, an estimate of the time left, and what
+// holds the apply back when it is a rate limit. It is safe for concurrent
+// use, so it can be the applier's event callback.
 type Progress struct {
 	w     io.Writer
 	st    styler
@@ -25,13 +28,22 @@ type Progress struct {
 	mu      sync.Mutex
 	total   int
 	done    int
-	started map[string]bool // keys of changes running now
+	calling map[string]bool // keys of changes whose API calls are in flight
+	saving  map[string]bool // keys of changes waiting for their journal write
 	note    string          // the last EventProgress message, for the status line
 	shown   int             // width of the status line on screen, 0 if none
 	closed  bool
 	stop    chan struct{}
 	ticker  sync.WaitGroup
+	// pace, if set, says what sets the apply's pace when it is not the
+	// API's latency ("rate-limited by the API: 48 req/s"), or "".
+	pace func() string
 }
+
+// etaAfter is how many changes must be done before the status line
+// estimates the time left: the first few include connecting, and a guess
+// from them jumps about.
+const etaAfter = 5
 
 // progressTick is how often a live status line refreshes its clock when
 // no event arrives (a long template create, say).
@@ -47,7 +59,7 @@ func NewProgress(w io.Writer, total int, o Options, live bool) *Progress {
 // newProgress takes the clock and refresh period, so tests can fix them
 // (tick 0: no refresh goroutine).
 func newProgress(w io.Writer, total int, o Options, live bool, now func() time.Time, tick time.Duration) *Progress {
-	p := &Progress{w: w, st: styler{on: o.Color}, live: live, now: now, start: now(), total: total, started: map[string]bool{}}
+	p := &Progress{w: w, st: styler{on: o.Color}, live: live, now: now, start: now(), total: total, calling: map[string]bool{}, saving: map[string]bool{}}
 	if live && tick > 0 {
 		p.stop = make(chan struct{})
 		p.ticker.Add(1)
@@ -86,7 +98,10 @@ func (p *Progress) Event(e apply.Event) {
 	}
 	switch e.Kind {
 	case apply.EventStarted:
-		p.started[e.Result.Change.Key] = true
+		p.calling[e.Result.Change.Key] = true
+	case apply.EventSaving:
+		delete(p.calling, e.Result.Change.Key)
+		p.saving[e.Result.Change.Key] = true
 	case apply.EventProgress:
 		msg := object(e.Result.Change) + ": " + sanitize(e.Message)
 		if p.live {
@@ -101,7 +116,8 @@ func (p *Progress) Event(e apply.Event) {
 		}
 	case apply.EventFinished:
 		// A skipped change never started.
-		delete(p.started, e.Result.Change.Key)
+		delete(p.calling, e.Result.Change.Key)
+		delete(p.saving, e.Result.Change.Key)
 		if e.Done > 0 {
 			p.done = e.Done
 		} else {
@@ -111,6 +127,26 @@ func (p *Progress) Event(e apply.Event) {
 		p.println(textView{st: p.st}.resultLine(e.Result))
 	}
 	p.drawStatus()
+}
+
+// SetPace gives the status line what sets the apply's pace when it is not
+// the API's latency; f is called at each redraw and returns "" when
+// nothing holds the apply back.
+func (p *Progress) SetPace(f func() string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pace = f
+}
+
+// Println prints a line (a notice of the caller's) above the status line,
+// which it redraws below. After Close it prints the line alone.
+func (p *Progress) Println(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println(s)
+	if !p.closed {
+		p.drawStatus()
+	}
 }
 
 // println prints a line above the status line.
@@ -132,9 +168,22 @@ func (p *Progress) drawStatus() {
 	if !p.live {
 		return
 	}
-	line := fmt.Sprintf("[%d/%d] %s elapsed", p.done, p.total, duration(p.now().Sub(p.start)))
-	if n := len(p.started); n > 0 {
+	elapsed := p.now().Sub(p.start)
+	line := fmt.Sprintf("[%d/%d] %s elapsed", p.done, p.total, duration(elapsed))
+	if n := len(p.calling); n > 0 {
 		line += fmt.Sprintf(", %d in progress", n)
+	}
+	if n := len(p.saving); n > 0 {
+		line += fmt.Sprintf(", %d saving", n)
+	}
+	if p.done >= etaAfter && p.done < p.total {
+		left := time.Duration(float64(elapsed) / float64(p.done) * float64(p.total-p.done))
+		line += ", about " + max(left, time.Second).Round(time.Second).String() + " left"
+	}
+	if p.pace != nil {
+		if pace := p.pace(); pace != "" {
+			line += ", " + sanitize(pace)
+		}
 	}
 	if p.note != "" {
 		line += " (" + p.note + ")"

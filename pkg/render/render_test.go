@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,5 +173,59 @@ func TestProgressRefreshesTheClockAndStops(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if after := w.String(); after != out {
 		t.Errorf("output after Close: %q", after[len(out):])
+	}
+}
+
+// The status line counts the changes calling the API apart from those
+// waiting for their journal write, estimates the time left once a few
+// are done, and says when a rate limit sets the pace.
+func TestProgressStatusLine(t *testing.T) {
+	var b bytes.Buffer
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	const n = 20
+	p := newProgress(&b, n, Options{}, true, clock.now, 0)
+	pace := ""
+	p.SetPace(func() string { return pace })
+	change := func(i int) apply.Result {
+		return apply.Result{Change: plan.Change{Key: fmt.Sprintf("script/s%02d", i), Kind: plan.KindScript, Action: plan.Create, Name: fmt.Sprintf("s%02d", i)}}
+	}
+	event := func(kind apply.EventKind, i, done int) {
+		res := change(i)
+		if kind == apply.EventFinished {
+			res.Status = apply.Done
+		}
+		p.Event(apply.Event{Kind: kind, Result: res, Done: done, Total: n})
+	}
+	status := func() string {
+		out := b.String()
+		return strings.TrimRight(out[strings.LastIndex(out, "\r")+1:], " ")
+	}
+	for i := range 4 {
+		event(apply.EventStarted, i, 0)
+	}
+	event(apply.EventSaving, 0, 0)
+	event(apply.EventSaving, 1, 0)
+	if got, want := status(), "[0/20] 0ms elapsed, 2 in progress, 2 saving"; got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	// Four done are too few for an estimate; five in 10s leave 15 for 30s.
+	for i := range 4 {
+		clock.t = clock.t.Add(2 * time.Second)
+		event(apply.EventSaving, i, i)
+		event(apply.EventFinished, i, i+1)
+	}
+	if got := status(); strings.Contains(got, "left") {
+		t.Errorf("status %q estimates the time left after 4 of 20", got)
+	}
+	event(apply.EventStarted, 4, 4)
+	clock.t = clock.t.Add(2 * time.Second)
+	pace = "rate-limited by the API: 48 req/s"
+	event(apply.EventFinished, 4, 5)
+	if got, want := status(), "[5/20] 10.0s elapsed, about 30s left, rate-limited by the API: 48 req/s"; got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	p.Close()
+	if !strings.HasSuffix(b.String(), "\r") {
+		t.Errorf("Close left the status line on screen: %q", b.String())
 	}
 }

@@ -353,7 +353,7 @@ func (v textView) report(w io.Writer, r *apply.Report) error {
 		}
 		listed := 0
 		for _, res := range r.Results {
-			if v.brief && res.Status == apply.Done {
+			if v.brief && res.Status == apply.Done || res.Status == apply.Pending {
 				continue
 			}
 			b.WriteString(v.resultLine(res))
@@ -365,9 +365,42 @@ func (v textView) report(w io.Writer, r *apply.Report) error {
 		}
 		b.WriteString(v.reportSummary(r))
 		b.WriteByte('\n')
+		if r.Interrupted {
+			b.WriteString("Run 'psync apply' again to finish: it plans what is left.\n")
+		}
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// notStarted counts the changes never started, by action: what an
+// interrupt left undone is said once ("40 not started (12 create, 28
+// assign)"), not one line per change; the next apply plans it again, and
+// the JSON report lists them all.
+func notStarted(r *apply.Report) string {
+	n := map[plan.Action]int{}
+	var actions []plan.Action
+	total := 0
+	for _, res := range r.Results {
+		if res.Status != apply.Pending {
+			continue
+		}
+		a := res.Change.Action
+		if n[a] == 0 {
+			actions = append(actions, a)
+		}
+		n[a]++
+		total++
+	}
+	if total == 0 {
+		return ""
+	}
+	slices.Sort(actions)
+	parts := make([]string, len(actions))
+	for i, a := range actions {
+		parts[i] = fmt.Sprintf("%d %s", n[a], a)
+	}
+	return fmt.Sprintf("%d not started (%s)", total, strings.Join(parts, ", "))
 }
 
 // statusWidth aligns the object after the status word.
@@ -410,7 +443,7 @@ func (v textView) reportSummary(r *apply.Report) string {
 	n := r.Counts()
 	counts := fmt.Sprintf("%d done, %d failed, %d skipped", n[apply.Done], n[apply.Failed], n[apply.Skipped])
 	if n[apply.Pending] > 0 {
-		counts += fmt.Sprintf(", %d pending", n[apply.Pending])
+		counts += ", " + notStarted(r)
 	}
 	switch {
 	case r.Interrupted:
