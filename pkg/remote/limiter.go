@@ -32,8 +32,9 @@ import (
 //     the ceiling (95%), holds there, and then, only while the bucket is
 //     what holds requests back, probes upwards (+5%, then +10%, +20%, …
 //     a second apart) in case the limit was raised, never above the
-//     configured rate. Each probe that meets the limit doubles the hold
-//     before the next (up to a minute), so a steady limit costs few 429s.
+//     configured rate. A probe that meets the limit goes back to 95% of
+//     the rate before it and doubles the hold before the next (up to a
+//     minute), so a steady limit costs few 429s.
 //
 // The bucket's burst is 1, so requests are spread evenly instead of
 // arriving in clumps that a server-side bucket would reject.
@@ -215,12 +216,13 @@ func (l *limiter) throttled() {
 	}
 	switch {
 	case known && l.base > 0 && l.cur > l.base:
-		// A probe met the limit: back to the rate that held before it.
+		// A probe met the limit: back under the rate that held before it.
 		// (What the API accepted during the probe is no measure: a
 		// server's bucket saved up while psync held under its limit lets
-		// a probe through for a while.) The next probe waits longer.
-		l.cur = l.base
-		l.ceiling = l.base / limiterMargin
+		// a probe through for a while, and so it may have let the rate
+		// before the probe through too.) The next probe waits longer.
+		l.ceiling = l.base
+		l.cur = math.Max(limiterMargin*l.base, limiterMin)
 		l.hold = min(2*l.hold, limiterHoldMax)
 	case known:
 		// Over a limit already measured: the API accepted about its limit,

@@ -218,3 +218,27 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A probe that meets the limit goes back under the rate that held before
+// it, not to what the API accepted during the probe (its saved-up burst
+// let the probe through for a while), and waits twice as long to probe
+// again.
+func TestLimiterRevertsAFailedProbe(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newLimiter(0)
+	l.now = clk.now
+	l.ceiling, l.cur = 100, 95
+	l.lastDecrease = clk.t
+	l.set(clk.t)
+	saturate(l, clk, l.hold+1500*time.Millisecond) // the hold, then a probe
+	if l.Rate() <= 95 {
+		t.Fatalf("rate after the hold = %v, want a probe above 95", l.Rate())
+	}
+	throttleBurst(l, 2)
+	if got := l.Rate(); !near(got, 0.95*95) {
+		t.Errorf("rate after a failed probe = %v, want 95%% of the 95 before it", got)
+	}
+	if l.hold != 2*limiterHold {
+		t.Errorf("hold after a failed probe = %v, want %v", l.hold, 2*limiterHold)
+	}
+}
