@@ -33,6 +33,14 @@ type wireScript struct {
 
 func (w *wireScript) id() string { return w.ID }
 
+// check says what a listed script lacks that psync needs.
+func (w *wireScript) check() error {
+	if w.Name == "" {
+		return errors.New("has no name")
+	}
+	return nil
+}
+
 func (w *wireScript) live() bool { return w.IsRunOnce.set || w.AssignedMachineIDs != nil }
 
 func (w *wireScript) script() Script {
@@ -111,6 +119,18 @@ type wireTemplate struct {
 
 func (w *wireTemplate) id() string { return w.ID }
 
+// check says what a listed template lacks that psync needs: a name, and
+// the machine it was made from (unless it is deleted).
+func (w *wireTemplate) check() error {
+	switch {
+	case w.Name == "":
+		return errors.New("has no name")
+	case w.MachineID == "" && w.ParentMachineID == "" && !w.DtDeleted.set:
+		return errors.New("has no source machine (machineId or parentMachineId)")
+	}
+	return nil
+}
+
 func (w *wireTemplate) live() bool { return w.ParentMachineID != "" }
 
 func (w *wireTemplate) template() Template {
@@ -133,6 +153,8 @@ type wireOSTemplate struct {
 
 func (w *wireOSTemplate) id() string { return w.ID }
 
+func (w *wireOSTemplate) check() error { return nil }
+
 func (w *wireOSTemplate) osTemplate() OSTemplate {
 	t := OSTemplate{ID: w.ID, Name: w.Name, OS: w.OS}
 	if t.OS == "" {
@@ -147,8 +169,15 @@ type listMeta struct {
 	requests int
 }
 
-// maxPages stops a server whose cursors never end.
-const maxPages = 100_000
+// MaxListPages and MaxListItems bound one list walk: a server whose
+// cursors never end, or that sends new ids forever, gets a clear error
+// after at most this many requests and with at most this many items in
+// memory (some 10 MB), not an apply that never starts. A team has some
+// thousands of scripts; 100,000 items is 833 full pages of 120.
+const (
+	MaxListPages = 2_000
+	MaxListItems = 100_000
+)
 
 // listAll fetches every page of a list, de-duplicated by id (pages have
 // been seen to repeat items), in the order the API gave them.
@@ -160,19 +189,21 @@ const maxPages = 100_000
 func listAll[W any, P interface {
 	*W
 	id() string
+	check() error
 }](ctx context.Context, c *Client, o op, path string, q url.Values, limit int) ([]W, listMeta, error) {
 	var (
-		out    []W
-		meta   listMeta
-		seen   map[string]bool
-		cursor string
+		out     []W
+		meta    listMeta
+		seen    map[string]bool
+		cursor  string
+		cursors = map[string]bool{}
 	)
 	if limit <= 0 {
 		limit = api.MaxLimit
 	}
 	for page := 0; ; page++ {
-		if page >= maxPages {
-			return nil, meta, c.redactError(o.err(0, fmt.Errorf("more than %d pages; the API's cursors do not end", maxPages)))
+		if page >= MaxListPages {
+			return nil, meta, c.redactError(o.err(0, fmt.Errorf("more than %d pages (%d items so far): the API's list does not end", MaxListPages, len(out))))
 		}
 		query := url.Values{}
 		for k, v := range q {
@@ -208,21 +239,35 @@ func listAll[W any, P interface {
 			if id == "" {
 				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("item %d of the list has no id", len(out)+i)))
 			}
+			if err := P(&items[i]).check(); err != nil {
+				// A destructive change must never come of a half-read
+				// object (a script without a name would look deleted).
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("item %d of the list (id %s) %w: psync refuses to plan from a malformed object", len(out)+i, quoteID(id), err)))
+			}
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
 			out = append(out, items[i])
 			added++
+			if len(out) > MaxListItems {
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("more than %d items: psync does not hold a list that long in memory", MaxListItems)))
+			}
 		}
 		switch {
 		case env && more:
 			if next == "" && len(items) > 0 {
 				next = P(&items[len(items)-1]).id()
 			}
-			if next == "" || next == cursor {
-				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("the API says there are more items but its cursor does not advance (%q)", next)))
+			switch {
+			case next == "" || next == cursor:
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("the API says there are more items but its cursor does not advance (%s)", quoteID(next))))
+			case cursors[next]:
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("the API's cursor %s comes back after %d pages: its list goes round in a loop", quoteID(next), page+1)))
+			case added == 0:
+				return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("page %d of the list adds no new item but the API says there are more: its list does not advance", page+1)))
 			}
+			cursors[next] = true
 			cursor = next
 		case !env && len(items) == limit && added > 0:
 			// Exactly a full page: there may be more. (A server that
@@ -257,6 +302,16 @@ func decodePage[W any](o op, resp *response) (items []W, next string, more, enve
 				return nil, "", false, false, e
 			}
 			return nil, "", false, false, o.err(resp.status, fmt.Errorf("expected a list, got an object without items: %s", snippet(trimmed)))
+		}
+		if len(*p.Items) == 0 && p.Code != nil && p.Message != nil {
+			// {code, message, items: []}: an error dressed as a list, not
+			// an empty team (whose objects the plan would then delete).
+			e := o.err(resp.status, nil)
+			e.Code, e.Message = *p.Code, *p.Message
+			if e.Message == "" {
+				e.Message = "the API answered an empty list with an error code"
+			}
+			return nil, "", false, false, e
 		}
 		if p.NextPage != nil {
 			next = *p.NextPage
@@ -426,6 +481,9 @@ func (c *Client) GetScript(ctx context.Context, id string) (Script, error) {
 	if w.DtDeleted.set {
 		return Script{}, deletedError(o)
 	}
+	if err := w.check(); err != nil {
+		return Script{}, c.redactError(o.err(0, fmt.Errorf("the API's answer %w", err)))
+	}
 	return w.script(), nil
 }
 
@@ -450,6 +508,9 @@ func (c *Client) GetTemplate(ctx context.Context, id string) (Template, error) {
 	}
 	if w.DtDeleted.set {
 		return Template{}, deletedError(o)
+	}
+	if err := w.check(); err != nil {
+		return Template{}, c.redactError(o.err(0, fmt.Errorf("the API's answer %w", err)))
 	}
 	return w.template(), nil
 }
@@ -476,4 +537,13 @@ func dialectOf(live bool) Dialect {
 		return DialectPaperspaceV1
 	}
 	return DialectSpec
+}
+
+// quoteID quotes an id from the API for an error: short, and with nothing
+// that could move the cursor.
+func quoteID(id string) string {
+	if len(id) > 64 {
+		id = id[:64] + "…"
+	}
+	return strconv.Quote(id)
 }

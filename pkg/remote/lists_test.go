@@ -1,0 +1,100 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/remote"
+)
+
+// TestEndlessAndMalformedLists: hostile list answers end in a clear error,
+// in a bounded number of requests, never in an endless walk, an empty
+// team or a half-read object the plan would replace or delete.
+func TestEndlessAndMalformedLists(t *testing.T) {
+	page := func(items string, more bool, next string) string {
+		return fmt.Sprintf(`{"items":[%s],"hasMore":%v,"nextPage":%q}`, items, more, next)
+	}
+	tests := []struct {
+		name    string
+		path    string // which list; "" is scripts
+		answer  func(n int, after string) string
+		wantErr string
+	}{
+		{"cursor cycles", "", func(n int, after string) string {
+			// a → b → c → a: each cursor differs from the last one.
+			next := map[string]string{"": "a", "a": "b", "b": "c", "c": "a"}[after]
+			return page(fmt.Sprintf(`{"id":"s%d","name":"n%d"}`, n, n), true, next)
+		}, "comes back after"},
+		{"page adds nothing new", "", func(n int, after string) string {
+			return page(`{"id":"s1","name":"a"}`, true, fmt.Sprintf("c%d", n))
+		}, "adds no new item"},
+		{"endless new ids (live)", "", func(n int, after string) string {
+			var items []string
+			for i := range 120 {
+				items = append(items, fmt.Sprintf(`{"id":"s%d_%d","name":"n%d_%d"}`, n, i, n, i))
+			}
+			return page(strings.Join(items, ","), true, fmt.Sprintf("c%d", n))
+		}, "more than 100000 items"},
+		{"endless new ids (spec)", "", func(n int, after string) string {
+			var items []string
+			for i := range 120 {
+				items = append(items, fmt.Sprintf(`{"id":"s%d_%d","name":"n%d_%d"}`, n, i, n, i))
+			}
+			return "[" + strings.Join(items, ",") + "]"
+		}, "more than 100000 items"},
+		{"endless empty pages", "", func(n int, after string) string {
+			return page("", true, fmt.Sprintf("c%d", n))
+		}, "adds no new item"},
+		{"error envelope with empty items", "", func(int, string) string {
+			return `{"items":[],"hasMore":false,"code":"UNAUTHORIZED","message":"team suspended"}`
+		}, "UNAUTHORIZED: team suspended"},
+		{"script without a name", "", func(int, string) string {
+			return `[{"id":"s1","name":"a"},{"id":"s2"}]`
+		}, `(id "s2") has no name`},
+		{"template without a source machine", "/custom-templates", func(int, string) string {
+			return `[{"id":"t1","name":"gpu"}]`
+		}, `(id "t1") has no source machine`},
+		{"template without a name", "/custom-templates", func(int, string) string {
+			return `{"items":[{"id":"t1","parentMachineId":"ps1"}],"hasMore":false}`
+		}, `(id "t1") has no name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var requests atomic.Int32
+			path := "/v1" + tt.path
+			if tt.path == "" {
+				path = "/v1/startup-scripts"
+			}
+			url := hostileServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path != path {
+					w.Write([]byte(`[]`))
+					return
+				}
+				n := int(requests.Add(1))
+				w.Write([]byte(tt.answer(n, r.URL.Query().Get("after"))))
+			})
+			c, err := remote.New(remote.Config{BaseURL: url, APIKey: hostileKey, MaxAttempts: 1, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.path == "" {
+				_, err = c.ListScripts(context.Background())
+			} else {
+				_, err = c.ListTemplates(context.Background())
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+			if n := requests.Load(); n > remote.MaxListPages {
+				t.Errorf("%d requests: more than MaxListPages", n)
+			}
+		})
+	}
+}
