@@ -46,7 +46,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if location == "" {
 		location = filepath.Join(filepath.Dir(out), state.DefaultFileName)
 	}
-	backend, err := state.Open(ctx, location)
+	backend, err := openBackend(ctx, streams, location)
 	if err != nil {
 		return err
 	}

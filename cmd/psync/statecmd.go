@@ -32,13 +32,29 @@ type StateCmd struct {
 // next to it.
 func (g *Globals) openState(ctx context.Context, streams *IO) (state.Backend, error) {
 	if g.State != "" {
-		return state.Open(ctx, g.State)
+		return openBackend(ctx, streams, g.State)
 	}
 	m, err := loadManifest(g.File, streams)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the state's location comes from the manifest's settings.state, or --state / PSYNC_STATE)", err)
 	}
-	return state.Open(ctx, g.stateLocation(m))
+	return openBackend(ctx, streams, g.stateLocation(m))
+}
+
+// openBackend opens the state at location. For a remote state, the
+// storage credentials in the environment join the secrets that never
+// reach the output (the SDK's messages do not hold them: a second fence).
+func openBackend(ctx context.Context, streams *IO, location string) (state.Backend, error) {
+	b, err := state.Open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	if _, remote := b.(*state.S3); remote && streams.Secrets != nil {
+		for _, name := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+			streams.Secrets.AddSecret(os.Getenv(name))
+		}
+	}
+	return b, nil
 }
 
 // loadState loads the state, refusing one that does not exist: a state
@@ -345,7 +361,7 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if err != nil {
 		return err
 	}
-	to, err := state.Open(ctx, c.To)
+	to, err := openBackend(ctx, streams, c.To)
 	if err != nil {
 		return err
 	}

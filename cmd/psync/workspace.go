@@ -45,7 +45,7 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		return nil, err
 	}
 	ws := &workspace{manifest: m}
-	if ws.backend, err = state.Open(ctx, g.stateLocation(m)); err != nil {
+	if ws.backend, err = openBackend(ctx, streams, g.stateLocation(m)); err != nil {
 		return nil, err
 	}
 	if o.lock {

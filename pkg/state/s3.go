@@ -254,7 +254,7 @@ func (b *S3) describe(what string, err error) error {
 		hint = "access denied: check the AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the web identity role) and that they may read and write " + b.String() + " and " + b.String() + ".lock"
 	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
 		hint = "the bucket is in another region: check AWS_REGION"
-	case strings.Contains(err.Error(), "get identity") || strings.Contains(err.Error(), "retrieve credentials"):
+	case credentialsMissing(err):
 		hint = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or configure web identity (in GitHub Actions: aws-actions/configure-aws-credentials)"
 	case status == 0 && errors.As(err, &netErr):
 		endpoint := b.endpoint
@@ -264,7 +264,7 @@ func (b *S3) describe(what string, err error) error {
 		hint = fmt.Sprintf("cannot reach %s: check AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, and AWS_REGION", endpoint)
 	}
 	msg := err.Error()
-	if b.creds != nil {
+	if b.creds != nil && !credentialsMissing(err) {
 		// Cached by the SDK after the request that failed: no new call.
 		if c, cerr := b.creds.Retrieve(context.Background()); cerr == nil {
 			for _, secret := range []string{c.SecretAccessKey, c.SessionToken, c.AccessKeyID} {
@@ -278,6 +278,13 @@ func (b *S3) describe(what string, err error) error {
 		return fmt.Errorf("state %s: %s: %s (%s)", b, what, hint, msg)
 	}
 	return fmt.Errorf("state %s: %s: %s", b, what, msg)
+}
+
+// credentialsMissing reports an error of the SDK's credential chain: the
+// request was never sent.
+func credentialsMissing(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "get identity") || strings.Contains(msg, "retrieve credentials")
 }
 
 // LockInfo is the content of a lock object: who holds the lock.
