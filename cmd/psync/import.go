@@ -245,13 +245,14 @@ func (d *importedManifest) yaml() ([]byte, error) {
 
 // importedScriptState is the state entry import records for rs. What the
 // remote reports wins; what only the state knows (the last pushed body and
-// its hash, sensitivity, protection, and the assignments when the API
+// its fingerprint, sensitivity, protection, and the assignments when the API
 // hides them) is kept from an entry with the same id, so a re-import does
 // not make psync forget it.
 func importedScriptState(st *state.State, rs remote.Script, assignmentsKnown bool) state.Script {
 	entry := state.Script{ID: rs.ID, Name: rs.Name, RunOnce: rs.RunOnce, IsEnabled: rs.IsEnabled, Assignments: rs.AssignedMachines}
 	if old, ok := st.ScriptByID(rs.ID); ok {
 		entry.BodySHA256, entry.Body = old.BodySHA256, old.Body
+		entry.BodyHMAC, entry.FingerprintKey, entry.Secrets = old.BodyHMAC, old.FingerprintKey, old.Secrets
 		entry.Sensitive, entry.PreventDestroy = old.Sensitive, old.PreventDestroy
 		if !assignmentsKnown {
 			entry.Assignments = old.Assignments

@@ -26,6 +26,14 @@
 //     name or previous name of the same kind; no managed name or previous
 //     name may match an ignore pattern (path.Match syntax).
 //
+//   - A script's env (DocEnv, in the order written) becomes export lines
+//     after the shebang of the body psync pushes; a {fromEnv: VAR} value is
+//     a secret. The package never reads the environment by itself:
+//     ResolveEnv takes a lookup function (os.LookupEnv in the CLI, a map in
+//     tests). DisplayBody shows each secret as "<secret from $VAR>";
+//     PushBody holds the values, each shell-quoted so bash reads it back
+//     byte for byte.
+//
 // The package never talks to the network. CheckShell runs `bash -n` on shell
 // scripts as an extra, optional check used by `psync validate`.
 package manifest

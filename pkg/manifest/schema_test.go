@@ -91,7 +91,7 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		"file-and-script", "no-body", "unsupported-version", "missing-version",
 		"machine-id-malformed", "wrong-types", "max-delete-percent", "name-missing-or-empty",
 		"template-no-machine", "assignment-incomplete", "not-a-mapping", "bad-glob",
-		"duplicate-machine",
+		"duplicate-machine", "env-structure",
 	}
 	for _, name := range structural {
 		c := readCorpusFile(t, filepath.Join("testdata", "invalid", name+".txtar"))

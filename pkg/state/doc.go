@@ -9,6 +9,11 @@
 // exclusive lock keeps two applies apart, and a state is never used against
 // another API URL or team.
 //
+// A body that holds a secret (a sensitive script, or one with fromEnv
+// variables) is recorded by a keyed fingerprint (FingerprintKey), never by
+// a bare hash, which would give a short secret back; the key is derived
+// from a secret psync holds and is never stored.
+//
 // During an apply, Journal appends each change to a journal file beside
 // the state file (JournalPath) and folds it into the state file at the
 // end; Load replays a journal that a killed apply left behind.
