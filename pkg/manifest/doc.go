@@ -25,7 +25,6 @@
 //     surrounding spaces; previousNames must not collide with any other
 //     name or previous name of the same kind; no managed name or previous
 //     name may match an ignore pattern (path.Match syntax).
-//
 //   - A script's env (DocEnv, in the order written) becomes export lines
 //     after the shebang of the body psync pushes; a {fromEnv: VAR} value is
 //     a secret. The package never reads the environment by itself:
