@@ -65,7 +65,6 @@ func TestEndlessAndMalformedLists(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			var requests atomic.Int32
 			path := "/v1" + tt.path
 			if tt.path == "" {
