@@ -18,7 +18,7 @@ mkdir -p "$bin"
 case "$version" in
   "" | local)
     echo "Building psync from the action's checkout ($here/..)"
-    (cd "$here/.." && go build -trimpath -o "$bin/psync" ./cmd/psync)
+    (cd "$here/.." && go build -o "$bin/psync" ./cmd/psync)
     ;;
   *)
     # A module version, never an option or a path: it is pasted after @.

@@ -1,18 +1,22 @@
 // Package githubactions holds the tests of the psync GitHub Action
 // (action.yml and its scripts in action/) and of the example workflows
-// beside this file:
+// beside this file. action_test.go runs action.yml itself as the runner
+// runs a composite action — each step's if:, env: and run:, the
+// expressions it uses, the outputs one step passes the next — so the tests
+// cover the action's wiring as well as its scripts:
 //
-//   - workflow_test.go runs the action's real scripts over git
-//     repositories with a bare origin and the embedded sandbox: two applies
-//     in the order that used to lose state (the second starting from an
-//     older commit, main moving during the first) converge with the state
-//     intact; a pull request that edits the state file fails its plan
-//     check and says why; a fork gets "no secrets for forks".
-//   - github_test.go runs the comment and drift-issue scripts against a
-//     small GitHub REST API served by the test: one comment per pull
-//     request, one drift issue, closed when the team matches again.
-//   - lint_test.go checks every run: script (bash -n, shellcheck) and that
-//     none pastes a ${{ }} expression into the shell.
+//   - workflow_test.go, over git repositories with a bare origin checked
+//     out as actions/checkout does, and the embedded sandbox: two applies in
+//     the order that used to lose state (the second starting from an older
+//     commit, main moving during the first) converge with the state intact;
+//     a run for another branch applies nothing; the summary is written when
+//     psync fails; a pull request that edits the state fails its plan check
+//     and says why; a fork gets "no secrets for forks".
+//   - github_test.go, against a small GitHub REST API served by the test:
+//     one comment per pull request, one drift issue, closed when the team
+//     matches again.
+//   - lint_test.go: bash -n and shellcheck on every script, and no run:
+//     script that pastes a ${{ }} expression into the shell.
 //
 // The package holds only tests; this file exists for its documentation.
 package githubactions

@@ -111,7 +111,7 @@ func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch m := reComments.FindStringSubmatch(r.URL.Path); {
 	case m != nil && r.Method == http.MethodGet:
 		n, _ := strconv.Atoi(m[1])
-		cs := g.comments[n]
+		cs := append([]*ghComment{}, g.comments[n]...) // [] rather than null, as GitHub answers
 		lo, hi := page(len(cs))
 		reply(http.StatusOK, cs[lo:hi])
 		return
@@ -140,7 +140,7 @@ func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/repos/team/infra/issues" {
 		switch r.Method {
 		case http.MethodGet:
-			var open []*ghIssue
+			open := []*ghIssue{}
 			for n := 1; n <= len(g.issues); n++ {
 				if i := g.issues[n]; i.State == r.URL.Query().Get("state") {
 					open = append(open, i)
@@ -189,6 +189,17 @@ func (g *fakeGitHub) addIssueLocked(title, body string, by ghUser, pr bool) *ghI
 	}
 	g.issues[i.Number] = i
 	return i
+}
+
+// bodies are the bodies of issue n's comments.
+func (g *fakeGitHub) bodies(n int) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var bs []string
+	for _, c := range g.comments[n] {
+		bs = append(bs, c.Body)
+	}
+	return bs
 }
 
 // githubRunner is a run with the fake GitHub's URL and a token.
@@ -301,17 +312,11 @@ func TestDriftIssueLifecycle(t *testing.T) {
 	drift := func() (planExit string, out string) {
 		t.Helper()
 		r := githubRunner(t, w, url, "write-token")
-		r.env = append(r.env, "PSYNC_ACTION_COMMAND=drift")
-		code, out1 := r.script("plan.sh")
-		if code != 0 {
-			t.Fatalf("plan.sh (drift): exit %d, want 0:\n%s", code, out1)
+		res, out := r.runAction(map[string]string{"command": "drift", "state": "psync.state.json", "args": "--sandbox " + w.sandbox, "github-token": "write-token"})
+		if failed(res) || res["drift-issue"].outcome != "success" {
+			t.Fatalf("the drift check failed (steps %v):\n%s", res, out)
 		}
-		planExit = r.outputs()["exitcode"]
-		code, out2 := r.script("drift-issue.sh", "PSYNC_ACTION_EXITCODE="+planExit)
-		if code != 0 {
-			t.Fatalf("drift-issue.sh: exit %d:\n%s", code, out1+out2)
-		}
-		return planExit, out1 + out2
+		return res["psync"].outputs["exitcode"], out
 	}
 	driftIssues := func() []ghIssue {
 		g.mu.Lock()

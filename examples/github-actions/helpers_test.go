@@ -122,7 +122,18 @@ func newWorld(t *testing.T) *world {
 	if err := os.WriteFile(globalConfig, []byte("[init]\n\tdefaultBranch = main\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// HOME is the world's, so Go's caches are named: the install step
+	// builds with the same cache as the test.
+	goEnv, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	goVars := strings.Split(strings.TrimSpace(string(goEnv)), "\n")
+	if len(goVars) != 3 {
+		t.Fatalf("go env GOCACHE GOMODCACHE GOPATH: %q", goEnv)
+	}
 	w.gitEnv = []string{
+		"GOCACHE=" + goVars[0], "GOMODCACHE=" + goVars[1], "GOPATH=" + goVars[2],
 		"GIT_CONFIG_GLOBAL=" + globalConfig, "GIT_CONFIG_NOSYSTEM=1",
 		"PSYNC_TEST_REAL=" + real, "PSYNC_TEST_AFTER_APPLY=" + w.afterApply,
 		"NO_COLOR=1", "HOME=" + root,
@@ -217,7 +228,12 @@ type runner struct {
 	out     string // PSYNC_ACTION_OUT, the action's files between steps
 	summary string // GITHUB_STEP_SUMMARY
 	output  string // GITHUB_OUTPUT
-	env     []string
+	// env is what GitHub sets for every step; scriptEnv is what action.yml
+	// would pass a script, for the tests that call a script directly.
+	env       []string
+	scriptEnv []string
+	// event is the github.* values the action reads (the event's fields).
+	event map[string]string
 }
 
 // newRunner makes the directories of a run: its checkout (empty) and its
@@ -231,6 +247,19 @@ func (w *world) newRunner(name string) *runner {
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
 		w.t.Fatal(err)
 	}
+	r.env = []string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "RUNNER_TEMP=" + r.temp,
+		"GITHUB_STEP_SUMMARY=" + r.summary, "GITHUB_API_URL=http://127.0.0.1:1",
+	}
+	r.scriptEnv = []string{
+		"PSYNC_ACTION_OUT=" + r.out, "GITHUB_OUTPUT=" + r.output,
+		"PSYNC_ACTION_MANIFEST=psync.yaml", "PSYNC_ACTION_BRANCH=main",
+		"PSYNC_ACTION_ARGS=--sandbox " + w.sandbox,
+	}
+	// A push event has no pull request: GitHub reads its fields as "".
+	r.event = map[string]string{
+		"event.pull_request.base.sha": "", "event.pull_request.head.repo.full_name": "", "event.pull_request.number": "",
+	}
 	return r
 }
 
@@ -241,13 +270,7 @@ func (w *world) checkout(name, sha string) *runner {
 	// As actions/checkout does it for a push: the one commit, shallow.
 	w.shallowFetch(r.dir, 1, sha, "refs/remotes/origin/main")
 	w.git(r.dir, "checkout", "--quiet", "--force", "-B", "main", "refs/remotes/origin/main")
-	r.env = []string{
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "GITHUB_REF=refs/heads/main", "GITHUB_SHA=" + sha,
-		"RUNNER_TEMP=" + r.temp, "PSYNC_ACTION_OUT=" + r.out,
-		"GITHUB_STEP_SUMMARY=" + r.summary, "GITHUB_OUTPUT=" + r.output,
-		"PSYNC_ACTION_MANIFEST=psync.yaml", "PSYNC_ACTION_BRANCH=main",
-		"PSYNC_ACTION_ARGS=--sandbox " + w.sandbox,
-	}
+	r.env = append(r.env, "GITHUB_REF=refs/heads/main", "GITHUB_SHA="+sha)
 	return r
 }
 
@@ -261,7 +284,7 @@ func (r *runner) script(name string, env ...string) (int, string) {
 	}
 	cmd := exec.Command("bash", abs)
 	cmd.Dir = r.dir
-	cmd.Env = r.w.environ(append(append([]string{}, r.env...), env...)...)
+	cmd.Env = r.w.environ(append(append(append([]string{}, r.env...), r.scriptEnv...), env...)...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
@@ -274,14 +297,50 @@ func (r *runner) script(name string, env ...string) (int, string) {
 	return -1, ""
 }
 
-// apply runs the action's apply steps as action.yml orders them: apply.sh,
-// then (always, also after a failure) commit-state.sh. It returns both exit
-// codes and the output.
+// apply runs action.yml with command apply and commit-state, as apply.yml
+// does, against the sandbox. It returns psync's exit code (-1 when psync
+// did not run), the state commit step's (0 success, 1 failure, -1 not
+// run), and the output.
 func (r *runner) apply() (applyCode, commitCode int, output string) {
 	r.w.t.Helper()
-	applyCode, out1 := r.script("apply.sh")
-	commitCode, out2 := r.script("commit-state.sh")
-	return applyCode, commitCode, out1 + out2
+	res, out := r.runAction(map[string]string{"command": "apply", "commit-state": "true", "state": "psync.state.json", "args": "--sandbox " + r.w.sandbox})
+	return exitCode(res["psync"]), exitCode(res["commit-state"]), out
+}
+
+// plan runs action.yml with command plan, as plan.yml does, against the
+// sandbox, and returns whether the check passed and the output.
+func (r *runner) plan(inputs map[string]string) (bool, string) {
+	r.w.t.Helper()
+	in := map[string]string{"command": "plan", "state": "psync.state.json", "args": "--sandbox " + r.w.sandbox}
+	for k, v := range inputs {
+		in[k] = v
+	}
+	res, out := r.runAction(in)
+	return !failed(res), out
+}
+
+// exitCode is a step's exit code: psync's for the psync step, else 0 or 1;
+// -1 when the step did not run.
+func exitCode(s stepResult) int {
+	switch {
+	case s.outcome == "skipped" || s.outcome == "":
+		return -1
+	case s.outputs["exitcode"] != "":
+		n, _ := strconv.Atoi(s.outputs["exitcode"])
+		return n
+	case s.outcome == "failure":
+		return 1
+	}
+	return 0
+}
+
+func failed(res map[string]stepResult) bool {
+	for _, s := range res {
+		if s.outcome == "failure" {
+			return true
+		}
+	}
+	return false
 }
 
 // outputs reads the step outputs the scripts set (the last of each name).

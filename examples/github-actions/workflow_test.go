@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"gopkg.in/yaml.v3"
 )
 
 // TestActionRunsTheTestedScripts keeps these tests honest: the steps of
@@ -55,7 +54,7 @@ func TestActionRunsTheTestedScripts(t *testing.T) {
 			order = append(order, s.Name)
 		}
 	}
-	if i, j := indexOf(order, "psync"), indexOf(order, "Commit the state"); i < 0 || j < i {
+	if i, j := indexOf(order, "psync"), indexOf(order, "commit-state"); i < 0 || j < i {
 		t.Errorf("the state is not committed after psync ran: steps %q", order)
 	}
 }
@@ -232,13 +231,11 @@ func (w *world) prRun(name, base, head string) *runner {
 	r := w.newRunner(name)
 	w.shallowFetch(r.dir, 2, merge, "refs/remotes/pull/7/merge")
 	w.git(r.dir, "checkout", "--quiet", "--force", "refs/remotes/pull/7/merge")
-	r.env = []string{
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=team/infra", "GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA=" + merge,
-		"RUNNER_TEMP=" + r.temp, "PSYNC_ACTION_OUT=" + r.out,
-		"GITHUB_STEP_SUMMARY=" + r.summary, "GITHUB_OUTPUT=" + r.output,
-		"PSYNC_ACTION_MANIFEST=psync.yaml", "PSYNC_ACTION_ARGS=--sandbox " + w.sandbox,
-		"PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA=" + base, "PSYNC_ACTION_HEAD_REPO=team/infra",
-	}
+	r.env = append(r.env, "GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA="+merge)
+	r.scriptEnv = append(r.scriptEnv, "PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA="+base, "PSYNC_ACTION_HEAD_REPO=team/infra")
+	r.event["event.pull_request.base.sha"] = base
+	r.event["event.pull_request.head.repo.full_name"] = "team/infra"
+	r.event["event.pull_request.number"] = "7"
 	return r
 }
 
@@ -269,10 +266,15 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	w.git(w.dev, "add", "-A")
 	w.git(w.dev, "commit", "--quiet", "-m", "add c")
 	w.git(w.dev, "push", "--quiet", "origin", "honest")
+	g, api := newFakeGitHub(t)
+	for range 7 {
+		g.addIssue("a pull request", "", human, true) // #7 is the one planned
+	}
 	r = w.prRun("honest", base, "honest")
-	code, out := r.script("plan.sh")
-	if code != 0 {
-		t.Fatalf("the plan of a pull request that adds a script exits %d, want 0:\n%s", code, out)
+	r.env = append(r.env, "GITHUB_API_URL="+api)
+	passed, out := r.plan(map[string]string{"github-token": "write-token"})
+	if !passed {
+		t.Fatalf("the plan of a pull request that adds a script failed its check:\n%s", out)
 	}
 	if got := r.outputs(); got["exitcode"] != "2" || got["passed"] != "true" {
 		t.Errorf("outputs %v, want exitcode 2 and passed true", got)
@@ -283,6 +285,9 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	}
 	if summary := read(t, r.summary); summary != comment {
 		t.Errorf("the job summary is not the comment:\n%s", summary)
+	}
+	if cs := g.bodies(7); len(cs) != 1 || cs[0] != comment {
+		t.Errorf("the pull request's comments are %q, want the plan once:\n%s", cs, out)
 	}
 
 	// The pull request that also edits the state.
@@ -299,9 +304,10 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 		t.Fatalf("with the edited state the plan exits %d, want 2 (an unprotected delete):\n%s", code, out)
 	}
 	r = w.prRun("sneaky", base, "sneaky")
-	code, out = r.script("plan.sh")
-	if code != 1 {
-		t.Fatalf("the plan of a pull request that edits the state exits %d, want 1:\n%s", code, out)
+	r.env = append(r.env, "GITHUB_API_URL="+api)
+	passed, out = r.plan(map[string]string{"github-token": "write-token"})
+	if passed {
+		t.Fatalf("the plan of a pull request that edits the state passed its check:\n%s", out)
 	}
 	if !strings.Contains(out, "::error::this pull request edits the state file (psync.state.json)") {
 		t.Errorf("no error annotation names the state file:\n%s", out)
@@ -314,6 +320,11 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 		if !strings.Contains(comment, want) {
 			t.Errorf("the comment lacks %q:\n%s", want, comment)
 		}
+	}
+	// Posted, as an update of the comment the first push made (the fake
+	// GitHub serves both branches as pull request 7).
+	if cs := g.bodies(7); len(cs) != 1 || cs[0] != comment {
+		t.Errorf("the pull request's comments are %q, want the failure once", cs)
 	}
 	// Nothing was written: the base's copy is the run's, not the repo's.
 	if got := read(t, filepath.Join(r.dir, "psync.state.json")); !strings.Contains(got, `"preventDestroy": false`) {
@@ -339,9 +350,9 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	w.git(w.dev, "commit", "--quiet", "-m", "keep a backup")
 	w.git(w.dev, "push", "--quiet", "origin", "elsewhere")
 	r = w.prRun("elsewhere", base, "elsewhere")
-	code, out = r.script("plan.sh")
-	if code != 1 || !strings.Contains(out, "::error::this pull request edits the state file (backup/j backup/old.json)") {
-		t.Errorf("a pull request that adds a state and a journal elsewhere: exit %d, want 1 naming both (and not other.json):\n%s", code, out)
+	passed, out = r.plan(nil)
+	if passed || !strings.Contains(out, "::error::this pull request edits the state file (backup/j backup/old.json)") {
+		t.Errorf("a pull request that adds a state and a journal elsewhere: passed %v, want a failure naming both (and not other.json):\n%s", passed, out)
 	}
 }
 
@@ -356,10 +367,14 @@ func TestPlanForkWithoutSecrets(t *testing.T) {
 	w.git(w.dev, "commit", "--quiet", "-m", "add b")
 	w.git(w.dev, "push", "--quiet", "origin", "fork")
 	r := w.prRun("fork", c1, "fork")
-	r.env = append(r.env, "PSYNC_ACTION_HEAD_REPO=someone/infra", "PSYNC_ACTION_ARGS=")
-	code, out := r.script("plan.sh")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	r.event["event.pull_request.head.repo.full_name"] = "someone/infra"
+	// No api-key (GitHub gives a fork none) and no --sandbox.
+	passed, out := r.plan(map[string]string{"args": ""})
+	if passed {
+		t.Fatalf("the check passed:\n%s", out)
+	}
+	if !strings.Contains(out, "::warning::could not comment on the pull request") {
+		t.Errorf("the comment step did not try (and fail, as a fork's token does):\n%s", out)
 	}
 	if !strings.Contains(out, "::error::no secrets for forks") {
 		t.Errorf("no error annotation says why:\n%s", out)
@@ -373,31 +388,4 @@ func TestPlanForkWithoutSecrets(t *testing.T) {
 	if read(t, r.summary) != comment {
 		t.Errorf("the job summary is not the comment")
 	}
-}
-
-// actionStep is one step of action.yml.
-type actionStep struct {
-	ID, Name, If, Run, Uses string
-	Env                     map[string]string
-}
-
-func actionSteps(t *testing.T) []actionStep {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a struct {
-		Runs struct {
-			Using string
-			Steps []actionStep
-		}
-	}
-	if err := yaml.Unmarshal(b, &a); err != nil {
-		t.Fatalf("action.yml: %v", err)
-	}
-	if a.Runs.Using != "composite" || len(a.Runs.Steps) == 0 {
-		t.Fatalf("action.yml is not a composite action with steps: %+v", a.Runs)
-	}
-	return a.Runs.Steps
 }
