@@ -39,6 +39,9 @@ func (ws *workspace) resolveSecrets(lookup manifest.LookupEnv) error {
 	if err := ws.manifest.ResolveEnv(lookup); err != nil {
 		return err
 	}
+	if v, ok := lookup(fingerprintKeyEnv); ok && strings.TrimSpace(v) != "" {
+		ws.client.Redactor().AddSecret(strings.TrimSpace(v))
+	}
 	for i := range ws.manifest.Scripts {
 		s := &ws.manifest.Scripts[i]
 		for _, v := range s.Secrets() {

@@ -255,7 +255,9 @@ func (m *Manifest) ResolveEnv(lookup LookupEnv) error {
 			}
 		}
 		if body, ok := s.PushBody(); ok && len(body) > api.MaxScriptBytes {
-			errs = append(errs, fmt.Errorf("%s: script %q is %d bytes with its env variables; the API accepts at most %d (16 KiB)", s.Pos, s.Name, len(body), api.MaxScriptBytes))
+			// Not the size: with a secret in the body, it tells the
+			// secret's length.
+			errs = append(errs, fmt.Errorf("%s: script %q is over %d bytes (16 KiB) with its env variables, more than the API accepts", s.Pos, s.Name, api.MaxScriptBytes))
 		}
 	}
 	return errors.Join(errs...)

@@ -180,7 +180,7 @@ func TestResolveEnv(t *testing.T) {
 	}
 
 	env["SET_VAR"] = strings.Repeat("x", 17000)
-	if err := m.ResolveEnv(lookupMap(env)); err == nil || !strings.Contains(err.Error(), "with its env variables; the API accepts at most") {
+	if err := m.ResolveEnv(lookupMap(env)); err == nil || !strings.Contains(err.Error(), "is over 16384 bytes (16 KiB) with its env variables") {
 		t.Errorf("an oversized body: %v", err)
 	}
 	env["SET_VAR"] = "a\x00b"
