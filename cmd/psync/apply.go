@@ -85,7 +85,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		}
 		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
 	}
-	if p.Empty() && len(p.Refresh) == 0 && !p.RecordsSelections() {
+	if p.Empty() && len(p.Refresh) == 0 && len(p.Settled) == 0 && !p.RecordsSelections() {
 		// Nothing to change, but the state may have learnt its team (keep
 		// it, so that another team's key is refused next time), or a
 		// killed apply's journal may hold its last changes: fold it in.

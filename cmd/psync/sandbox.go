@@ -27,6 +27,7 @@ type SandboxServeCmd struct {
 	TemplateErrorRate float64       `name:"template-error-rate" placeholder:"F" help:"paperspace-v1: fraction of template creations that end in error."`
 	RepeatItems       bool          `name:"repeat-items" help:"paperspace-v1: start each page with the previous page's last item, as the live API may."`
 	DeletedLinger     time.Duration `name:"deleted-linger" placeholder:"D" help:"paperspace-v1: keep deleted objects in lists and readable by GET, with dtDeleted, for D."`
+	DeletedUnmarked   bool          `name:"deleted-unmarked" help:"paperspace-v1: deleted objects carry no dtDeleted (those that linger look like any other)."`
 	Sync              bool          `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
 
 	Latency       time.Duration `name:"latency" placeholder:"D" help:"Delay every API request by D (e.g. 20ms)."`
@@ -66,7 +67,7 @@ func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 		Sync:     c.Sync,
 		Live: sandbox.LiveConfig{
 			TemplateDelay: c.TemplateDelay, TemplateErrorRate: c.TemplateErrorRate,
-			RepeatItems: c.RepeatItems, DeletedLinger: c.DeletedLinger,
+			RepeatItems: c.RepeatItems, DeletedLinger: c.DeletedLinger, DeletedUnmarked: c.DeletedUnmarked,
 		},
 		Faults: sandbox.Faults{
 			Latency: c.Latency, Jitter: c.Jitter,

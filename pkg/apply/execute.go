@@ -55,7 +55,10 @@ func (r *runner) script(ctx context.Context, c plan.Change) (string, func(*state
 		if err := ignoreNotFound(r.w.DeleteScript(ctx, c.ID)); err != nil {
 			return "", nil, err
 		}
-		return c.ID, func(st *state.State) { st.RemoveScript(c.ID) }, nil
+		return c.ID, func(st *state.State) {
+			st.RemoveScript(c.ID)
+			st.MarkDeleted(state.KindScript, c.ID, c.Name) // the API may show it a while yet
+		}, nil
 	case plan.Forget:
 		// Gone from the remote already: only the state changes.
 		return c.ID, func(st *state.State) { st.RemoveScript(c.ID) }, nil
@@ -94,7 +97,10 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, func(*sta
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, old)); err != nil {
 			return "", nil, fmt.Errorf("replace template %q: created %s, but deleting the old %s failed (it stays deposed in the state; the next apply deletes it): %w", c.Name, t.ID, old, err)
 		}
-		return t.ID, func(st *state.State) { st.RemoveTemplate(old) }, nil
+		return t.ID, func(st *state.State) {
+			st.RemoveTemplate(old)
+			st.MarkDeleted(state.KindTemplate, old, c.Name)
+		}, nil
 	case plan.Update, plan.Adopt:
 		in, err := templateInput(c)
 		if err != nil {
@@ -109,7 +115,10 @@ func (r *runner) template(ctx context.Context, c plan.Change) (string, func(*sta
 		if err := ignoreNotFound(r.w.DeleteTemplate(ctx, c.ID)); err != nil {
 			return "", nil, err
 		}
-		return c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) }, nil
+		return c.ID, func(st *state.State) {
+			st.RemoveTemplate(c.ID)
+			st.MarkDeleted(state.KindTemplate, c.ID, c.Name)
+		}, nil
 	case plan.Forget:
 		return c.ID, func(st *state.State) { st.RemoveTemplate(c.ID) }, nil
 	}

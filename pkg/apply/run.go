@@ -75,10 +75,13 @@ func Run(ctx context.Context, p *plan.Plan, w remote.Writer, j Journal, opts Opt
 	}
 	// First, what the API says of owned objects that the state records
 	// otherwise: the changes below are planned against it.
-	if len(p.Refresh) > 0 {
+	if len(p.Refresh) > 0 || len(p.Settled) > 0 {
 		if err := j.Update(func(s *state.State) {
 			for _, r := range p.Refresh {
 				r.Apply(s)
+			}
+			for _, d := range p.Settled {
+				d.Apply(s)
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("apply: record the refreshed objects: %w", err)

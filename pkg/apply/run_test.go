@@ -141,6 +141,12 @@ func TestRunAppliesEveryActionInDependencyOrder(t *testing.T) {
 			{ID: repID, Name: "rep", MachineID: "psbox004"},
 			{ID: freshID, Name: "fresh", MachineID: "psbox002"},
 		},
+		// Every delete is remembered until the API stops showing it.
+		Deleted: []state.Deleted{
+			{Kind: state.KindScript, ID: "scr-old", Name: "old"},
+			{Kind: state.KindTemplate, ID: "tpl-del", Name: "del"},
+			{Kind: state.KindTemplate, ID: "tpl-rep", Name: "rep"},
+		},
 	}
 	// At most one journal save per call (the replace's create, which
 	// deposes the old template, and its delete are journaled apart);

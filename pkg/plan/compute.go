@@ -55,6 +55,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 	if st == nil {
 		st = state.New()
 	}
+	snap, settled := withoutDeleted(snap, st)
 	targets, err := parseTargets(opts.Targets)
 	if err != nil {
 		return nil, err
@@ -111,6 +112,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		StateSerial:   st.Serial,
 		Changes:       changes,
 		Refresh:       refresh(snap, st, changes),
+		Settled:       settled,
 		Drift:         p.drift(changes, targets),
 		Unmanaged:     unmanaged,
 		LeftOut:       leftOut,

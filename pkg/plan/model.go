@@ -240,6 +240,10 @@ type Plan struct {
 	// was lost): the applier records it before any change. It is not a
 	// change: a plan with only a refresh is empty.
 	Refresh []Refresh `json:"refresh,omitempty"`
+	// Settled are recent deletes the API no longer shows: the applier
+	// drops their records from the state with the refresh. Not a change
+	// either.
+	Settled []Settled `json:"settled,omitempty"`
 	// Drift is every attribute of an owned object that was changed
 	// outside psync since the last apply, whether or not the plan changes
 	// it back. It is for the reader: the changes already do what it says.

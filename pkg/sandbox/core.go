@@ -215,7 +215,7 @@ func (s *Server) deleteStartupScript(c *call) *reply {
 	}
 	gone := *r
 	gone.Machines = nil
-	gone.deleted = ptrTo(now())
+	gone.deleted = s.deletedAt()
 	s.linger(c.team, goneObj{script: &gone})
 	return s.d.deleted(s.d.script(&gone))
 }
@@ -363,12 +363,21 @@ func (s *Server) deleteCustomTemplate(c *call) *reply {
 		return storeError(err)
 	}
 	gone := *r
-	gone.deleted = ptrTo(now())
+	gone.deleted = s.deletedAt()
 	s.linger(c.team, goneObj{template: &gone})
 	return s.d.deleted(s.d.template(&gone))
 }
 
 // --- Deleted objects that linger ---
+
+// deletedAt is the dtDeleted of an object deleted now: nil when deleted
+// objects are unmarked.
+func (s *Server) deletedAt() *time.Time {
+	if s.unmarked {
+		return nil
+	}
+	return ptrTo(now())
+}
 
 // goneObj is a deleted object (its deleted time set) that lists and GET
 // still show until until.

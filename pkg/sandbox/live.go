@@ -44,6 +44,10 @@ type LiveConfig struct {
 	// deletion, as the live API may: clients must drop them. 0: deleted
 	// objects vanish at once.
 	DeletedLinger time.Duration
+	// DeletedUnmarked leaves dtDeleted out of deleted objects (the
+	// delete's answer, and those that linger), as no source says the live
+	// API sets it: a lingering object then looks like any other.
+	DeletedUnmarked bool
 	// RedundantAssignStatus answers an assign of a machine the script
 	// already has, or an unassign of one it does not have (no source says
 	// how the live API does): 0 means 400 BAD_REQUEST; a 2xx status makes

@@ -68,6 +68,8 @@ type Server struct {
 	// lingerFor is how long deleted objects stay visible, with dtDeleted
 	// (LiveConfig.DeletedLinger in the paperspace-v1 dialect).
 	lingerFor time.Duration
+	// unmarked leaves dtDeleted out (LiveConfig.DeletedUnmarked).
+	unmarked bool
 	// templateSeq numbers live template creations, so that which fail is
 	// deterministic under the seed.
 	templateSeq atomic.Uint64
@@ -133,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, st: st, keys: keys, obs: newObserver(), d: specDialect{}}
 	if cfg.Dialect == DialectPaperspace1 {
-		s.d, s.lingerFor = liveDialect{s}, cfg.Live.DeletedLinger
+		s.d, s.lingerFor, s.unmarked = liveDialect{s}, cfg.Live.DeletedLinger, cfg.Live.DeletedUnmarked
 	}
 	s.faults.Store(newFaultState(cfg.Faults))
 	s.closeFn = st.close

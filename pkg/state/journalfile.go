@@ -58,6 +58,10 @@ type journalRecord struct {
 	// the scripts whose assignments alone changed: an assign does not
 	// write its script's body again.
 	Assignments map[string][]string `json:"assignments,omitempty"`
+	// Deleted and Undeleted are the records of recent deletes the update
+	// made, and those it dropped ("kind/id").
+	Deleted   []Deleted `json:"deleted,omitempty"`
+	Undeleted []string  `json:"undeleted,omitempty"`
 }
 
 // touchedSet collects the ids of the entries an update may have changed:
@@ -67,6 +71,15 @@ type journalRecord struct {
 // collects nothing.
 type touchedSet struct {
 	scripts, templates, assigned []string
+	// deletes holds the keys ("kind/id") of the records of recent deletes
+	// the update added or dropped.
+	deletes []string
+}
+
+func (t *touchedSet) deleted(key string) {
+	if t != nil {
+		t.deletes = append(t.deletes, key)
+	}
 }
 
 func (t *touchedSet) assignments(id string) {
@@ -131,6 +144,14 @@ func (s *State) record(t *touchedSet) journalRecord {
 			r.Templates = append(r.Templates, s.Templates[i])
 		} else {
 			r.RemovedTemplates = append(r.RemovedTemplates, id)
+		}
+	}
+	slices.Sort(t.deletes)
+	for _, key := range slices.Compact(t.deletes) {
+		if i := slices.IndexFunc(s.Deleted, func(d Deleted) bool { return d.key() == key }); i >= 0 {
+			r.Deleted = append(r.Deleted, s.Deleted[i])
+		} else {
+			r.Undeleted = append(r.Undeleted, key)
 		}
 	}
 	return r
@@ -205,6 +226,13 @@ func replay(s *State, records []journalRecord) {
 	}
 	slices.SortFunc(s.Scripts, compareScripts)
 	slices.SortFunc(s.Templates, compareTemplates)
+	for _, r := range records {
+		for _, key := range r.Undeleted {
+			s.Deleted = slices.DeleteFunc(s.Deleted, func(d Deleted) bool { return d.key() == key })
+		}
+		s.Deleted = append(s.Deleted, r.Deleted...)
+	}
+	s.Deleted = normalDeleted(s.Deleted)
 	s.Serial = records[len(records)-1].Serial
 }
 

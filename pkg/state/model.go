@@ -3,7 +3,8 @@ package state
 import "slices"
 
 // FormatVersion is the version of the state file format this build writes.
-const FormatVersion = 1
+// Version 2 added Deleted; a version 1 file is a valid version 2 file.
+const FormatVersion = 2
 
 // DefaultFileName is the state file's name next to the manifest.
 const DefaultFileName = "psync.state.json"
@@ -24,6 +25,9 @@ type State struct {
 	Team      string     `json:"team,omitempty"`
 	Scripts   []Script   `json:"scripts"`
 	Templates []Template `json:"templates"`
+	// Deleted are the objects psync deleted that the API may still show,
+	// sorted by kind and id (see Deleted).
+	Deleted []Deleted `json:"deleted,omitempty"`
 
 	// touched, while a Journal runs an update, collects the entries the
 	// update may have changed, so that the journal records only those.

@@ -36,10 +36,14 @@ func BodyHash(body string) string {
 }
 
 // migrations[v] turns a state document of format version v into version
-// v+1. There is no older format yet; when FormatVersion is bumped, the
-// function that upgrades the previous version goes here, so old state files
-// keep loading.
-var migrations = map[int]func(doc []byte) ([]byte, error){}
+// v+1. When FormatVersion is bumped, the function that upgrades the
+// previous version goes here, so old state files keep loading.
+var migrations = map[int]func(doc []byte) ([]byte, error){
+	// Version 2 only added the optional list of recent deletes: a version
+	// 1 document is a version 2 document. (Version 1 psync refuses a
+	// version 2 file as newer rather than drop the deletes it records.)
+	1: func(doc []byte) ([]byte, error) { return doc, nil },
+}
 
 // Load reads the state file at path. A missing file is not an error: it
 // returns New(). A file written by a newer psync, a corrupt file or one that
@@ -265,6 +269,7 @@ func (s *State) Validate() error {
 			names[t.Name] = t.ID
 		}
 	}
+	errs = append(errs, s.validateDeleted()...)
 	return errors.Join(errs...)
 }
 
@@ -289,6 +294,7 @@ func (s *State) normalize() {
 	}
 	slices.SortStableFunc(s.Scripts, compareScripts)
 	slices.SortStableFunc(s.Templates, compareTemplates)
+	s.Deleted = normalDeleted(s.Deleted)
 }
 
 func compareScripts(a, b Script) int {
@@ -391,5 +397,6 @@ func (s *State) Clone() *State {
 	if c.Templates == nil {
 		c.Templates = []Template{}
 	}
+	c.Deleted = slices.Clone(s.Deleted)
 	return &c
 }

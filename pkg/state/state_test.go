@@ -85,7 +85,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(strings.Replace(string(raw), `"serial": 1`, `"serial": 2`, 1), string(raw2)); diff != "" {
 		t.Errorf("re-save not stable (-want +got):\n%s", diff)
 	}
-	if !strings.HasPrefix(string(raw), "{\n  \"formatVersion\": 1,\n") {
+	if !strings.HasPrefix(string(raw), "{\n  \"formatVersion\": 2,\n") {
 		t.Errorf("not indented JSON:\n%s", raw)
 	}
 }
@@ -120,7 +120,7 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated", "{\"formatVersion\": 1, \"scripts\": [", `state .*s\.json: .*unexpected end of JSON input`},
 		{"not an object", `[1,2]`, `state .*: line 1:1: json: cannot unmarshal array`},
 		{"no version", `{"serial": 3}`, `no formatVersion: this is not a psync state file`},
-		{"newer", `{"formatVersion": 99}`, `format version 99 is newer than this psync understands \(1\): upgrade psync`},
+		{"newer", `{"formatVersion": 99}`, `format version 99 is newer than this psync understands \(2\): upgrade psync`},
 		{"zero", `{"formatVersion": 0}`, `invalid format version 0`},
 		{"unknown field", `{"formatVersion": 1, "bogus": true}`, `unknown field "bogus"`},
 		{"wrong type", "{\"formatVersion\": 1,\n \"serial\": \"x\"}", `line 2:\d+: json: cannot unmarshal string into Go struct field State.serial`},
@@ -255,7 +255,7 @@ func TestMutations(t *testing.T) {
 	if !s.RemoveTemplate("t3") || s.RemoveTemplate("t3") {
 		t.Error("RemoveTemplate reports wrongly")
 	}
-	want := &State{FormatVersion: 1,
+	want := &State{FormatVersion: FormatVersion,
 		Scripts: []Script{
 			{ID: "1", Name: "a", Sensitive: true},
 			{ID: "3", Name: "b", Assignments: []string{"m1", "m2"}},
