@@ -197,7 +197,13 @@ func TestCreateTimeoutLooksFirst(t *testing.T) {
 
 // GET /auth/session answering null is a bad key, not an unknown team.
 func TestSessionNull(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) { writeJSON(w, 200, `null`) })
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/v1/auth/session" {
+			writeJSON(w, 200, `null`)
+			return
+		}
+		writeJSON(w, 200, `{"items":[],"hasMore":false}`)
+	})
 	c := f.client(t)
 	team, err := c.Session(context.Background())
 	var e *remote.Error
