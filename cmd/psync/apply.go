@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ type ApplyCmd struct {
 	Prune           bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
 	Target          []string `name:"target" placeholder:"KIND/NAME" help:"Only apply the changes of these objects and their assignments (script/NAME or template/NAME; repeatable)."`
 	Replace         []string `name:"replace" placeholder:"script/NAME" help:"Push this script's body again although the state says it matches (repeatable)."`
-	Output          string   `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	Output          string   `name:"output" short:"o" enum:"text,json,github" default:"text" help:"Output format: text, json or github (text, then annotations for GitHub Actions)."`
 	AllowDestroy    bool     `name:"allow-destroy" help:"Allow deleting or replacing preventDestroy objects."`
 	AllowMassDelete bool     `name:"allow-mass-delete" help:"Allow deleting more than settings.maxDeletePercent of a kind, or forgetting every object the state owns."`
 
@@ -52,11 +53,19 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 			}
 		}
 	}
-	format, err := render.ParseFormat(c.Output)
+	o, err := parseOutput(c.Output)
 	if err != nil {
 		return err
 	}
+	return o.run(streams, render.ReportFormatVersion, func(streams *IO) error { return c.run(g, streams, ctx, o) })
+}
+
+func (c *ApplyCmd) run(g *Globals, streams *IO, ctx context.Context, o output) error {
+	format := o.format
 	ropts := g.renderOptions(streams)
+	if o.github {
+		ropts.Color = false
+	}
 	ws, err := g.openWorkspace(ctx, streams, openOptions{lock: !c.DryRun})
 	if err != nil {
 		return err
@@ -73,8 +82,9 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	locate := render.NewLocator(ws.manifest)
 	if format == render.Text {
-		if err := render.Plan(streams.Stdout, p, render.Text, ropts); err != nil {
+		if err := renderPlan(streams, p, o, ropts, locate); err != nil {
 			return err
 		}
 	}
@@ -83,7 +93,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		if format != render.Text {
 			render.Plan(streams.Stderr, p, render.Text, ropts)
 		}
-		return withCode(ExitRefused, errors.New("the plan is unsafe; nothing was applied"))
+		return withCode(ExitRefused, unsafePlan(p))
 	}
 	if p.Empty() && len(p.Refresh) == 0 && len(p.Settled) == 0 && !p.RecordsSelections() {
 		// Nothing to change, but the state may have learnt its team (keep
@@ -146,7 +156,7 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		progress.Close()
 	}
 	if report != nil {
-		if err := render.Report(streams.Stdout, report, format, ropts); err != nil {
+		if err := renderReport(streams, report, o, ropts, locate); err != nil {
 			return err
 		}
 	}
@@ -162,6 +172,36 @@ func (c *ApplyCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	}
 	return nil
 }
+
+// renderReport shows the apply's report in o's format; github is the text
+// view, fenced, then an error annotation per failed change, on the manifest
+// line of its object.
+func renderReport(streams *IO, r *apply.Report, o output, ropts render.Options, locate render.Locator) error {
+	if !o.github {
+		return render.Report(streams.Stdout, r, o.format, ropts)
+	}
+	if err := fenced(streams.Stdout, func(w io.Writer) error { return render.Report(w, r, render.Text, ropts) }); err != nil {
+		return err
+	}
+	return render.WriteAnnotations(streams.Stdout, render.ReportAnnotations(r, locate))
+}
+
+// unsafePlan is the refusal of an unsafe plan: one line, which unwraps to
+// each finding not overridden, for the JSON view.
+func unsafePlan(p *plan.Plan) error {
+	errs := []error{errors.New("the plan is unsafe; nothing was applied")}
+	for _, f := range p.Findings {
+		if !f.Overridden {
+			errs = append(errs, fmt.Errorf("safety rule %s: %s; to apply it anyway, pass %s", f.Rule, f.Message, f.Override))
+		}
+	}
+	return &refusal{errs: errs}
+}
+
+type refusal struct{ errs []error }
+
+func (r *refusal) Error() string   { return r.errs[0].Error() }
+func (r *refusal) Unwrap() []error { return r.errs }
 
 // plan computes a fresh plan, or reads the saved one and checks that
 // nothing it was planned against has moved.

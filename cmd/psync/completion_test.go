@@ -18,13 +18,15 @@ var completionCases = []struct {
 	line string
 	want []string
 }{
-	{"psync ", []string{"apply", "completion", "import", "plan", "sandbox", "schema", "state", "validate", "version"}},
+	{"psync ", []string{"apply", "completion", "import", "plan", "sandbox", "schema", "show", "state", "validate", "version"}},
+	{"psync show --output ", []string{"json", "markdown", "text"}},
+	{"psync validate --output ", []string{"github", "json", "text"}},
 	{"psync p", []string{"plan"}},
 	{"psync -f x.yaml --sandbox sb p", []string{"plan"}},
 	{"psync plan --o", []string{"--out", "--output"}},
-	{"psync plan --output ", []string{"json", "markdown", "text"}},
+	{"psync plan --output ", []string{"github", "json", "markdown", "text"}},
 	{"psync plan -o m", []string{"markdown"}},
-	{"psync apply --output ", []string{"json", "text"}},
+	{"psync apply --output ", []string{"github", "json", "text"}},
 	{"psync apply --auto", []string{"--auto-approve"}},
 	{"psync sandbox ", []string{"serve"}},
 	{"psync state ", []string{"list", "migrate", "pull", "push", "rm", "show", "unlock"}},

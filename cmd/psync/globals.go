@@ -2,11 +2,17 @@ package main
 
 import "time"
 
+// The defaults of -f and --api-url (kong.Vars hands them to the tags).
+const (
+	defaultManifest = "psync.yaml"
+	defaultAPIURL   = "https://api.paperspace.com/v1"
+)
+
 // Globals are the flags every command takes.
 type Globals struct {
-	File    string `short:"f" name:"file" placeholder:"FILE|DIR" default:"psync.yaml" help:"Manifest file, or a directory whose *.yaml and *.yml files are merged."`
+	File    string `short:"f" name:"file" placeholder:"FILE|DIR" default:"${defaultManifest}" help:"Manifest file, or a directory whose *.yaml and *.yml files are merged."`
 	State   string `name:"state" env:"PSYNC_STATE" placeholder:"FILE|s3://BUCKET/KEY" help:"Where the state lives: a file, or s3://BUCKET/KEY (default: settings.state, else psync.state.json next to the manifest)."`
-	APIURL  string `name:"api-url" env:"PAPERSPACE_API_URL" default:"https://api.paperspace.com/v1" help:"Base URL of the Paperspace API. The key is read from PAPERSPACE_API_KEY."`
+	APIURL  string `name:"api-url" env:"PAPERSPACE_API_URL" default:"${defaultAPIURL}" help:"Base URL of the Paperspace API. The key is read from PAPERSPACE_API_KEY."`
 	Sandbox string `name:"sandbox" placeholder:"DIR" help:"Run against an embedded sandbox with its data in DIR instead of Paperspace."`
 
 	// Checked in connect, not by a kong enum: an empty PSYNC_SANDBOX_DIALECT

@@ -32,6 +32,7 @@ type CLI struct {
 	Validate ValidateCmd `cmd:"" help:"Check the manifest and its scripts without contacting the API."`
 	Plan     PlanCmd     `cmd:"" help:"Show what apply would change."`
 	Apply    ApplyCmd    `cmd:"" help:"Make the team match the manifest (or a saved plan)."`
+	Show     ShowCmd     `cmd:"" help:"Show a saved plan (text, json or markdown) without contacting the API."`
 	Import   ImportCmd   `cmd:"" help:"Write a manifest describing the team as it is, and take ownership of it."`
 	State    StateCmd    `cmd:"" help:"Inspect and change the state: list, show, rm, pull, push, migrate, unlock."`
 	Schema   SchemaCmd   `cmd:"" help:"Print the manifest's JSON Schema."`
@@ -106,6 +107,7 @@ func run(args []string, streams *IO) (code int) {
 		kong.Help(helpPrinter),
 		kong.Writers(streams.Stdout, streams.Stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.Vars{"defaultManifest": defaultManifest, "defaultAPIURL": defaultAPIURL},
 	)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)

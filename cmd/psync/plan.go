@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/google/renameio/v2"
 
@@ -18,7 +18,7 @@ import (
 // PlanCmd shows what apply would change, and can save it for apply.
 type PlanCmd struct {
 	Out              string   `name:"out" placeholder:"FILE" help:"Save the plan to FILE, to apply exactly it with 'psync apply FILE'."`
-	Output           string   `name:"output" short:"o" enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown (a pull-request comment)."`
+	Output           string   `name:"output" short:"o" enum:"text,json,markdown,github" default:"text" help:"Output format: text, json, markdown (a pull-request comment) or github (text, then annotations for GitHub Actions)."`
 	DetailedExitcode bool     `name:"detailed-exitcode" help:"Exit 0 when there are no changes, 2 when there are, 1 on error (3 when unsafe)."`
 	Prune            bool     `name:"prune" help:"Also delete remote objects psync does not own (never ignored ones)."`
 	Target           []string `name:"target" placeholder:"KIND/NAME" help:"Only plan these objects and their assignments (script/NAME or template/NAME; repeatable)."`
@@ -30,10 +30,14 @@ type PlanCmd struct {
 // Run plans and renders. Exit 3 when the plan is unsafe; with
 // --detailed-exitcode, 2 when there are changes.
 func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
-	format, err := render.ParseFormat(c.Output)
+	o, err := parseOutput(c.Output)
 	if err != nil {
 		return err
 	}
+	return o.run(streams, render.PlanFormatVersion, func(streams *IO) error { return c.run(g, streams, ctx, o) })
+}
+
+func (c *PlanCmd) run(g *Globals, streams *IO, ctx context.Context, o output) error {
 	if c.Out != "" {
 		if err := checkOut(c.Out); err != nil {
 			return err
@@ -67,7 +71,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		return err
 	}
 	noteUnresolved(streams.Stderr, ws.manifest)
-	if err := render.Plan(streams.Stdout, p, format, g.renderOptions(streams)); err != nil {
+	if err := renderPlan(streams, p, o, g.renderOptions(streams), render.NewLocator(ws.manifest)); err != nil {
 		return err
 	}
 	noteLeftOut(streams, p)
@@ -75,7 +79,7 @@ func (c *PlanCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		if err := savePlan(c.Out, p); err != nil {
 			return err
 		}
-		fmt.Fprintf(streams.Stderr, "Saved the plan to %s. Apply exactly it with: psync apply %s\n", c.Out, applyArgs(p, c.Out))
+		fmt.Fprintf(streams.Stderr, "Saved the plan to %s. Apply exactly it with:\n  %s\n", c.Out, g.applyCommand(overrides(p), c.Out))
 	}
 	switch {
 	case p.Refused():
@@ -94,17 +98,30 @@ func noteLeftOut(streams *IO, p *plan.Plan) {
 	}
 }
 
-// applyArgs is what to pass to psync apply to run a saved plan: the apply
-// judges the plan's safety findings by its own flags, so those the plan
-// needs come too.
-func applyArgs(p *plan.Plan, file string) string {
+// renderPlan shows p in o's format; github is the text view, fenced so
+// that nothing in it is read as a workflow command, then a warning
+// annotation per safety finding, on the manifest line of its object.
+func renderPlan(streams *IO, p *plan.Plan, o output, ropts render.Options, locate render.Locator) error {
+	if !o.github {
+		return render.Plan(streams.Stdout, p, o.format, ropts)
+	}
+	ropts.Color = false
+	if err := fenced(streams.Stdout, func(w io.Writer) error { return render.Plan(w, p, render.Text, ropts) }); err != nil {
+		return err
+	}
+	return render.WriteAnnotations(streams.Stdout, render.FindingAnnotations(p, locate))
+}
+
+// overrides are the flags psync apply needs to run a saved plan: the apply
+// judges the plan's safety findings by its own flags.
+func overrides(p *plan.Plan) []string {
 	var flags []string
 	for _, f := range p.Findings {
 		if !slices.Contains(flags, f.Override) {
 			flags = append(flags, f.Override)
 		}
 	}
-	return strings.Join(append(flags, file), " ")
+	return flags
 }
 
 // checkOut refuses an --out that cannot be written, before the team is

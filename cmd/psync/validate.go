@@ -9,45 +9,90 @@ import (
 
 	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/render"
 )
 
 // ValidateCmd checks the manifest, its script files and their shell syntax
 // without contacting the API.
-type ValidateCmd struct{}
+type ValidateCmd struct {
+	Output string `name:"output" short:"o" enum:"text,json,github" default:"text" help:"Output format: text, json ({\"valid\", \"errors\"}) or github (annotations for GitHub Actions)."`
+}
 
 // Run loads the manifest and runs `bash -n` on its shell scripts. Every
 // problem goes to stderr as file:line:column: message and the exit code is
-// 1; a valid manifest prints a one-line summary to stdout.
+// 1; a valid manifest prints a one-line summary to stdout. With json, the
+// problems are one document on stdout; with github, one ::error workflow
+// command each, on its line.
 func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
-	m, err := loadManifest(g.File, streams)
+	o, err := parseOutput(c.Output)
 	if err != nil {
 		return err
+	}
+	m, diags, err := validate(ctx, g.File, streams)
+	var invalid *manifest.Errors
+	if errors.As(err, &invalid) {
+		diags = invalid.Diagnostics // printed to stderr by loadManifest
+	}
+	switch {
+	case o.format == render.JSON:
+		doc := render.NewJSONValidation(diags)
+		if err != nil && invalid == nil {
+			// The manifest could not be read at all.
+			doc.Valid, doc.Errors = false, render.NewJSONErrors(render.ValidationFormatVersion, err).Errors
+		}
+		if werr := render.WriteJSON(streams.Stdout, doc); werr != nil {
+			return errors.Join(err, werr)
+		}
+	case o.github && err != nil:
+		if werr := render.WriteAnnotations(streams.Stdout, errorAnnotations(err)); werr != nil {
+			return errors.Join(err, werr)
+		}
+	case o.github:
+		if werr := render.WriteAnnotations(streams.Stdout, render.DiagnosticAnnotations(diags)); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(diags) > 0 {
+		if o.format == render.Text {
+			for _, d := range diags {
+				fmt.Fprintln(streams.Stderr, textsafe.Text(d.String()))
+			}
+		}
+		return withCode(ExitError, fmt.Errorf("shell scripts invalid: %s", nounCount(len(diags), "syntax error")))
+	}
+	if o.format == render.Text {
+		machines := map[string]bool{}
+		for _, a := range m.Assignments {
+			for _, id := range a.Machines {
+				machines[id] = true
+			}
+		}
+		fmt.Fprintf(streams.Stdout, "%s: OK (%s, %s, %s to %s)\n", g.File,
+			nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
+			nounCount(len(m.Assignments), "assignment"), nounCount(len(machines), "machine"))
+	}
+	return nil
+}
+
+// validate loads the manifest and checks its shell scripts: it returns
+// the shell syntax errors, or loadManifest's error.
+func validate(ctx context.Context, path string, streams *IO) (*manifest.Manifest, []manifest.Diagnostic, error) {
+	m, err := loadManifest(path, streams)
+	if err != nil {
+		return nil, nil, err
 	}
 	diags, err := manifest.CheckShell(ctx, m)
 	switch {
 	case errors.Is(err, manifest.ErrNoBash):
 		fmt.Fprintf(streams.Stderr, "psync: note: %v\n", err)
 	case err != nil:
-		return err
+		return nil, nil, err
 	}
-	if len(diags) > 0 {
-		manifest.SortDiagnostics(diags)
-		for _, d := range diags {
-			fmt.Fprintln(streams.Stderr, textsafe.Text(d.String()))
-		}
-		fmt.Fprintf(streams.Stderr, "psync: shell scripts invalid: %s\n", nounCount(len(diags), "syntax error"))
-		return withCode(ExitError, nil)
-	}
-	machines := map[string]bool{}
-	for _, a := range m.Assignments {
-		for _, id := range a.Machines {
-			machines[id] = true
-		}
-	}
-	fmt.Fprintf(streams.Stdout, "%s: OK (%s, %s, %s to %s)\n", g.File,
-		nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
-		nounCount(len(m.Assignments), "assignment"), nounCount(len(machines), "machine"))
-	return nil
+	manifest.SortDiagnostics(diags)
+	return m, diags, nil
 }
 
 // loadManifest loads the manifest; when it is invalid, every problem is
@@ -59,7 +104,7 @@ func loadManifest(path string, streams *IO) (*manifest.Manifest, error) {
 		for _, d := range invalid.Diagnostics {
 			fmt.Fprintln(streams.Stderr, textsafe.Text(d.String()))
 		}
-		return nil, withCode(ExitError, fmt.Errorf("manifest invalid: %s", nounCount(len(invalid.Diagnostics), "problem")))
+		return nil, withCode(ExitError, &invalidManifest{errs: invalid})
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {

@@ -72,11 +72,15 @@ func jsonErrors(err error) []JSONError {
 		}
 		return out
 	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			out = append(out, jsonErrors(e)...)
+	// Errors put together (errors.Join, or one that unwraps to several)
+	// are one entry each, wherever they are in the chain of wrappers.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				out = append(out, jsonErrors(e)...)
+			}
+			return out
 		}
-		return out
 	}
 	var re *remote.Error
 	if errors.As(err, &re) {

@@ -21,8 +21,8 @@ const ReportFormatVersion = 1
 type JSONPlan struct {
 	FormatVersion int             `json:"formatVersion"`
 	APIURL        string          `json:"apiUrl"`
-	Team          string          `json:"team,omitempty"`
-	StateLineage  string          `json:"stateLineage,omitempty"`
+	Team          string          `json:"team"`
+	StateLineage  string          `json:"stateLineage"`
 	StateSerial   int64           `json:"stateSerial"`
 	Empty         bool            `json:"empty"`
 	Refused       bool            `json:"refused"`
@@ -91,8 +91,8 @@ type JSONChange struct {
 	ID               string           `json:"id"`
 	Machine          string           `json:"machine"`
 	Reasons          []string         `json:"reasons"`
-	Before           *plan.Attributes `json:"before" jsonschema:"oneof_type=object;null"`
-	After            *plan.Attributes `json:"after" jsonschema:"oneof_type=object;null"`
+	Before           *plan.Attributes `json:"before"`
+	After            *plan.Attributes `json:"after"`
 	Protected        bool             `json:"protected"`
 	AffectedMachines []string         `json:"affectedMachines"`
 	DependsOn        []string         `json:"dependsOn"`

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/psync-dev/psync/pkg/plan"
+	"github.com/psync-dev/psync/pkg/render"
+)
+
+// ShowCmd renders a saved plan, as terraform show does: no manifest, no
+// state and no API call.
+type ShowCmd struct {
+	PlanFile string `arg:"" name:"planfile" help:"A plan saved with 'psync plan --out FILE'."`
+	Output   string `name:"output" short:"o" enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown (a pull-request comment)."`
+}
+
+// Run reads the plan file and renders it. The plan is shown as it was
+// made: whether it is still current is for apply to check.
+func (c *ShowCmd) Run(g *Globals, streams *IO) error {
+	o, err := parseOutput(c.Output)
+	if err != nil {
+		return err
+	}
+	return o.run(streams, render.PlanFormatVersion, func(streams *IO) error {
+		f, err := os.Open(c.PlanFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		p, err := plan.Read(f)
+		if err != nil {
+			return fmt.Errorf("read plan %s: %w", c.PlanFile, err)
+		}
+		return render.Plan(streams.Stdout, p, o.format, g.renderOptions(streams))
+	})
+}
