@@ -12,6 +12,8 @@
 //     a run for another branch applies nothing; the summary is written when
 //     psync fails; a pull request that edits the state fails its plan check
 //     and says why; a fork gets "no secrets for forks".
+//   - s3_test.go, with the state in a real S3 server (versitygw): the S3
+//     pair applies the newest main, pushes nothing, and its plan only reads.
 //   - github_test.go, against a small GitHub REST API served by the test:
 //     one comment per pull request, one drift issue, closed when the team
 //     matches again.
