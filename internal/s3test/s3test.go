@@ -1,8 +1,8 @@
 // Package s3test runs a real S3-compatible server for tests: versitygw
 // (github.com/versity/versitygw, the posix backend), pinned by the tool
-// line of go.mod, built once per test binary with the go of the toolchain
-// (the build cache makes every build after the first a link), and started
-// on a loopback port in a temporary directory.
+// line of go.mod, built by `go tool` with the go of the toolchain (the
+// build cache keeps the linked binary, so it is built once per machine),
+// and started on a loopback port in a temporary directory.
 //
 // It is a real server, not an in-process fake: conditional writes, ETags,
 // error codes and signatures are the server's.
@@ -38,23 +38,38 @@ var (
 	buildErr  error
 )
 
-// Binary builds versitygw once per test process and returns its path.
+// Binary returns the path of versitygw, built once per test process.
+// `go tool -n` builds the tool of go.mod's tool line and keeps the linked
+// binary in the Go build cache, so only the first test binary of a run (or
+// of a machine) pays for the build; the others find it.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "psync-versitygw-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "versitygw")
 		goroot, err := exec.Command("go", "env", "GOROOT").Output()
 		if err != nil {
 			buildErr = fmt.Errorf("go env GOROOT: %w", err)
 			return
 		}
 		gocmd := filepath.Join(strings.TrimSpace(string(goroot)), "bin", "go")
-		// Built in this module, so go.mod's versions are the ones used.
+		// Run in this module (the test's directory), so go.mod's
+		// versions are the ones built.
+		out, err := exec.Command(gocmd, "tool", "-n", "versitygw").Output()
+		if err == nil {
+			lines := strings.Fields(strings.TrimSpace(string(out)))
+			if len(lines) > 0 {
+				if _, serr := os.Stat(lines[len(lines)-1]); serr == nil {
+					binPath = lines[len(lines)-1]
+					return
+				}
+			}
+		}
+		// An older layout of the cache: build it into a temporary directory.
+		dir, err := os.MkdirTemp("", "psync-versitygw-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "versitygw")
 		cmd := exec.Command(gocmd, "build", "-o", binPath, toolPath)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build %s (the S3 server the tests need): %v\n%s", toolPath, err, out)
