@@ -142,7 +142,12 @@ func (c *ApplyCmd) run(g *Globals, streams *IO, ctx context.Context, o output) e
 		defer close(noticed)
 		notice("psync: interrupted: finishing the changes in flight (interrupt again to exit at once)")
 	})
-	report, runErr := apply.Run(ctx, p, ws.client, journal, opts)
+	// A state that changed underneath (this run's lock was removed by
+	// force and another process wrote it) cannot take this run's changes:
+	// start nothing more.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	report, runErr := apply.Run(runCtx, p, ws.client, stopOnLostState{journal, stopRun}, opts)
 	// Fold the journal into the state file, whatever happened: every
 	// change done is in it.
 	closeErr := journal.Close()
@@ -295,4 +300,18 @@ func confirm(ctx context.Context, streams *IO) error {
 		}
 		return nil
 	}
+}
+
+// stopOnLostState stops the apply once the state changed underneath.
+type stopOnLostState struct {
+	state.Recorder
+	stop context.CancelFunc
+}
+
+func (r stopOnLostState) Update(fn func(*state.State)) error {
+	err := r.Recorder.Update(fn)
+	if errors.Is(err, state.ErrStateChanged) {
+		r.stop()
+	}
+	return err
 }

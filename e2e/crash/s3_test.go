@@ -3,6 +3,7 @@ package crash
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -246,4 +247,75 @@ func TestS3LeavesNoLocalState(t *testing.T) {
 		}
 	}
 	e.check(t, d, "after an apply to S3")
+}
+
+// TestS3LostLockCannotOverwrite removes a running apply's lock by force
+// and writes the state from another process, as an operator who unlocked
+// the wrong lock would: the first apply's next write fails the
+// compare-and-swap, overwrites nothing, and keeps its state in
+// psync-errored.state.json, which state push then restores. (The apply
+// also starts nothing more once its write failed: the log shows "not
+// started", unless the machine was too slow for it to have any left.)
+func TestS3LostLockCannotOverwrite(t *testing.T) {
+	e, srv, bucket := newS3Env(t, sandbox.Faults{Latency: 10 * time.Millisecond})
+	d := desired{nScripts: 40}
+	d.write(t, e.dir)
+	first := e.command("apply", "--auto-approve", "--parallelism", "2")
+	var out1 lockedBuffer
+	first.Stdout, first.Stderr = &out1, &out1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var lock struct{ ID string }
+	deadline := time.Now().Add(30 * time.Second)
+	for e.inst.Server.Stats().Writes() < 20 || lock.ID == "" {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("the apply never got going\n%s", out1.String())
+		}
+		if obj, err := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("teams/a/psync.state.json.lock")}); err == nil {
+			json.NewDecoder(obj.Body).Decode(&lock)
+			obj.Body.Close()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, msg := e.run("state", "unlock", lock.ID); code != 0 {
+		t.Fatalf("state unlock: exit %d\n%s", code, msg)
+	}
+	other := filepath.Join(t.TempDir(), "other.json")
+	os.WriteFile(other, []byte(`{"formatVersion":1,"lineage":"00000000-0000-4000-8000-000000000000","serial":1000,"apiUrl":"`+e.inst.URL+`","scripts":[],"templates":[]}`), 0o644)
+	if code, msg := e.run("state", "push", "--force", other); code != 0 {
+		t.Fatalf("state push: exit %d\n%s", code, msg)
+	}
+	err := first.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the apply that lost its lock: %v, want exit 1\n%s", err, out1.String())
+	}
+	t.Logf("the apply that lost its lock said:\n%s", lastLines(out1.String(), 3))
+	for _, want := range []string{"the state changed since psync read it", "nothing was overwritten", "psync-errored.state.json"} {
+		if !strings.Contains(out1.String(), want) {
+			t.Errorf("the apply's output does not say %q:\n%s", want, out1.String())
+		}
+	}
+	if st := e.loadState(t); st.Lineage != "00000000-0000-4000-8000-000000000000" || st.Serial != 1001 {
+		t.Fatalf("the pushed state was overwritten: lineage %s serial %d", st.Lineage, st.Serial)
+	}
+	rescued := filepath.Join(e.dir, "psync-errored.state.json")
+	if code, msg := e.run("state", "push", rescued); code != 3 || !strings.Contains(msg, "lineage") {
+		t.Fatalf("push of the rescued state over another lineage: exit %d, want 3\n%s", code, msg)
+	}
+	if code, msg := e.run("state", "push", "--force", rescued); code != 0 {
+		t.Fatalf("push --force of the rescued state: exit %d\n%s", code, msg)
+	}
+	if code, msg := e.run("apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply after the rescue: exit %d\n%s", code, msg)
+	}
+	e.check(t, d, "after the lost lock and the rescue")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
