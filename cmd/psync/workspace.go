@@ -59,14 +59,19 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, err
 	}
-	if g.State != "" && !ws.stateInfo.Exists {
-		// Without a state psync owns nothing and adopts by name: say
-		// so, in case --state names the wrong file.
+	if !ws.stateInfo.Exists {
+		// Without a state psync owns nothing and adopts by name: say so,
+		// or "6 to adopt" reads like six new objects, and a --state
+		// naming the wrong file goes unnoticed.
 		what := "state file"
 		if _, local := ws.backend.(*state.File); !local {
 			what = "state"
 		}
-		fmt.Fprintf(streams.Stderr, "psync: note: %s %s does not exist yet: psync owns nothing there (a first apply, or a mistyped --state?)\n", what, ws.backend)
+		if g.State != "" {
+			fmt.Fprintf(streams.Stderr, "psync: note: %s %s does not exist yet: psync owns nothing there (a first apply, or a mistyped --state?)\n", what, ws.backend)
+		} else {
+			fmt.Fprintf(streams.Stderr, "psync: note: no %s: objects found by name will be adopted (%s does not exist yet)\n", what, ws.backend)
+		}
 	}
 	ws.client, ws.target, ws.closeConn, err = g.connect(ctx, streams)
 	if err != nil {
