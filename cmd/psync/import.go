@@ -20,15 +20,16 @@ import (
 	"github.com/psync-dev/psync/pkg/state"
 )
 
-// ImportCmd writes a manifest describing the team as it is and records
-// ownership of what it describes in the state file.
+// ImportCmd writes a manifest describing the team as it is. It records
+// nothing in the state: the first apply of the manifest adopts by name.
 type ImportCmd struct {
 	Out   string `name:"out" placeholder:"FILE" help:"Where to write the manifest (default: the -f file, or psync.yaml in the -f directory)."`
 	Force bool   `name:"force" help:"Overwrite an existing manifest."`
 }
 
 // Run imports. Bodies cannot be read from the API, so import never
-// invents them: it names the files the user must fill in.
+// invents them: it writes those the state holds and names the files the
+// user must fill in.
 func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	out := c.Out
 	if out == "" {
@@ -50,22 +51,10 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// --out may name a directory that does not exist yet; the lock file
-	// needs it before anything else.
-	dirs := []string{filepath.Dir(out)}
-	if f, ok := backend.(*state.File); ok {
-		dirs = append(dirs, filepath.Dir(f.Path))
-	}
-	for _, dir := range dirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	lock, err := backend.Lock(ctx, state.CommandLine())
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
+	// Import only reads the state: recording ownership there would make
+	// any other manifest sharing it delete what it does not name (the
+	// objects it used to list as unmanaged). The first plan of the new
+	// manifest adopts the objects by name instead.
 	st, _, err := backend.Load(ctx)
 	if err != nil {
 		return err
@@ -87,32 +76,27 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	for _, s := range skipped {
 		fmt.Fprintf(streams.Stderr, "psync: warning: %s\n", textsafe.Line(s))
 	}
-	for _, s := range doc.Scripts {
-		st.PutScript(importedScriptState(st, findScript(snap, doc.scriptIDs[s.Name]), snap.AssignmentsKnown))
-	}
-	for _, t := range doc.Templates {
-		id := doc.templateIDs[t.Name]
-		entry := state.Template{ID: id, Name: t.Name, MachineID: t.MachineID, Note: t.Note}
-		// Protection outlives a re-import: it is only dropped by applying
-		// preventDestroy: false.
-		if old, ok := st.TemplateByID(id); ok {
-			entry.PreventDestroy = old.PreventDestroy
-		}
-		st.PutTemplate(entry)
-	}
-
 	body, err := doc.yaml()
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(out, body, 0o644, renameio.WithTempDir(filepath.Dir(out))); err != nil {
+	// --out may name a directory that does not exist yet.
+	dir := filepath.Dir(out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := state.Save(ctx, backend, st); err != nil {
+	if err := renameio.WriteFile(out, body, 0o644, renameio.WithTempDir(dir)); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Stdout, "Imported %s and %s into %s; ownership recorded in %s.\n",
-		plural(len(doc.Scripts), "script"), plural(len(doc.Templates), "template"), out, backend)
+	written, err := writeKnownBodies(dir, doc, st)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Stdout, "Imported %s and %s into %s. The state is unchanged: the first apply adopts them by name.\n",
+		plural(len(doc.Scripts), "script"), plural(len(doc.Templates), "template"), out)
+	if written > 0 {
+		fmt.Fprintf(streams.Stdout, "Wrote %s from the bodies the state %s records.\n", plural(written, "script file"), backend)
+	}
 	var missing []string
 	for _, s := range doc.Scripts {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(out), s.File)); err != nil {
@@ -120,7 +104,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(streams.Stdout, "The API never returns script bodies, so psync wrote none. Put each script's body in the file the manifest names,\n"+
+		fmt.Fprintf(streams.Stdout, "The API never returns script bodies, and the state holds none of these. Put each script's body in the file the manifest names,\n"+
 			"then run 'psync validate' and 'psync plan': the plan will push each body once. %s missing:\n",
 			plural(len(missing), "file is"))
 		const shown = 20
@@ -243,24 +227,6 @@ func (d *importedManifest) yaml() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// importedScriptState is the state entry import records for rs. What the
-// remote reports wins; what only the state knows (the last pushed body and
-// its fingerprint, sensitivity, protection, and the assignments when the API
-// hides them) is kept from an entry with the same id, so a re-import does
-// not make psync forget it.
-func importedScriptState(st *state.State, rs remote.Script, assignmentsKnown bool) state.Script {
-	entry := state.Script{ID: rs.ID, Name: rs.Name, RunOnce: rs.RunOnce, IsEnabled: rs.IsEnabled, Assignments: rs.AssignedMachines}
-	if old, ok := st.ScriptByID(rs.ID); ok {
-		entry.BodySHA256, entry.Body = old.BodySHA256, old.Body
-		entry.BodyHMAC, entry.FingerprintKey, entry.Secrets = old.BodyHMAC, old.FingerprintKey, old.Secrets
-		entry.Sensitive, entry.PreventDestroy = old.Sensitive, old.PreventDestroy
-		if !assignmentsKnown {
-			entry.Assignments = old.Assignments
-		}
-	}
-	return entry
-}
-
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
@@ -271,11 +237,41 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func findScript(snap *remote.Snapshot, id string) remote.Script {
-	for _, s := range snap.Scripts {
-		if s.ID == id {
-			return s
+// writeKnownBodies writes the script files of the manifest doc for which
+// the state holds the body (the last one psync pushed: sensitive bodies
+// are never stored), into dir. A file that exists already is left alone,
+// and nothing is written through a symbolic link. It returns how many it
+// wrote.
+func writeKnownBodies(dir string, doc *importedManifest, st *state.State) (int, error) {
+	written := 0
+	for _, s := range doc.Scripts {
+		old, ok := st.ScriptByID(doc.scriptIDs[s.Name])
+		if !ok || old.Body == nil || old.Sensitive {
+			continue
 		}
+		scripts := filepath.Join(dir, filepath.Dir(s.File))
+		if err := os.MkdirAll(scripts, 0o755); err != nil {
+			return written, err
+		}
+		if fi, err := os.Lstat(scripts); err != nil || !fi.IsDir() {
+			return written, fmt.Errorf("write %s: %s is not a directory", s.File, scripts)
+		}
+		// O_EXCL: an existing file, or a symbolic link, is never written.
+		f, err := os.OpenFile(filepath.Join(dir, s.File), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+		_, err = f.WriteString(*old.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return written, fmt.Errorf("write %s: %w", s.File, err)
+		}
+		written++
 	}
-	return remote.Script{}
+	return written, nil
 }

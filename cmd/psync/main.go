@@ -33,7 +33,7 @@ type CLI struct {
 	Plan     PlanCmd     `cmd:"" help:"Show what apply would change."`
 	Apply    ApplyCmd    `cmd:"" help:"Make the team match the manifest (or a saved plan)."`
 	Show     ShowCmd     `cmd:"" help:"Show a saved plan (text, json or markdown) without contacting the API."`
-	Import   ImportCmd   `cmd:"" help:"Write a manifest describing the team as it is, and take ownership of it."`
+	Import   ImportCmd   `cmd:"" help:"Write a manifest describing the team as it is (the first apply adopts it by name)."`
 	State    StateCmd    `cmd:"" help:"Inspect and change the state: list, show, rm, pull, push, migrate, unlock."`
 	Schema   SchemaCmd   `cmd:"" help:"Print the manifest's JSON Schema."`
 	Sandbox  SandboxCmd  `cmd:"" help:"Run the embedded API sandbox."`
