@@ -45,12 +45,13 @@ finish() {
 if [ -z "${PAPERSPACE_API_KEY:-}" ] && ! uses_sandbox; then
   head_repo=${PSYNC_ACTION_HEAD_REPO:-}
   if [ -n "$head_repo" ] && [ "$head_repo" != "${GITHUB_REPOSITORY:-}" ]; then
+    head_repo=$(printf '%s' "$head_repo" | tr -c 'A-Za-z0-9._/-' '_')
     validate="$out/validate.txt"
     psync "${manifest_args[@]}" validate "${extra_args[@]}" >"$validate" 2>&1
     vcode=$?
     {
       printf '%s\n### %s: no secrets for forks\n\n' "$marker" "$title"
-      printf 'This pull request comes from a fork (%s). GitHub gives such pull requests neither the repository'"'"'s secrets nor a token that may comment, so psync could not read the team and show a plan.\n\n' "$(printf '%s' "$head_repo" | tr -c 'A-Za-z0-9._/-' '_')"
+      printf 'This pull request comes from a fork (%s). GitHub gives such pull requests neither the repository'"'"'s secrets nor a token that may comment, so psync could not read the team and show a plan.\n\n' "$head_repo"
       printf -- '- A maintainer who has reviewed the change can push the branch to this repository and open the pull request from there: that one gets a plan.\n'
       printf -- '- Do **not** switch the workflow to `pull_request_target` to get around this: it would run the fork'"'"'s manifest and scripts with the team'"'"'s API key.\n\n'
       if [ "$vcode" -eq 0 ]; then
@@ -65,7 +66,8 @@ if [ -z "${PAPERSPACE_API_KEY:-}" ] && ! uses_sandbox; then
   fi
   {
     printf '%s\n### %s failed\n\n' "$marker" "$title"
-    printf 'The `api-key` input is empty. Add the repository secret `PAPERSPACE_API_KEY` (Settings → Secrets and variables → Actions) and pass it: `api-key: ${{ secrets.PAPERSPACE_API_KEY }}`.\n'
+    printf 'The `api-key` input is empty. Add the repository secret `PAPERSPACE_API_KEY` (Settings → Secrets and variables → Actions) and pass it: `api-key: ${{ secrets.PAPERSPACE_API_KEY }}`.\n\n'
+    printf 'A pull request opened by Dependabot gets only Dependabot'"'"'s secrets (Settings → Secrets and variables → Dependabot).\n'
   } >"$comment"
   printf '::error::the api-key input is empty: add the secret PAPERSPACE_API_KEY and pass it to the psync action\n'
   finish 1 false

@@ -388,4 +388,15 @@ func TestPlanForkWithoutSecrets(t *testing.T) {
 	if read(t, r.summary) != comment {
 		t.Errorf("the job summary is not the comment")
 	}
+
+	// The same pull request from a branch of the repository, with the
+	// secret missing: the summary says which secret to add.
+	r = w.prRun("no-secret", c1, "fork")
+	passed, out = r.plan(map[string]string{"args": ""})
+	if passed || !strings.Contains(out, "::error::the api-key input is empty") {
+		t.Errorf("without a key: passed %v, want a failure naming the input:\n%s", passed, out)
+	}
+	if summary := read(t, r.summary); !strings.Contains(summary, "Add the repository secret `PAPERSPACE_API_KEY`") {
+		t.Errorf("the summary does not say which secret to add:\n%s", summary)
+	}
 }
