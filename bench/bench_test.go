@@ -368,8 +368,9 @@ func objects(n int) shape { return shape{scripts: n * 9 / 10, templates: n / 10}
 // BenchmarkNoopPlan plans a manifest the team already matches, as psync
 // plan does (a new client: session, fetch, plan), and reports its requests
 // against the fewest the API allows: the session, one request per list
-// (the spec's script and template lists are not paged), and the OS
-// catalogue's pages (a full last page needs one more to see the end).
+// (the spec's script and template lists are not paged), the OS
+// catalogue's pages (a full last page needs one more to see the end), and
+// the machine list's 404 (the spec has none).
 func BenchmarkNoopPlan(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
@@ -383,7 +384,7 @@ func BenchmarkNoopPlan(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			minimum := 1 + 2 + (len(snap.OSTemplates)+api.MaxLimit)/api.MaxLimit
+			minimum := 1 + 2 + (len(snap.OSTemplates)+api.MaxLimit)/api.MaxLimit + 1
 			var requests, runs int
 			var elapsed time.Duration
 			for range b.N {
@@ -405,6 +406,77 @@ func BenchmarkNoopPlan(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkNoopPlanMachines is the no-op plan with machine checks: the
+// live dialect, whose lists are paged, with 1,000 machines; 200 scripts
+// assigned by id (3 machines each) and one by selectors (the six A100
+// boxes and the 992 notebooks), applied once, then planned again. It
+// reports the requests against the pagination minimum — the session and
+// ⌈n/120⌉ pages of each list (scripts, templates, OS catalogue) — plus
+// ⌈machines/120⌉ for the machine list.
+func BenchmarkNoopPlanMachines(b *testing.B) {
+	const machines, scripts = 1_000, 200
+	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Machines: machines}, "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { inst.Close() })
+	dir := b.TempDir()
+	var mf strings.Builder
+	mf.WriteString("version: 1\nscripts:\n")
+	for i := range scripts {
+		fmt.Fprintf(&mf, "  - name: script-%05d\n    script: \"echo %d\\n\"\n", i, i)
+	}
+	mf.WriteString("  - name: fleet-agent\n    script: \"echo agent\\n\"\nassignments:\n")
+	for i := range scripts {
+		fmt.Fprintf(&mf, "  - script: script-%05d\n    machines: [psbox%03d, psbox%03d, psbox%03d]\n", i, i*5%machines+1, i*5%machines+2, i*5%machines+3)
+	}
+	mf.WriteString("  - script: fleet-agent\n    select:\n      - machineType: A100\n        region: ny2\n      - name: \"notebook-*\"\n")
+	path := filepath.Join(dir, "psync.yaml")
+	if err := os.WriteFile(path, []byte(mf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m, err := manifest.Load(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newClient(b, inst.URL, inst.Key, 0)
+	st := state.New()
+	p := planFor(b, c, m, st, c.BaseURL())
+	j := state.NewJournal(filepath.Join(dir, state.DefaultFileName), st)
+	report, err := apply.Run(context.Background(), p, c, j, apply.Options{Parallelism: 32})
+	if cerr := j.Close(); err != nil || cerr != nil || !report.OK() {
+		b.Fatalf("apply: %v %v %v", err, cerr, report.Counts())
+	}
+	snap, err := c.Fetch(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pages := func(n int) int { return max(1, (n+api.MaxLimit-1)/api.MaxLimit) }
+	minimum := 1 + pages(len(snap.Scripts)) + pages(len(snap.Templates)) + pages(len(snap.OSTemplates))
+	var requests, machineRequests, runs int
+	var elapsed time.Duration
+	for range b.N {
+		inst.Server.ResetStats()
+		c := newClient(b, inst.URL, inst.Key, 0)
+		start := time.Now()
+		p := planFor(b, c, m, st, c.BaseURL())
+		elapsed += time.Since(start)
+		if !p.Empty() || p.Refused() || p.RecordsSelections() || len(p.Selections) != 1 {
+			b.Fatalf("the no-op plan has %d changes, %d findings, %d selections", len(p.Changes), len(p.Findings), len(p.Selections))
+		}
+		stats := inst.Server.Stats()
+		requests += stats.Total
+		machineRequests += stats.Count("GET /machines")
+		runs++
+	}
+	b.ReportMetric(float64(requests)/float64(runs), "requests")
+	b.ReportMetric(float64(machineRequests)/float64(runs), "machine-requests")
+	b.ReportMetric(float64(minimum), "min-requests")
+	b.ReportMetric(float64(pages(machines)), "machine-pages")
+	b.ReportMetric((elapsed / time.Duration(runs)).Seconds(), "plan-s")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkRateLimited applies 300 scripts and 600 assignments at

@@ -65,14 +65,21 @@ func (c *ValidateCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	}
 	if o.format == render.Text {
 		machines := map[string]bool{}
+		selectors := 0
 		for _, a := range m.Assignments {
 			for _, id := range a.Machines {
 				machines[id] = true
 			}
+			selectors += len(a.Select)
+		}
+		to := nounCount(len(machines), "machine")
+		if selectors > 0 {
+			// Resolved at plan time, against the team's machines.
+			to += " and " + nounCount(selectors, "selector")
 		}
 		fmt.Fprintf(streams.Stdout, "%s: OK (%s, %s, %s to %s)\n", g.File,
 			nounCount(len(m.Scripts), "script"), nounCount(len(m.Templates), "template"),
-			nounCount(len(m.Assignments), "assignment"), nounCount(len(machines), "machine"))
+			nounCount(len(m.Assignments), "assignment"), to)
 	}
 	return nil
 }
