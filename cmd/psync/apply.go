@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/psync-dev/psync/internal/safefile"
 	"github.com/psync-dev/psync/pkg/apply"
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -208,6 +209,10 @@ type refusal struct{ errs []error }
 func (r *refusal) Error() string   { return r.errs[0].Error() }
 func (r *refusal) Unwrap() []error { return r.errs }
 
+// maxPlanFileBytes caps a saved plan file: one holds every change of a
+// manifest, not every body.
+const maxPlanFileBytes = 64 << 20
+
 // plan computes a fresh plan, or reads the saved one and checks that
 // nothing it was planned against has moved.
 func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.Plan, error) {
@@ -231,7 +236,9 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			Key:             ws.target.Key,
 		})
 	}
-	f, err := os.Open(c.PlanFile)
+	// A saved plan may come from a CI artifact: never a FIFO that blocks,
+	// a device or a huge file.
+	f, err := safefile.Open(c.PlanFile, safefile.Options{Root: filepath.Dir(c.PlanFile), Limit: maxPlanFileBytes, What: "saved plan"})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/psync-dev/psync/pkg/remote"
 )
 
 // TestManifestHoldingTheKeyIsRefused: a manifest (from a pull request,
@@ -71,5 +74,50 @@ func TestHostileAPIErrorIsEscaped(t *testing.T) {
 	}
 	if !strings.Contains(stderr, `\x1b[2J`) || !strings.Contains(stderr, `\u202e`) {
 		t.Errorf("stderr does not show the escapes:\n%s", stderr)
+	}
+}
+
+// TestTrojanSourceIsVisible: bidirectional overrides and zero-width
+// characters show escaped in a plan's body diff (text and Markdown) and
+// are flagged in an imported manifest, so a reviewer sees what will run.
+func TestTrojanSourceIsVisible(t *testing.T) {
+	inst := startSandbox(t)
+	path := writeManifest(t, "version: 1\nscripts:\n  - name: a\n    script: \"if [ \\\"$ROLE\\\" != \\\"user\u202e \u2066# admin\u2069 \u2066\\\" ]; then\\n  echo ok\u200b\\nfi\\n\"\n")
+	for _, format := range []string{"text", "markdown"} {
+		code, stdout, stderr := runPsync(t, "-f", path, "plan", "-o", format)
+		if code != 0 {
+			t.Fatalf("plan -o %s: exit %d\n%s", format, code, stderr)
+		}
+		for _, r := range []string{"\u202e", "\u2066", "\u2069", "\u200b"} {
+			if strings.Contains(stdout, r) {
+				t.Errorf("plan -o %s prints %U raw:\n%s", format, []rune(r)[0], stdout)
+			}
+		}
+		if !strings.Contains(stdout, `\u202e`) || !strings.Contains(stdout, `\u200b`) {
+			t.Errorf("plan -o %s does not show the characters escaped:\n%s", format, stdout)
+		}
+	}
+
+	c, err := remote.New(remote.Config{BaseURL: inst.URL, APIKey: inst.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateScript(context.Background(), remote.ScriptInput{Name: "setup\u202egnp.sh", Body: "echo\n", IsEnabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "imported.yaml")
+	code, _, stderr := runPsync(t, "import", "--out", out)
+	if code != 0 {
+		t.Fatalf("import: exit %d\n%s", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "  # psync: invisible or bidirectional characters on the next line: - name: setup\\u202egnp.sh\n  - name: setup\u202egnp.sh") {
+		t.Errorf("the imported manifest does not flag the name:\n%s", data)
+	}
+	if !strings.Contains(stderr, "invisible or bidirectional") {
+		t.Errorf("import does not warn:\n%s", stderr)
 	}
 }

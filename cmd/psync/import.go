@@ -80,6 +80,10 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	body, flagged := flagInvisible(body)
+	if flagged > 0 {
+		fmt.Fprintf(streams.Stderr, "psync: warning: %s of %s hold invisible or bidirectional characters, which can make a name read as another: each is flagged by a comment above it\n", plural(flagged, "line"), out)
+	}
 	// --out may name a directory that does not exist yet.
 	dir := filepath.Dir(out)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -225,6 +229,28 @@ func (d *importedManifest) yaml() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// flagInvisible puts a comment above every line of an imported manifest
+// that holds an invisible or bidirectional character (which YAML writes
+// as is), showing the line with them escaped, so a reviewer sees what the
+// name really is ("Trojan Source"). It returns how many lines it flagged.
+func flagInvisible(doc []byte) ([]byte, int) {
+	if !textsafe.HasInvisible(string(doc)) {
+		return doc, 0
+	}
+	var out bytes.Buffer
+	n := 0
+	for _, line := range strings.SplitAfter(string(doc), "\n") {
+		if textsafe.HasInvisible(line) {
+			body := strings.TrimRight(line, "\n")
+			indent := body[:len(body)-len(strings.TrimLeft(body, " "))]
+			fmt.Fprintf(&out, "%s# psync: invisible or bidirectional characters on the next line: %s\n", indent, textsafe.Line(strings.TrimSpace(body)))
+			n++
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes(), n
 }
 
 func plural(n int, noun string) string {
