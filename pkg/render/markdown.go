@@ -27,12 +27,15 @@ const mdMinPartial = 400
 
 // mdEscaper turns into character references everything that GitHub's
 // Markdown would read as markup in running text: HTML, table pipes, code
-// spans, emphasis, links, strikethrough, math, @mentions and #references.
+// spans, emphasis, links, strikethrough, math, @mentions and #references,
+// and the autolinks GitHub makes of bare URLs ("https://", "www."), which a
+// hostile name would otherwise turn into a link to anywhere.
 var mdEscaper = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;",
 	"|", "&#124;", "`", "&#96;", "*", "&#42;", "_", "&#95;",
 	"[", "&#91;", "]", "&#93;", "~", "&#126;", `\`, "&#92;",
-	"$", "&#36;", "@", "&#64;", "#", "&#35;",
+	"$", "&#36;", "@", "&#64;", "#", "&#35;", "://", "&#58;//",
+	"www.", "www&#46;", "WWW.", "WWW&#46;", "Www.", "Www&#46;",
 )
 
 // md is user or remote text made inert for Markdown, on one line.
