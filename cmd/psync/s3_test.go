@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/psync-dev/psync/internal/s3test"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // startS3 starts a real S3 server (versitygw) and points the environment
@@ -122,6 +123,27 @@ func TestS3StateCommands(t *testing.T) {
 	if code, stdout, stderr := run("plan", "--detailed-exitcode"); code != 0 {
 		t.Fatalf("plan: exit %d\n%s%s", code, stdout, stderr)
 	}
+
+	// Another runner holds the lock: plan reads without it; apply and the
+	// writing state commands fail at once, naming the holder and the id.
+	other, err := state.OpenS3(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := other.Lock(context.Background(), "psync apply --auto-approve (runner 2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := run("plan", "--detailed-exitcode"); code != 0 {
+		t.Fatalf("plan while locked: exit %d, want 0\n%s%s", code, stdout, stderr)
+	}
+	for _, args := range [][]string{{"apply", "--auto-approve"}, {"state", "rm", "script/a"}, {"state", "push", "--force", old}, {"import", "--out", filepath.Join(t.TempDir(), "imported.yaml")}} {
+		code, _, stderr := run(args...)
+		if code != 1 || !strings.Contains(stderr, "is locked by ") || !strings.Contains(stderr, "(runner 2)") || !strings.Contains(stderr, "psync state unlock ") {
+			t.Errorf("%v while locked: exit %d, want 1 naming the holder and the unlock command\n%s", args, code, stderr)
+		}
+	}
+	lock.Unlock()
 }
 
 // Each misconfiguration gives a clear error naming the setting to check,

@@ -319,3 +319,41 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// TestS3FailedChangesKeepTheDoneOnes applies with API errors and no
+// retries, so that some changes fail: apply exits 1, and every change it
+// printed as done is in the S3 state; a re-run without faults converges.
+func TestS3FailedChangesKeepTheDoneOnes(t *testing.T) {
+	e, _, _ := newS3Env(t, sandbox.Faults{Latency: time.Millisecond, ErrorRate: 0.15, Seed: 13})
+	d := desired{nScripts: 40}
+	d.write(t, e.dir)
+	code, out := e.run("apply", "--auto-approve", "--max-attempts", "1")
+	if code != 1 || !strings.Contains(out, "Apply failed") {
+		t.Fatalf("apply with errors: exit %d, want 1 with failures\n%s", code, out)
+	}
+	st := e.loadState(t)
+	owned := map[string][]string{}
+	for _, s := range st.Scripts {
+		owned[s.Name] = s.Assignments
+	}
+	checked := 0
+	for _, m := range doneLine.FindAllStringSubmatch(out, -1) {
+		checked++
+		as, ok := owned[m[1]]
+		switch {
+		case !ok:
+			t.Errorf("script %s was reported done but the S3 state does not own it", m[1])
+		case m[2] != "" && !slices.Contains(as, m[2]):
+			t.Errorf("%s on %s was reported done but the S3 state does not record it", m[1], m[2])
+		}
+	}
+	t.Logf("%d changes reported done by a failed apply, each in the S3 state", checked)
+	if checked == 0 {
+		t.Fatal("nothing was reported done: the check checked nothing")
+	}
+	e.inst.Server.SetFaults(sandbox.Faults{})
+	if code, out := e.run("apply", "--auto-approve"); code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", code, out)
+	}
+	e.check(t, d, "after a failed apply and a re-run")
+}
