@@ -124,8 +124,9 @@ func TestS3StateCommands(t *testing.T) {
 		t.Fatalf("plan: exit %d\n%s%s", code, stdout, stderr)
 	}
 
-	// Another runner holds the lock: plan reads without it; apply and the
-	// writing state commands fail at once, naming the holder and the id.
+	// Another runner holds the lock: plan (and import, which only reads
+	// the state) read without it; apply and the writing state commands
+	// fail at once, naming the holder and the id.
 	other, err := state.OpenS3(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +138,10 @@ func TestS3StateCommands(t *testing.T) {
 	if code, stdout, stderr := run("plan", "--detailed-exitcode"); code != 0 {
 		t.Fatalf("plan while locked: exit %d, want 0\n%s%s", code, stdout, stderr)
 	}
-	for _, args := range [][]string{{"apply", "--auto-approve"}, {"state", "rm", "script/a"}, {"state", "push", "--force", old}, {"import", "--out", filepath.Join(t.TempDir(), "imported.yaml")}} {
+	if code, _, stderr := run("import", "--out", filepath.Join(t.TempDir(), "imported.yaml")); code != 0 {
+		t.Fatalf("import while locked: exit %d, want 0\n%s", code, stderr)
+	}
+	for _, args := range [][]string{{"apply", "--auto-approve"}, {"state", "rm", "script/a"}, {"state", "push", "--force", old}} {
 		code, _, stderr := run(args...)
 		if code != 1 || !strings.Contains(stderr, "is locked by ") || !strings.Contains(stderr, "(runner 2)") || !strings.Contains(stderr, "psync state unlock ") {
 			t.Errorf("%v while locked: exit %d, want 1 naming the holder and the unlock command\n%s", args, code, stderr)
