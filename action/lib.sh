@@ -145,6 +145,32 @@ is_state_blob() {
   git cat-file -p "$1" | head -n 1 | jq -e 'type == "object" and has("psyncJournal")' >/dev/null 2>&1
 }
 
+# has_github_output reports whether this psync has `--output github` (and
+# `psync show`, which came with it); an older one, chosen with the version
+# input, gets no annotations.
+has_github_output() {
+  psync show --help >/dev/null 2>&1
+}
+
+# annotation_paths rewrites the file= of psync's annotations (stdin to
+# stdout), which name files relative to the directory psync ran in, to be
+# relative to the repository, as GitHub places them. Lines of psync's text
+# are between its own ::stop-commands:: markers, so no line of a script or
+# an API answer is taken for an annotation, here or by GitHub.
+annotation_paths() {
+  local dir=${PSYNC_ACTION_WORKDIR:-.}
+  dir=${dir%/}
+  case "$dir" in
+    . | "" | /*) cat ;;
+    *)
+      dir=${dir#./}
+      # GitHub's property escaping of the prefix: % first, then : and ,.
+      dir=$(printf '%s' "$dir" | sed -e 's/%/%25/g' -e 's/:/%3A/g' -e 's/,/%2C/g' -e 's/[\\&#]/\\&/g')
+      sed -E "s#^(::(error|warning|notice) ([^:]*,)?file=)#\\1$dir/#"
+      ;;
+  esac
+}
+
 # stop_commands switches GitHub's workflow commands (::error:: and the
 # like) off until resume_commands, so that a line psync prints, which may
 # quote a script or an API answer, cannot pose as an annotation or set an

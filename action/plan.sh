@@ -49,6 +49,9 @@ if [ -z "${PAPERSPACE_API_KEY:-}" ] && ! uses_sandbox; then
     validate="$out/validate.txt"
     psync "${manifest_args[@]}" validate "${extra_args[@]}" >"$validate" 2>&1
     vcode=$?
+    if [ "$vcode" -ne 0 ] && has_github_output; then
+      psync "${manifest_args[@]}" validate --output github "${extra_args[@]}" 2>/dev/null | annotation_paths
+    fi
     {
       printf '%s\n### %s: no secrets for forks\n\n' "$marker" "$title"
       printf 'This pull request comes from a fork (%s). GitHub gives such pull requests neither the repository'"'"'s secrets nor a token that may comment, so psync could not read the team and show a plan.\n\n' "$head_repo"
@@ -118,8 +121,25 @@ fi
 
 plan="$out/plan.md"
 errors="$out/plan.err"
-psync "${manifest_args[@]}" plan --detailed-exitcode --output markdown "${extra_args[@]}" >"$plan" 2>"$errors"
-code=$?
+if has_github_output; then
+  # One read of the team: the plan prints its text (for the log) and
+  # annotations (on the manifest's lines), and is saved; the comment is the
+  # saved plan shown as Markdown, with no second call to the API.
+  saved="$out/plan.json"
+  rm -f -- "$saved" "$plan"
+  psync "${manifest_args[@]}" plan --detailed-exitcode --output github --out "$saved" "${extra_args[@]}" 2>"$errors" | annotation_paths
+  code=${PIPESTATUS[0]}
+  case "$code" in
+    0 | 2 | 3)
+      if ! psync -f "${PSYNC_ACTION_MANIFEST:-psync.yaml}" --no-color show "$saved" --output markdown >"$plan" 2>>"$errors"; then
+        code=1
+      fi
+      ;;
+  esac
+else
+  psync "${manifest_args[@]}" plan --detailed-exitcode --output markdown "${extra_args[@]}" >"$plan" 2>"$errors"
+  code=$?
+fi
 if [ -s "$errors" ]; then
   stop_commands
   cat -- "$errors"

@@ -400,3 +400,87 @@ func TestPlanForkWithoutSecrets(t *testing.T) {
 		t.Errorf("the summary does not say which secret to add:\n%s", summary)
 	}
 }
+
+// TestPlanAnnotationsInATeamDirectory: for a team in its own directory
+// (working-directory, as teams-plan.yml runs it), psync's annotations name
+// the manifest's lines relative to the repository, where GitHub shows
+// them; a script line that looks like a workflow command stays text.
+func TestPlanAnnotationsInATeamDirectory(t *testing.T) {
+	w := newWorld(t)
+	team := filepath.Join(w.dev, "teams", "ml")
+	writeManifest(t, team, []string{"a"})
+	forged := "#!/bin/bash\n::error file=README.md,line=1::forged by a script\n````\n"
+	if err := os.WriteFile(filepath.Join(team, "scripts", "a.sh"), []byte(forged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "team ml")
+	w.git(w.dev, "push", "--quiet", "origin", "HEAD:main")
+	base := w.git(w.dev, "rev-parse", "HEAD")
+
+	// A valid plan: the forged line is in the log as text only.
+	w.git(w.dev, "checkout", "--quiet", "-b", "valid")
+	w.git(w.dev, "commit", "--quiet", "--allow-empty", "-m", "nothing")
+	w.git(w.dev, "push", "--quiet", "origin", "valid")
+	r := w.prRun("valid", base, "valid")
+	passed, out := r.plan(map[string]string{"working-directory": "teams/ml", "state": ""})
+	if !passed {
+		t.Fatalf("the plan failed:\n%s", out)
+	}
+	live := liveCommands(out)
+	for _, l := range live {
+		if strings.Contains(l, "forged") {
+			t.Errorf("a script's line became a workflow command: %q\n%s", l, out)
+		}
+	}
+	comment := read(t, filepath.Join(r.out, "comment.md"))
+	if !strings.HasPrefix(comment, "<!-- psync-action plan teams/ml/psync.yaml -->\n") || !strings.Contains(comment, "forged by a script") {
+		t.Errorf("the comment:\n%s", comment)
+	}
+
+	// An invalid manifest: errors on its lines, named from the root.
+	w.git(w.dev, "checkout", "--quiet", "-b", "invalid", base)
+	if err := os.WriteFile(filepath.Join(team, "psync.yaml"), []byte("version: 1\nscripts:\n  - name: a\n    fil: scripts/a.sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "commit", "--quiet", "-am", "typo")
+	w.git(w.dev, "push", "--quiet", "origin", "invalid")
+	r = w.prRun("invalid", base, "invalid")
+	passed, out = r.plan(map[string]string{"working-directory": "teams/ml", "state": ""})
+	if passed {
+		t.Fatalf("the plan of an invalid manifest passed:\n%s", out)
+	}
+	want := "::error file=teams/ml/psync.yaml,line=4,col=5,"
+	found := false
+	for _, l := range liveCommands(out) {
+		found = found || strings.HasPrefix(l, want)
+	}
+	if !found {
+		t.Errorf("no annotation starts with %q:\n%s", want, out)
+	}
+	comment = read(t, filepath.Join(r.out, "comment.md"))
+	if !strings.Contains(comment, "### psync plan failed (exit 1)") || !strings.Contains(comment, `unknown field "fil"`) {
+		t.Errorf("the comment does not show the error:\n%s", comment)
+	}
+}
+
+// liveCommands are the lines of a step's log that GitHub reads as workflow
+// commands: those starting with "::" outside ::stop-commands::TOKEN ...
+// ::TOKEN:: blocks.
+func liveCommands(log string) []string {
+	var live []string
+	token := ""
+	for _, l := range strings.Split(log, "\n") {
+		switch {
+		case token != "":
+			if l == "::"+token+"::" {
+				token = ""
+			}
+		case strings.HasPrefix(l, "::stop-commands::"):
+			token = strings.TrimPrefix(l, "::stop-commands::")
+		case strings.HasPrefix(l, "::"):
+			live = append(live, l)
+		}
+	}
+	return live
+}
