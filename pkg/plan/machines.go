@@ -202,6 +202,15 @@ type selected struct {
 	empty []manifest.Selector
 }
 
+// has reports whether the manifest has the selector of this text for the
+// script now.
+func (s *selected) has(text string) bool {
+	if s == nil {
+		return false
+	}
+	return slices.ContainsFunc(s.selection.Selectors, func(m SelectorMatch) bool { return m.Selector == text })
+}
+
 // resolve matches a's selectors against the team's machines (skipping
 // machines being deleted), adding to what earlier entries of the same
 // script selected.

@@ -443,3 +443,28 @@ func TestSelectorsAndDrift(t *testing.T) {
 		t.Errorf("drift (-want +got):\n%s", diff)
 	}
 }
+
+// A selector dropped from the manifest unassigns what it matched, saying
+// so; those unassigns are the selectors' (maxDeletePercent counts them),
+// but dropping a selector on purpose is no selector matching nothing.
+func TestSelectorRemovedFromManifest(t *testing.T) {
+	sc := sScript("s1", "cuda", "x", "psbox007", "psbox008", "psbox010")
+	sc.Selectors = []state.Selector{{Selector: "region=ams1", Machines: []string{"psbox007", "psbox008"}}}
+	m := manifestOf([]manifest.Script{mScript("cuda", "x")}, nil, assignAt("cuda", "psbox010"))
+	p, err := Compute(m, machineSnap(fleet(), rScript("s1", "cuda", "psbox007", "psbox008", "psbox010")), stateOf([]state.Script{sc}, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unassign := func(mc string) row {
+		return row{Key: "assignment/cuda/" + mc, Action: Unassign, ID: "s1", Reasons: []string{"select region=ams1 is no longer in the manifest"}, Exists: true}
+	}
+	if diff := cmp.Diff([]row{unassign("psbox007"), unassign("psbox008")}, rows(p)); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if p.Refused() {
+		t.Errorf("refused: %+v", p.Findings)
+	}
+	if !p.RecordsSelections() {
+		t.Error("the state's record of the dropped selector is not forgotten")
+	}
+}

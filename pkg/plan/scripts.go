@@ -418,6 +418,9 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		}
 		if s, ok := wasSelected[mc]; ok {
 			reason = "no longer matched by select " + s
+			if !sel.has(s) {
+				reason = "select " + s + " is no longer in the manifest"
+			}
 			info.unassigns = append(info.unassigns, assignmentKey(d.Name, mc))
 		}
 		add(Unassign, mc, reason)
