@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/psync-dev/psync/pkg/sandbox"
 )
 
 // openPTY opens a pseudo-terminal: psync sees the slave end as its
@@ -155,5 +157,66 @@ func TestColourOnATerminal(t *testing.T) {
 				t.Errorf("colour codes: %t, want %t\n%q", got, tc.colour, term.String())
 			}
 		})
+	}
+}
+
+// On a terminal, apply's status line never counts more changes in
+// progress than --parallelism, and Ctrl-C clears it before the notice, so
+// the notice starts on a clean line (not after "[51/113] … 8 in
+// progress^C"); the report then says in one line what was not started.
+func TestApplyStatusLineAndInterruptOnATerminal(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	// 60 changes of 100ms, two at a time: three seconds, interrupted
+	// after the third.
+	inst, err := sandbox.Start(sandbox.Config{Faults: sandbox.Faults{Latency: 100 * time.Millisecond}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	t.Setenv("PAPERSPACE_API_KEY", inst.Key)
+	var m strings.Builder
+	m.WriteString("version: 1\nscripts:\n")
+	for i := range 60 {
+		fmt.Fprintf(&m, "  - name: s%02d\n    script: \"echo %d\\n\"\n", i, i)
+	}
+	manifest := writeManifest(t, m.String())
+	master, slave := openPTY(t)
+	var term screen
+	go io.Copy(&term, master)
+	interrupts := make(chan os.Signal, 1)
+	var stdout bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"-f", manifest, "apply", "--auto-approve", "--parallelism", "2"},
+			&IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: slave, Interrupts: interrupts})
+	}()
+	term.waitFor(t, "[3/60]")
+	interrupts <- os.Interrupt
+	if code := <-done; code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitInterrupted, term.String())
+	}
+	term.waitFor(t, "interrupted; the state")
+	out := term.String()
+	before, _, ok := strings.Cut(out, "psync: interrupted: finishing the changes in flight")
+	if !ok {
+		t.Fatalf("no interrupt notice:\n%q", out)
+	}
+	if !strings.HasSuffix(before, "\r") || !strings.HasPrefix(before[strings.LastIndex(strings.TrimSuffix(before, "\r"), "\r"):], "\r ") {
+		t.Errorf("the status line was not cleared before the notice:\n%q", before[max(0, len(before)-200):])
+	}
+	for _, line := range strings.Split(out, "\r") {
+		var done, total, inProgress int
+		if _, err := fmt.Sscanf(line, "[%d/%d] ", &done, &total); err != nil {
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, "elapsed, "); ok {
+			if _, err := fmt.Sscanf(rest, "%d in progress", &inProgress); err == nil && inProgress > 2 {
+				t.Errorf("status line %q counts more in progress than --parallelism 2", line)
+			}
+		}
+	}
+	if strings.Count(stdout.String(), "not started") != 1 {
+		t.Errorf("the report does not say once what was not started:\n%s", stdout.String())
 	}
 }
