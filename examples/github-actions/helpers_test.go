@@ -53,11 +53,15 @@ func psyncBinary(t *testing.T) string {
 }
 
 // needTools skips the test when a tool the action's scripts call is
-// missing (every GitHub runner has them).
+// missing (every GitHub runner has them). .ci/run installs them and sets
+// PSYNC_REQUIRE_TOOLS, which turns the skip into a failure.
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("PSYNC_REQUIRE_TOOLS") != "" {
+				t.Fatalf("%s is not installed (PSYNC_REQUIRE_TOOLS is set)", tool)
+			}
 			t.Skipf("%s is not installed", tool)
 		}
 	}

@@ -10,17 +10,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// shellcheck returns shellcheck's path, or skips the test without it;
-// .ci/run installs it and sets PSYNC_REQUIRE_SHELLCHECK=1, which turns the
-// skip into a failure.
+// shellcheck returns shellcheck's path (see needTools).
 func shellcheck(t *testing.T) string {
 	t.Helper()
+	needTools(t, "shellcheck")
 	p, err := exec.LookPath("shellcheck")
 	if err != nil {
-		if os.Getenv("PSYNC_REQUIRE_SHELLCHECK") != "" {
-			t.Fatal("shellcheck is not installed (PSYNC_REQUIRE_SHELLCHECK is set)")
-		}
-		t.Skip("shellcheck is not installed")
+		t.Fatal(err)
 	}
 	return p
 }
