@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// MaxScriptBytes is the largest startup-script body the API accepts.
+// MaxScriptBytes is the largest startup-script body the spec accepts, as
+// Paperspace's legacy API documented; no source gives the live API's.
 const MaxScriptBytes = 16 * 1024
 
 // MaxLimit is the largest page size of a paginated list.

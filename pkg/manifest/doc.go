@@ -18,7 +18,7 @@
 //   - Assignment entries naming the same script are merged; a machine
 //     listed twice for one script is an error.
 //   - A script file must resolve, symlinks included, to a regular UTF-8
-//     file of at most 16 KiB inside the manifest's directory tree and
+//     file of at most MaxBodyBytes inside the manifest's directory tree and
 //     outside any .git directory (CI keeps tokens in .git/config).
 //   - Machine ids match ^[a-z0-9][a-z0-9-]{1,63}$ (psbox001, ps1a2b3c4).
 //   - Names are 1 to 255 characters, without control characters or

@@ -9,8 +9,6 @@ import (
 
 	"github.com/invopop/jsonschema"
 	"gopkg.in/yaml.v3"
-
-	"github.com/psync-dev/psync/pkg/api"
 )
 
 // A script's env: variables psync writes as export lines at the top of the
@@ -254,10 +252,10 @@ func (m *Manifest) ResolveEnv(lookup LookupEnv) error {
 				v.secret = Secret(val)
 			}
 		}
-		if body, ok := s.PushBody(); ok && len(body) > api.MaxScriptBytes {
+		if body, ok := s.PushBody(); ok && len(body) > MaxBodyBytes {
 			// Not the size: with a secret in the body, it tells the
 			// secret's length.
-			errs = append(errs, fmt.Errorf("%s: script %q is over %d bytes (16 KiB) with its env variables, more than the API accepts", s.Pos, s.Name, api.MaxScriptBytes))
+			errs = append(errs, fmt.Errorf("%s: script %q is over %d bytes (256 KiB) with its env variables, more than psync takes", s.Pos, s.Name, MaxBodyBytes))
 		}
 	}
 	return errors.Join(errs...)

@@ -179,8 +179,8 @@ func TestResolveEnv(t *testing.T) {
 		t.Errorf("PushBody = %q, %v; want %q", pushed, ok, want1)
 	}
 
-	env["SET_VAR"] = strings.Repeat("x", 17000)
-	if err := m.ResolveEnv(lookupMap(env)); err == nil || !strings.Contains(err.Error(), "is over 16384 bytes (16 KiB) with its env variables") {
+	env["SET_VAR"] = strings.Repeat("x", MaxBodyBytes)
+	if err := m.ResolveEnv(lookupMap(env)); err == nil || !strings.Contains(err.Error(), "is over 262144 bytes (256 KiB) with its env variables") {
 		t.Errorf("an oversized body: %v", err)
 	}
 	env["SET_VAR"] = "a\x00b"

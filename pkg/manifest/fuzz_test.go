@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
-
-	"github.com/psync-dev/psync/pkg/api"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader as psync.yaml: it must
@@ -47,7 +45,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("no error but manifest %+v", m)
 			}
 			for _, s := range m.Scripts {
-				if len(s.Body) > api.MaxScriptBytes {
+				if len(s.Body) > MaxBodyBytes {
 					t.Fatalf("script %q body of %d bytes accepted", s.Name, len(s.Body))
 				}
 				if s.File != "" && !within(dir, filepath.Join(dir, s.File)) {

@@ -56,6 +56,14 @@ func Load(path string) (*Manifest, error) {
 // bodies inline fit.
 const MaxFileBytes = 16 << 20
 
+// MaxBodyBytes caps one script body: what psync reads of a file and
+// accepts inline. The 16 KiB of api.MaxScriptBytes is the spec's limit (and
+// the legacy API's documented one); the live API documents none, so the
+// plan checks that limit against the dialect (an error against the spec's
+// API, a warning against the live one), and this cap only keeps a hostile
+// manifest from making psync read and push without bound.
+const MaxBodyBytes = 256 << 10
+
 // manifestFiles lists the manifest files of a directory, sorted by name.
 func manifestFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)

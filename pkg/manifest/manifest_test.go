@@ -15,8 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
-
-	"github.com/psync-dev/psync/pkg/api"
 )
 
 // writeTree writes files (slash paths relative to dir) into dir.
@@ -252,14 +250,16 @@ func TestSymlinkEscape(t *testing.T) {
 
 func TestBodySizeLimit(t *testing.T) {
 	dir := t.TempDir()
-	exact := strings.Repeat("x", api.MaxScriptBytes)
+	// The 16 KiB of the spec is the plan's to check, against the dialect;
+	// the manifest caps bodies at MaxBodyBytes.
+	exact := strings.Repeat("x", MaxBodyBytes)
 	writeTree(t, dir, map[string]string{
 		"psync.yaml": "version: 1\nscripts:\n  - name: exact\n    file: exact.sh\n  - name: inline-over\n    script: " + exact + "y\n  - name: inline-exact\n    script: " + exact + "\n",
 		"exact.sh":   exact,
 	})
 	t.Chdir(dir)
 	got := loadErrors(t, "psync.yaml")
-	want := []string{`psync.yaml:6:13: script "inline-over" is 16385 bytes; the API accepts at most 16384 (16 KiB)`}
+	want := []string{`psync.yaml:6:13: script "inline-over" is 262145 bytes; psync takes bodies of at most 262144 (256 KiB)`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

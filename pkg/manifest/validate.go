@@ -13,8 +13,6 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/psync-dev/psync/pkg/api"
 )
 
 // SupportedVersion is the only manifest format version there is.
@@ -266,8 +264,8 @@ func (b *builder) script(s *DocScript) {
 			at.Line++
 		}
 		out.BodyPos = at
-		if len(out.Body) > api.MaxScriptBytes {
-			b.errorf(s.value("script"), "script %q is %d bytes; the API accepts at most %d (16 KiB)", s.Name, len(out.Body), api.MaxScriptBytes)
+		if len(out.Body) > MaxBodyBytes {
+			b.errorf(s.value("script"), "script %q is %d bytes; psync takes bodies of at most %d (256 KiB)", s.Name, len(out.Body), MaxBodyBytes)
 		}
 	}
 	b.m.Scripts = append(b.m.Scripts, out)
@@ -331,8 +329,8 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 		b.errorf(at, "file %q is %s", rel, what)
 		return "", Position{}
 	}
-	if info.Size() > api.MaxScriptBytes {
-		b.errorf(at, "file %q is %d bytes; the API accepts scripts of at most %d (16 KiB)", rel, info.Size(), api.MaxScriptBytes)
+	if info.Size() > MaxBodyBytes {
+		b.errorf(at, "file %q is %d bytes; psync takes bodies of at most %d (256 KiB)", rel, info.Size(), MaxBodyBytes)
 		return "", Position{}
 	}
 	f, err := os.Open(real)
@@ -342,13 +340,13 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 	}
 	defer f.Close()
 	// Read one byte more than allowed, in case the file grew since Stat.
-	data, err := io.ReadAll(io.LimitReader(f, api.MaxScriptBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxBodyBytes+1))
 	if err != nil {
 		b.errorf(at, "file %q cannot be read: %v", rel, unwrapPath(err))
 		return "", Position{}
 	}
-	if len(data) > api.MaxScriptBytes {
-		b.errorf(at, "file %q is over %d bytes; the API accepts scripts of at most 16 KiB", rel, api.MaxScriptBytes)
+	if len(data) > MaxBodyBytes {
+		b.errorf(at, "file %q is over %d bytes; psync takes bodies of at most 256 KiB", rel, MaxBodyBytes)
 		return "", Position{}
 	}
 	if !utf8.Valid(data) {

@@ -32,6 +32,7 @@ func (p *planner) planScripts() {
 	}
 	matches, errs := mt.matchAll(desired)
 	p.errs = append(p.errs, errs...)
+	p.checkScriptSizes()
 	p.renameTargetTaken(mt, KindScript, desired, matches, func(id string) bool { return stByID[id] != nil })
 
 	sel := p.checkMachines()
