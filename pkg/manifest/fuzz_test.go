@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
@@ -50,6 +51,18 @@ func FuzzLoad(f *testing.F) {
 				}
 				if s.File != "" && !within(dir, filepath.Join(dir, s.File)) {
 					t.Fatalf("script %q file %q outside the directory accepted", s.Name, s.File)
+				}
+			}
+			// Secret variables: the body shown never holds a value.
+			const value = "\x01fuzz secret\x02"
+			if m.ResolveEnv(func(string) (string, bool) { return value, true }) == nil {
+				for _, s := range m.Scripts {
+					if strings.Contains(s.DisplayBody(), value) && !strings.Contains(string(data), "fuzz secret") {
+						t.Fatalf("script %q: the body shown holds a secret:\n%s", s.Name, s.DisplayBody())
+					}
+					if _, ok := s.PushBody(); !ok {
+						t.Fatalf("script %q: every secret is set, but PushBody is not ready", s.Name)
+					}
 				}
 			}
 			return
