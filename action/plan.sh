@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# plan.sh: `psync plan --detailed-exitcode --output markdown` for a pull
-# request (PSYNC_ACTION_COMMAND=plan) or for the drift check
-# (PSYNC_ACTION_COMMAND=drift).
+# plan.sh: `psync plan --detailed-exitcode` for a pull request
+# (PSYNC_ACTION_COMMAND=plan) or for the drift check
+# (PSYNC_ACTION_COMMAND=drift). The plan prints its text and GitHub
+# annotations (--output github) and is saved; `psync show` turns the saved
+# plan into the Markdown of the comment.
 #
 # It writes the Markdown to post ($out/comment.md, where $out is
 # action_out) and to the job summary in every case, also when psync fails,
@@ -89,13 +91,26 @@ if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
   state_path=$(git_state_path)
   if [ -n "$state_path" ]; then
     base=$PSYNC_ACTION_BASE_SHA
+    [[ "$base" =~ ^[0-9a-f]{40}([0-9a-f]{24})?$ ]] || action_die "the pull request's base is not a commit id: $base"
     if ! git cat-file -e "$base^{commit}" 2>/dev/null; then
-      git fetch --no-tags --quiet origin "$base"
+      git fetch --no-tags --quiet origin "$base" || true
     fi
     if ! fork_point=$(git merge-base "$base" HEAD 2>/dev/null); then
       # A shallow checkout: fetch the history the merge base needs.
       git fetch --no-tags --quiet --unshallow origin 2>/dev/null || true
-      fork_point=$(git merge-base "$base" HEAD) || action_die "cannot find where this pull request forks from $base"
+      if ! fork_point=$(git merge-base "$base" HEAD 2>/dev/null); then
+        {
+          printf '%s
+### %s failed
+
+' "$marker" "$title"
+          printf 'Could not find where this pull request forks from its base (%s), so whether it edits the state file is unknown. Check out the merge commit with its parents (`actions/checkout` with `fetch-depth: 2`, the default ref), or keep the checkout'"'"'s token (`persist-credentials`) so that the base can be fetched.
+' "${base:0:12}"
+        } >"$comment"
+        printf '::error::cannot find where this pull request forks from %s: check out with fetch-depth: 2
+' "${base:0:12}"
+        finish 1 false
+      fi
     fi
     edited=$(
       git diff --name-only "$fork_point" HEAD -- "$state_path" "$state_path.journal"

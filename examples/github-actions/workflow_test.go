@@ -224,12 +224,18 @@ func TestApplySummaryOnFailure(t *testing.T) {
 // commit, two commits deep (plan.yml's fetch-depth).
 func (w *world) prRun(name, base, head string) *runner {
 	w.t.Helper()
+	return w.prRunDepth(name, base, head, 2)
+}
+
+// prRunDepth is prRun with a checkout depth commits deep.
+func (w *world) prRunDepth(name, base, head string, depth int) *runner {
+	w.t.Helper()
 	w.git(w.dev, "checkout", "--quiet", "--detach", base)
 	w.git(w.dev, "merge", "--quiet", "--no-ff", "-m", "Merge pull request", "origin/"+head)
 	merge := w.git(w.dev, "rev-parse", "HEAD")
 	w.git(w.dev, "push", "--quiet", "--force", "origin", "HEAD:refs/pull/7/merge")
 	r := w.newRunner(name)
-	w.shallowFetch(r.dir, 2, merge, "refs/remotes/pull/7/merge")
+	w.shallowFetch(r.dir, depth, merge, "refs/remotes/pull/7/merge")
 	w.git(r.dir, "checkout", "--quiet", "--force", "refs/remotes/pull/7/merge")
 	r.env = append(r.env, "GITHUB_REF=refs/pull/7/merge", "GITHUB_SHA="+merge)
 	r.scriptEnv = append(r.scriptEnv, "PSYNC_ACTION_COMMAND=plan", "PSYNC_ACTION_BASE_SHA="+base, "PSYNC_ACTION_HEAD_REPO=team/infra")
@@ -483,4 +489,32 @@ func liveCommands(log string) []string {
 		}
 	}
 	return live
+}
+
+// TestPlanWithoutHistorySaysWhy: a checkout one commit deep, whose base
+// cannot be fetched (a private repository without the checkout's token),
+// cannot be compared with the base; the check fails and says what to set.
+func TestPlanWithoutHistorySaysWhy(t *testing.T) {
+	w := newWorld(t)
+	base := w.merge("add a", []string{"a"})
+	w.git(w.dev, "checkout", "--quiet", "-b", "shallow")
+	writeManifest(t, w.dev, []string{"a", "b"})
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add b")
+	w.git(w.dev, "push", "--quiet", "origin", "shallow")
+	r := w.prRunDepth("shallow", base, "shallow", 1)
+	w.git(r.dir, "remote", "set-url", "origin", "file://"+filepath.Join(w.root, "unreachable.git"))
+	passed, out := r.plan(nil)
+	if passed || !strings.Contains(out, "::error::cannot find where this pull request forks from") {
+		t.Fatalf("passed %v, want a failure that says why:\n%s", passed, out)
+	}
+	if summary := read(t, r.summary); !strings.Contains(summary, "fetch-depth: 2") {
+		t.Errorf("the summary does not say what to set:\n%s", summary)
+	}
+	// With its token (the origin reachable), the same checkout fetches what
+	// it needs and plans.
+	w.git(r.dir, "remote", "set-url", "origin", "file://"+w.origin)
+	if passed, out := r.plan(nil); !passed {
+		t.Errorf("with the origin reachable the plan failed:\n%s", out)
+	}
 }
