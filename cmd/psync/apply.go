@@ -100,7 +100,7 @@ func (c *ApplyCmd) run(g *Globals, streams *IO, ctx context.Context, o output) e
 		// Nothing to change, but the state may have learnt its team (keep
 		// it, so that another team's key is refused next time), or a
 		// killed apply's journal may hold its last changes: fold it in.
-		if !c.DryRun && (ws.stateInfo.Pending || migrated || c.learntTeam && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
+		if !c.DryRun && (ws.stateInfo.Pending || migrated || (c.learntTeam || ws.unbound) && len(ws.state.Scripts)+len(ws.state.Templates) > 0) {
 			if err := state.Save(ctx, ws.backend, ws.state); err != nil {
 				return err
 			}
@@ -229,6 +229,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			Prune:           c.Prune || ws.manifest.Settings.Prune,
 			AllowDestroy:    c.AllowDestroy,
 			AllowMassDelete: c.AllowMassDelete,
+			UnboundState:    ws.unbound,
 			Targets:         c.Target,
 			Replace:         c.Replace,
 			APIURL:          ws.target.APIURL,

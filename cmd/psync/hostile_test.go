@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // TestManifestHoldingTheKeyIsRefused: a manifest (from a pull request,
@@ -119,5 +120,33 @@ func TestTrojanSourceIsVisible(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "invisible or bidirectional") {
 		t.Errorf("import does not warn:\n%s", stderr)
+	}
+}
+
+// TestUnboundStateIsSaidAndBound: a state that owns objects but records no
+// target is not taken silently: plan says so, and apply records the target.
+func TestUnboundStateIsSaidAndBound(t *testing.T) {
+	startSandbox(t)
+	path := writeManifest(t, "version: 1\n")
+	statePath := filepath.Join(filepath.Dir(path), "psync.state.json")
+	st := state.New()
+	st.PutScript(state.Script{ID: "scr_gone", Name: "old", IsEnabled: true})
+	if err := st.Save(statePath); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runPsync(t, "-f", path, "plan")
+	if code != 0 || !strings.Contains(stderr, "records no API URL or team") {
+		t.Fatalf("plan: exit %d, want a warning about the unbound state\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runPsync(t, "-f", path, "apply", "--auto-approve", "--allow-mass-delete")
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	got, err := state.Load(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.APIURL == "" {
+		t.Error("apply did not record the target")
 	}
 }

@@ -29,6 +29,10 @@ type workspace struct {
 	target    Target
 	lock      state.Unlocker
 	closeConn func()
+	// unbound is set when the state owned objects but recorded no target:
+	// its ownership is unverified (plan.Options.UnboundState), and apply
+	// records the target.
+	unbound bool
 }
 
 // openOptions say how much of the workspace a command needs.
@@ -86,6 +90,11 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, err
 	}
+	if ws.state.Unbound() {
+		ws.unbound = true
+		fmt.Fprintf(streams.Stderr, "psync: warning: the state %s owns %s but records no API URL or team: it is taken as %s's, which nothing here can verify (changes it alone justifies are marked \"unverified ownership\"); the next apply records the target\n",
+			ws.backend, plural(len(ws.state.Scripts)+len(ws.state.Templates), "object"), ws.target.describe())
+	}
 	if err := ws.state.CheckTarget(ws.target.APIURL, ws.target.Team); err != nil {
 		ws.close()
 		var te *state.TargetError
@@ -95,6 +104,14 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		return nil, err
 	}
 	return ws, nil
+}
+
+// describe names the target: its URL, and its team when known.
+func (t Target) describe() string {
+	if t.Team == "" {
+		return t.APIURL
+	}
+	return fmt.Sprintf("%s (team %s)", t.APIURL, t.Team)
 }
 
 func (ws *workspace) close() {

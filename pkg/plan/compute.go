@@ -35,6 +35,10 @@ type Options struct {
 	// scripts, fromEnv variables). It is required when the manifest has
 	// such a script.
 	Key state.FingerprintKey
+	// UnboundState says the state file recorded no target (API URL and
+	// team) although it owns objects: its ownership cannot be verified,
+	// and every change it alone justifies is flagged (see trust.go).
+	UnboundState bool
 }
 
 // Compute returns the changes that make the remote match desired, given
@@ -89,6 +93,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
+	p.flagUnverifiedOwnership()
 	p.disambiguateKeys()
 	p.linkDependencies()
 

@@ -34,6 +34,14 @@ func describeTarget(url, team string) string {
 	return fmt.Sprintf("%s (team %s)", url, team)
 }
 
+// Unbound reports whether the state owns objects but records no target
+// (no API URL): a file psync did not write whole, or one edited by hand.
+// CheckTarget binds it to the caller's target, and the next save records
+// that; until then its entries prove nothing about this team.
+func (s *State) Unbound() bool {
+	return s != nil && s.APIURL == "" && (len(s.Scripts) > 0 || len(s.Templates) > 0)
+}
+
 // CheckTarget refuses (with a *TargetError) a state that belongs to another
 // API URL, or to another team when both the state and the caller know the
 // team. A state that does not record its target yet adopts this one: the
