@@ -349,25 +349,30 @@ func (b *S3) Lock(ctx context.Context, command string) (Unlocker, error) {
 	}
 }
 
-// readLock reads the lock object.
+// readLock reads the lock object; etag is the version read.
 func (b *S3) readLock(ctx context.Context) (*LockInfo, error) {
-	data, _, err := b.get(ctx, b.lockKey())
+	l, _, err := b.readLockVersion(ctx)
+	return l, err
+}
+
+func (b *S3) readLockVersion(ctx context.Context) (*LockInfo, string, error) {
+	data, etag, err := b.get(ctx, b.lockKey())
 	if errors.Is(err, errNoObject) {
-		return nil, err
+		return nil, "", err
 	}
 	if err != nil {
-		return nil, b.describe("read the lock", err)
+		return nil, "", b.describe("read the lock", err)
 	}
 	var l LockInfo
 	if err := json.Unmarshal(data, &l); err != nil || l.Version == 0 || l.ID == "" {
-		return nil, fmt.Errorf("state %s: the lock object s3://%s/%s is not a psync lock: remove it by hand if nothing else uses it", b, b.Bucket, b.lockKey())
+		return nil, "", fmt.Errorf("state %s: the lock object s3://%s/%s is not a psync lock: remove it by hand if nothing else uses it", b, b.Bucket, b.lockKey())
 	}
-	return &l, nil
+	return &l, etag, nil
 }
 
 // ForceUnlock removes the lock if its id is id.
 func (b *S3) ForceUnlock(ctx context.Context, id string) error {
-	held, err := b.readLock(ctx)
+	held, etag, err := b.readLockVersion(ctx)
 	if errors.Is(err, errNoObject) {
 		return fmt.Errorf("state %s is not locked", b)
 	}
@@ -377,14 +382,29 @@ func (b *S3) ForceUnlock(ctx context.Context, id string) error {
 	if held.ID != id {
 		return fmt.Errorf("state %s is locked with id %s (by %s since %s, running %q), not %s: nothing was unlocked", b, held.ID, held.Who, held.Since.UTC().Format(time.RFC3339), held.Command, id)
 	}
-	return b.deleteLock(ctx)
+	return b.deleteLock(ctx, etag)
 }
 
-func (b *S3) deleteLock(ctx context.Context) error {
-	if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.Bucket, Key: aws.String(b.lockKey())}); err != nil {
-		return b.describe("remove the lock", err)
+// deleteLock removes the lock object if it is still the version read
+// (If-Match), so that a lock taken by another process in between is never
+// removed. A service without conditional deletes gets a plain delete.
+func (b *S3) deleteLock(ctx context.Context, etag string) error {
+	in := &s3.DeleteObjectInput{Bucket: &b.Bucket, Key: aws.String(b.lockKey())}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
 	}
-	return nil
+	_, err := b.client.DeleteObject(ctx, in)
+	if err != nil && etag != "" && (apiCode(err) == "NotImplemented" || httpStatus(err) == http.StatusNotImplemented) {
+		in.IfMatch = nil
+		_, err = b.client.DeleteObject(ctx, in)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case conditionFailed(err):
+		return fmt.Errorf("state %s: the lock changed while psync removed it (another process took it): left as is", b)
+	}
+	return b.describe("remove the lock", err)
 }
 
 type s3Lock struct {
@@ -403,7 +423,7 @@ func (l *s3Lock) Unlock() error {
 	// is removed all the same.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	held, err := b.readLock(ctx)
+	held, etag, err := b.readLockVersion(ctx)
 	if errors.Is(err, errNoObject) {
 		return fmt.Errorf("unlock state %s: the lock was removed while this psync held it (psync state unlock?)", b)
 	}
@@ -413,7 +433,7 @@ func (l *s3Lock) Unlock() error {
 	if held.ID != l.id {
 		return fmt.Errorf("unlock state %s: the lock is now held by %s (lock id %s), not this psync: it was removed while this psync held it; left as is", b, held.Who, held.ID)
 	}
-	return b.deleteLock(ctx)
+	return b.deleteLock(ctx, etag)
 }
 
 // Journal returns a recorder that group-commits the apply's changes: an
