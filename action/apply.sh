@@ -53,7 +53,7 @@ commit=$(git rev-parse HEAD)
 action_output commit "$commit"
 printf '%s\n' "$commit" >"$out/applied-commit"
 if [ -n "${GITHUB_SHA:-}" ] && [ "$GITHUB_SHA" != "$commit" ]; then
-  printf '::notice::applying the newest %s, %s (this run was started by %s, which it contains)\n' "$shown_branch" "${commit:0:12}" "${GITHUB_SHA:0:12}"
+  printf '::notice::applying the newest %s, %s (this run was started by %s)\n' "$shown_branch" "${commit:0:12}" "${GITHUB_SHA:0:12}"
 fi
 
 log="$out/apply.log"
@@ -74,4 +74,7 @@ esac
   fenced "$log" 60000
 } | action_summary
 action_output exitcode "$code"
+if [ "$code" -ne 0 ]; then
+  printf '::error::psync apply %s\n' "$status"
+fi
 exit "$code"
