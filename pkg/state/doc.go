@@ -18,5 +18,14 @@
 // the state file (JournalPath) and folds it into the state file at the
 // end; Load replays a journal that a killed apply left behind.
 //
-// The package knows nothing about HTTP, manifests or plans.
+// Where a state lives is a Backend (Open): File, the state file above and
+// the default, or S3, one object in S3-compatible storage with a lock
+// object beside it, created with If-None-Match, and every write a
+// compare-and-swap on the ETag (If-Match). Each backend's Journal records an
+// apply's changes as its storage allows: the file's on disk before each
+// change counts as done; S3's group-committed into a whole-state PUT at
+// most every FlushInterval, and the rest at Close.
+//
+// The package knows nothing about manifests or plans, nor about the
+// Paperspace API; it talks to S3 through the AWS SDK.
 package state
