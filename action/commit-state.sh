@@ -61,7 +61,7 @@ for attempt in 1 2 3 4 5; do
   fi
   printf '%s\n' "$push_out" >&2
   case "$push_out" in
-    *GH006* | *"protected branch"* | *GH013* | *"rule violations"* | *"Permission to"* | *403*)
+    *GH006* | *"Protected branch"* | *GH013* | *"rule violations"* | *"Permission to"* | *"returned error: 403"*)
       action_die "$branch is protected and this token may not push to it: give actions/checkout a token allowed to bypass the rule (examples/github-actions/README.md, \"Protected main\"). The next apply adopts by name what this one made and deletes nothing."
       ;;
   esac

@@ -518,3 +518,30 @@ func TestPlanWithoutHistorySaysWhy(t *testing.T) {
 		t.Errorf("with the origin reachable the plan failed:\n%s", out)
 	}
 }
+
+// TestProtectedMainSaysHow: when main refuses the state commit as GitHub
+// does for a protected branch, the run fails at once (no retries), says
+// which token to give, and the apply's changes are still done.
+func TestProtectedMainSaysHow(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"})
+	hook := filepath.Join(w.origin, "hooks", "pre-receive")
+	rule := "#!/bin/sh\necho 'error: GH006: Protected branch update failed for refs/heads/main.' >&2\necho 'error: Changes must be made through a pull request.' >&2\nexit 1\n"
+	if err := os.WriteFile(hook, []byte(rule), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := w.checkout("protected", c1)
+	applyCode, commitCode, out := r.apply()
+	if applyCode != 0 || commitCode != 1 {
+		t.Fatalf("apply exit %d, state commit exit %d, want 0 and 1:\n%s", applyCode, commitCode, out)
+	}
+	if !strings.Contains(out, "::error::main is protected and this token may not push to it") || !strings.Contains(out, `"Protected main"`) {
+		t.Errorf("the failure does not say which token to give:\n%s", out)
+	}
+	if strings.Contains(out, "push attempt") {
+		t.Errorf("a protected branch was retried:\n%s", out)
+	}
+	if got := keys(w.sandboxScripts()); len(got) != 1 || got[0] != "a" {
+		t.Errorf("the sandbox has %v, want a", got)
+	}
+}
