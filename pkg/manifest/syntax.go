@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/psync-dev/psync/internal/textsafe"
 )
 
 // YAML syntax errors.
@@ -46,6 +48,11 @@ func syntaxError(file string, data []byte, err error) Diagnostic {
 	loc, ok := locate(lines, line, msg)
 	if !ok {
 		loc = location{line: line, message: msg}
+	}
+	if loc.line >= 1 && loc.line <= len(lines) && loc.col > 0 {
+		// Columns count characters, as yaml.v3's and editors' do.
+		line := lines[loc.line-1]
+		loc.col = utf8.RuneCountInString(line[:min(loc.col-1, len(line))]) + 1
 	}
 	d := Diagnostic{Pos: Position{File: file, Line: loc.line, Column: loc.col}, Message: "invalid YAML: " + loc.message}
 	if loc.line >= 1 && loc.line <= len(lines) {
@@ -468,17 +475,14 @@ func (s *scanner) inBlockScalar(l string) bool {
 const excerptWidth = 60
 
 // excerpt is one source line quoted under a diagnostic, with a caret
-// under col (1-based; 0 for none): short (a window of excerptWidth
+// under col (1-based, in characters; 0 for none): short (a window of excerptWidth
 // characters around the column) and with every character that is not
-// printable shown as "?", tabs as "→", so that neither a long line nor a
-// control character reaches the terminal from the file.
+// printable or invisible (bidirectional, zero-width) shown as "?", tabs as
+// "→", so that neither a long line nor a control character reaches the
+// terminal from the file.
 func excerpt(line string, col int) string {
 	runes := []rune(line)
-	// col counts bytes; the window counts runes.
-	rc := 0
-	if col > 0 {
-		rc = utf8.RuneCountInString(line[:min(col-1, len(line))]) + 1
-	}
+	rc := col
 	start := 0
 	if rc > excerptWidth-10 {
 		start = rc - (excerptWidth - 10)
@@ -492,7 +496,7 @@ func excerpt(line string, col int) string {
 		switch {
 		case r == '\t':
 			b.WriteRune('→')
-		case !unicode.IsPrint(r) || isBidi(r):
+		case !unicode.IsPrint(r) || textsafe.IsInvisible(r):
 			b.WriteByte('?')
 		default:
 			b.WriteRune(r)
@@ -510,10 +514,4 @@ func excerpt(line string, col int) string {
 		out += "\n  | " + strings.Repeat(" ", pad) + "^"
 	}
 	return out
-}
-
-// isBidi reports a bidirectional formatting character, which could make
-// the quoted line read differently from what it is.
-func isBidi(r rune) bool {
-	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x200E || r == 0x200F || r == 0x061C
 }

@@ -157,7 +157,9 @@
 //
 // # JSON apply report (psync apply --output json)
 //
-// One object, [JSONReport], with formatVersion [ReportFormatVersion]:
+// One object, [JSONReport], with formatVersion [ReportFormatVersion]. As
+// in the plan, every field is always present ("" and 0 when they do not
+// apply):
 //
 //	formatVersion  int     version of this format (1)
 //	dryRun         bool    nothing was written; results are the schedule
@@ -171,9 +173,9 @@
 //	  status         string  "done", "failed", "skipped" or "pending" (never
 //	                         started: the apply was interrupted)
 //	  error          string  for "failed": operation, object, HTTP status and
-//	                         the API's message
+//	                         the API's message ("" otherwise)
 //	  skippedBecause string  for "skipped": key of the failed change it needed
-//	  step           int     the order it started in, from 1 (omitted if it never
+//	  step           int     the order it started in, from 1 (0 if it never
 //	                         ran); in a dry run, the schedule
 //	  startedMs      int     start, in milliseconds from the start of the apply
 //	  durationMs     int     how long it took, in milliseconds

@@ -150,8 +150,9 @@ func ReportAnnotations(r *apply.Report, locate Locator) []Annotation {
 			continue
 		}
 		pos, _ := locate(res.Change.Key)
+		// The error names the operation and the object already.
 		out = append(out, Annotation{Level: "error", File: pos.File, Line: pos.Line, Col: pos.Column,
-			Title: "psync: apply failed", Message: fmt.Sprintf("%s %s: %s", verb(res.Change.Action), object(res.Change), resultError(res))})
+			Title: fmt.Sprintf("psync: %s failed", verb(res.Change.Action)), Message: resultError(res)})
 	}
 	return out
 }

@@ -82,3 +82,28 @@ func TestFindingAndReportAnnotations(t *testing.T) {
 		t.Errorf("locate(assignment/a/psbox001) = %v, %t", pos, ok)
 	}
 }
+
+// TestGitHubGolden: the annotations --output github adds to a refused plan
+// and to a failed apply, and to manifest problems, as golden files.
+func TestGitHubGolden(t *testing.T) {
+	m := &manifest.Manifest{
+		Files:     []string{"psync.yaml"},
+		Scripts:   []manifest.Script{{Name: "install-cuda", Pos: manifest.Position{File: "psync.yaml", Line: 3, Column: 5}}},
+		Templates: []manifest.Template{{Name: "base-image", Pos: manifest.Position{File: "psync.yaml", Line: 12, Column: 5}}},
+	}
+	locate := NewLocator(m)
+	write := func(as []Annotation) []byte {
+		var b strings.Builder
+		if err := WriteAnnotations(&b, as); err != nil {
+			t.Fatal(err)
+		}
+		return []byte(b.String())
+	}
+	golden(t, "plan/refused.github", write(FindingAnnotations(refusedPlan(), locate)))
+	golden(t, "plan/hostile.github", write(FindingAnnotations(hostilePlan(), locate)))
+	golden(t, "report/failed.github", write(ReportAnnotations(failedReport(), locate)))
+	golden(t, "validate/invalid.github", write(DiagnosticAnnotations([]manifest.Diagnostic{
+		{Pos: manifest.Position{File: "psync.yaml", Line: 4, Column: 4}, Message: "invalid YAML: this line is indented 3 spaces, which matches no block above it"},
+		{Pos: manifest.Position{File: "scripts/a,b.sh", Line: 2}, Message: "bash: line 2: syntax error near unexpected token `fi'"},
+	})))
+}

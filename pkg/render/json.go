@@ -135,12 +135,12 @@ type JSONResult struct {
 	Kind           plan.Kind   `json:"kind"`
 	Action         plan.Action `json:"action"`
 	Name           string      `json:"name"`
-	ID             string      `json:"id,omitempty"`
-	Machine        string      `json:"machine,omitempty"`
+	ID             string      `json:"id"`
+	Machine        string      `json:"machine"`
 	Status         string      `json:"status"`
-	Error          string      `json:"error,omitempty"`
-	SkippedBecause string      `json:"skippedBecause,omitempty"`
-	Step           int         `json:"step,omitempty"`
+	Error          string      `json:"error"`
+	SkippedBecause string      `json:"skippedBecause"`
+	Step           int         `json:"step"`
 	StartedMs      int64       `json:"startedMs"`
 	DurationMs     int64       `json:"durationMs"`
 }
