@@ -117,15 +117,25 @@ const maxSuggestions = 20
 //
 // It returns the selected machines of each script, and where each was
 // matched, by script name.
+//
+// The errors are one *manifest.Errors, so that every view places each at
+// its line (JSON, GitHub annotations) as it does the loader's.
 func (p *planner) checkMachines() map[string]*selected {
+	var diags []manifest.Diagnostic
+	defer func() {
+		if len(diags) > 0 {
+			manifest.SortDiagnostics(diags)
+			p.errs = append(p.errs, &manifest.Errors{Diagnostics: diags})
+		}
+	}()
 	out := map[string]*selected{}
 	if !p.snap.MachinesKnown {
 		ids := 0
 		for _, a := range p.m.Assignments {
 			ids += len(a.Machines)
 			for _, s := range a.Select {
-				p.errs = append(p.errs, fmt.Errorf("%s: select %s of script %q needs the team's machine list, which this API (%s) does not have: list the machine ids under machines instead",
-					s.Pos, s, a.Script, dialectName(p.snap.Dialect)))
+				diags = append(diags, manifest.Diagnostic{Pos: s.Pos, Message: fmt.Sprintf("select %s of script %q needs the team's machine list, which this API (%s) does not have: list the machine ids under machines instead",
+					s, a.Script, dialectName(p.snap.Dialect))})
 			}
 		}
 		if ids+len(p.m.Templates) > 0 {
@@ -136,7 +146,7 @@ func (p *planner) checkMachines() map[string]*selected {
 	x := newMachineIndex(p.snap.Machines)
 	suggestions := 0
 	unknown := func(at manifest.Position, id, what string) {
-		msg := fmt.Sprintf("%s: machine %s is not in the team", at, id)
+		msg := fmt.Sprintf("machine %s is not in the team", id)
 		if ids := x.byName[id]; len(ids) == 1 {
 			msg += fmt.Sprintf("; %s is the name of machine %s: name it by its id", id, ids[0])
 		} else if suggestions++; suggestions <= maxSuggestions {
@@ -144,7 +154,7 @@ func (p *planner) checkMachines() map[string]*selected {
 				msg += fmt.Sprintf("; did you mean %s?", s)
 			}
 		}
-		p.errs = append(p.errs, fmt.Errorf("%s (%s)", msg, what))
+		diags = append(diags, manifest.Diagnostic{Pos: at, Message: fmt.Sprintf("%s (%s)", msg, what)})
 	}
 	warn := func(at manifest.Position, id, what string) {
 		m := x.byID[id]
