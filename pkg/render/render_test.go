@@ -229,3 +229,34 @@ func TestProgressStatusLine(t *testing.T) {
 		t.Errorf("Close left the status line on screen: %q", b.String())
 	}
 }
+
+// A plan with many selectors over a large fleet keeps its Markdown head
+// short: at most 20 selector lines of at most 20 machines.
+func TestMarkdownSelectionsCapped(t *testing.T) {
+	p := emptyPlan()
+	for i := range 30 {
+		sel := plan.ScriptSelection{Script: fmt.Sprintf("script-%02d", i)}
+		for j := range 3 {
+			m := plan.SelectorMatch{Selector: fmt.Sprintf("name=pool-%d-*", j)}
+			for k := range 500 {
+				m.Machines = append(m.Machines, plan.SelectedMachine{ID: fmt.Sprintf("ps%05d", k), Name: fmt.Sprintf("pool-%d-%d", j, k)})
+			}
+			sel.Selectors = append(sel.Selectors, m)
+		}
+		p.Selections = append(p.Selections, sel)
+	}
+	var b strings.Builder
+	if err := Plan(&b, p, Markdown, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := strings.Count(out, ", select <code>"); n != 20 {
+		t.Errorf("%d selector lines, want 20", n)
+	}
+	if !strings.Contains(out, "- and 70 more selectors") || !strings.Contains(out, "and 480 more") {
+		t.Errorf("no note of what was left out:\n%s", out[:min(len(out), 2000)])
+	}
+	if len(out) > 30_000 {
+		t.Errorf("the comment is %d bytes", len(out))
+	}
+}

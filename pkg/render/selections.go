@@ -76,14 +76,23 @@ func mdSelections(p *plan.Plan) string {
 	shown := shownSelections(p)
 	if len(shown) > 0 {
 		b.WriteString("**Selectors** (resolved against the team's machines):\n\n")
-		for i, s := range shown {
-			if i == selectionLimit {
-				fmt.Fprintf(&b, "- and %d more scripts\n", len(shown)-selectionLimit)
-				break
-			}
+		// The comment's head is never cut to fit: at most selectionLimit
+		// lines of at most selectionLimit machines keep it short.
+		lines, total := 0, 0
+		for _, s := range shown {
+			total += len(s.Selectors)
+		}
+		for _, s := range shown {
 			for _, m := range s.Selectors {
+				if lines == selectionLimit {
+					break
+				}
 				fmt.Fprintf(&b, "- script %s, select %s: %s\n", mdCode(s.Script), mdCode(m.Selector), selectedMachines(m.Machines, md))
+				lines++
 			}
+		}
+		if total > lines {
+			fmt.Fprintf(&b, "- and %d more selectors (psync plan -o json lists them all)\n", total-lines)
 		}
 		b.WriteString("\n")
 	}
