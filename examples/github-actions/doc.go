@@ -9,8 +9,10 @@
 //     out as actions/checkout does, and the embedded sandbox: two applies in
 //     the order that used to lose state (the second starting from an older
 //     commit, main moving during the first) converge with the state intact;
-//     a run for another branch applies nothing; the summary is written when
-//     psync fails; a pull request that edits the state fails its plan check
+//     a runner killed mid-apply commits the state with its journal, and the
+//     next run converges without duplicates; a run for another branch
+//     applies nothing; a protected main is named; the summary is written
+//     when psync fails; a pull request that edits the state fails its plan check
 //     and says why; a fork gets "no secrets for forks".
 //   - s3_test.go, with the state in a real S3 server (versitygw): the S3
 //     pair applies the newest main, pushes nothing, and its plan only reads.

@@ -85,8 +85,27 @@ type world struct {
 	runs       int // runs started by githubRunner, to name their checkouts
 }
 
-// psyncWrapper runs the real psync, then the after-apply hook once.
+// psyncWrapper runs the real psync, then the after-apply hook once. With
+// PSYNC_TEST_KILL_JOURNAL set, an apply is killed with SIGKILL once that
+// journal holds a change (a runner that died mid-apply).
 const psyncWrapper = `#!/bin/sh
+case " $* " in
+  *" apply "*)
+    if [ -n "$PSYNC_TEST_KILL_JOURNAL" ]; then
+      "$PSYNC_TEST_REAL" "$@" &
+      pid=$!
+      while kill -0 "$pid" 2>/dev/null; do
+        if [ -f "$PSYNC_TEST_KILL_JOURNAL" ] && [ "$(wc -l <"$PSYNC_TEST_KILL_JOURNAL")" -ge 2 ]; then
+          kill -9 "$pid"
+          break
+        fi
+        sleep 0.02
+      done
+      wait "$pid"
+      exit $?
+    fi
+    ;;
+esac
 "$PSYNC_TEST_REAL" "$@"
 code=$?
 case " $* " in

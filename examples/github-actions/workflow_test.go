@@ -1,12 +1,16 @@
 package githubactions
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/psync-dev/psync/pkg/sandbox"
 )
 
 // TestActionRunsTheTestedScripts keeps these tests honest: the steps of
@@ -544,4 +548,101 @@ func TestProtectedMainSaysHow(t *testing.T) {
 	if got := keys(w.sandboxScripts()); len(got) != 1 || got[0] != "a" {
 		t.Errorf("the sandbox has %v, want a", got)
 	}
+}
+
+// TestKilledApplyCommitsItsJournal: a runner killed mid-apply (psync gets
+// SIGKILL after its first recorded change) still commits the state with
+// its journal, so the next run knows what the killed one made: it
+// converges with no duplicate, and commits the folded state and the
+// journal's deletion.
+func TestKilledApplyCommitsItsJournal(t *testing.T) {
+	w := newWorld(t)
+	var names []string
+	for i := range 30 {
+		names = append(names, fmt.Sprintf("s%02d", i))
+	}
+	c1 := w.merge("thirty scripts", names)
+	inst, err := sandbox.Start(sandbox.Config{DataDir: t.TempDir(), Faults: sandbox.Faults{Latency: 100 * time.Millisecond}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	apply := func(r *runner) (map[string]stepResult, string) {
+		r.env = append(r.env, "PAPERSPACE_API_URL="+inst.URL)
+		return r.runAction(map[string]string{"command": "apply", "commit-state": "true", "state": "psync.state.json",
+			"api-key": inst.Key, "args": "--parallelism 1 --rate-limit 0"})
+	}
+
+	killed := w.checkout("killed", c1)
+	killed.env = append(killed.env, "PSYNC_TEST_KILL_JOURNAL="+filepath.Join(killed.dir, "psync.state.json.journal"))
+	res, killedOut := apply(killed)
+	out := killedOut
+	if code := exitCode(res["psync"]); code != 137 {
+		t.Fatalf("the killed apply exited %d, want 137 (SIGKILL):\n%s", code, out)
+	}
+	if res["commit-state"].outcome != "success" {
+		t.Fatalf("the state was not committed after the kill (%v):\n%s", res["commit-state"], out)
+	}
+	tree := w.git(w.origin, "ls-tree", "--name-only", "main")
+	if !strings.Contains(tree, "psync.state.json.journal") {
+		t.Fatalf("main lacks the killed apply's journal:\n%s\n%s", tree, out)
+	}
+	if !strings.Contains(read(t, killed.summary), "### psync apply: failed (exit 137)") {
+		t.Errorf("the summary does not report the kill:\n%s", read(t, killed.summary))
+	}
+
+	next := w.checkout("next", c1) // also triggered by c1: a re-run
+	res, out = apply(next)
+	if failed(res) {
+		t.Fatalf("the next apply failed (%v):\n%s", res, out)
+	}
+	// What the killed apply reported done was recorded: the next one
+	// neither creates nor adopts it. Only the change in flight at the kill
+	// (one, at --parallelism 1) may be adopted by name.
+	done := reportedDone(killedOut)
+	if len(done) == 0 {
+		t.Fatalf("the killed apply reported nothing done:\n%s", killedOut)
+	}
+	for _, name := range done {
+		if strings.Contains(out, `+ script "`+name+`"`) || strings.Contains(out, `<= script "`+name+`"`) {
+			t.Errorf("the next apply redoes %s, which the killed one reported done:\n%s", name, out)
+		}
+	}
+	if n := countLines(out, "done     <= script"); n > 1 {
+		t.Errorf("the next apply adopted %d scripts, want at most the one in flight:\n%s", n, out)
+	}
+	tree = w.git(w.origin, "ls-tree", "--name-only", "main")
+	if strings.Contains(tree, "journal") {
+		t.Errorf("main still holds a journal after an apply that finished:\n%s", tree)
+	}
+	d, err := inst.Server.Dump(inst.TeamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup := d.DuplicateNames(); len(dup) > 0 {
+		t.Errorf("duplicates: %v", dup)
+	}
+	remote := map[string]string{}
+	for _, s := range d.StartupScripts {
+		remote[s.Name] = s.ID
+	}
+	if diff := cmp.Diff(remote, stateScripts(t, w.git(w.origin, "show", "main:psync.state.json"))); diff != "" {
+		t.Errorf("the state on main (+) differs from the team (-):\n%s", diff)
+	}
+	if len(remote) != len(names) {
+		t.Errorf("the team has %d scripts, want %d", len(remote), len(names))
+	}
+}
+
+// reportedDone lists the scripts an apply's output reports created.
+func reportedDone(out string) []string {
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(l, `done      + script "`); ok {
+			if name, _, ok := strings.Cut(rest, `"`); ok {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
 }
