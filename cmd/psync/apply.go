@@ -161,6 +161,11 @@ func (c *ApplyCmd) run(g *Globals, streams *IO, ctx context.Context, o output) e
 	if progress != nil {
 		progress.Close()
 	}
+	if t := ws.client.Throttle(); t.Learnt && !c.DryRun {
+		// Said once at the end too: a CI log has no status line.
+		fmt.Fprintf(streams.Stderr, "psync: note: the API rate-limited this apply: psync held to about %.0f requests/s after %s (pass --rate-limit to start there)\n",
+			t.Rate, plural(int(ws.client.Stats().Throttled), "429 answer"))
+	}
 	if report != nil {
 		if err := renderReport(streams, report, o, ropts, locate); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +310,43 @@ func TestApplyWithNothingToDoFoldsTheJournal(t *testing.T) {
 	}
 	if _, err := state.Load(statePath); err != nil {
 		t.Errorf("the folded state does not load: %v", err)
+	}
+}
+
+// Against an API that rate-limits, apply learns the limit from the 429s
+// (no client limit by default), finishes, and says so once at the end:
+// without a terminal there is no status line to show it.
+func TestApplyLearnsTheAPIsRateLimit(t *testing.T) {
+	inst, err := sandbox.Start(sandbox.Config{Faults: sandbox.Faults{RPS: 20}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	t.Setenv("PAPERSPACE_API_KEY", inst.Key)
+	var m strings.Builder
+	m.WriteString("version: 1\nscripts:\n")
+	for i := range 60 {
+		fmt.Fprintf(&m, "  - name: s%02d\n    script: \"echo %d\\n\"\n", i, i)
+	}
+	manifest := writeManifest(t, m.String())
+	code, stdout, stderr := runPsync(t, "-f", manifest, "apply", "--auto-approve")
+	if code != 0 || !strings.Contains(stdout, "Apply complete: 60 done") {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`psync: note: the API rate-limited this apply: psync held to about \d+ requests/s after \d+ 429 answers?`).MatchString(stderr) {
+		t.Errorf("stderr does not say the API's limit held the apply back:\n%s", stderr)
+	}
+	// Without 429s, nothing is said.
+	free, err := sandbox.Start(sandbox.Config{}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { free.Close() })
+	t.Setenv("PAPERSPACE_API_URL", free.URL)
+	t.Setenv("PAPERSPACE_API_KEY", free.Key)
+	code, _, stderr = runPsync(t, "-f", manifest, "--state", filepath.Join(t.TempDir(), "s.json"), "apply", "--auto-approve")
+	if code != 0 || strings.Contains(stderr, "rate-limited") {
+		t.Errorf("a small apply: exit %d, and stderr:\n%s", code, stderr)
 	}
 }
