@@ -64,6 +64,26 @@
 // AffectedMachines; a script delete lists the machines it stops
 // configuring.
 //
+// Machines (machines.go): where the snapshot lists the team's machines,
+// every machine id of the manifest is checked (an unknown one is an error
+// at its file:line:column, with a suggestion) and the selectors of
+// assignments are resolved; a machine matched by a selector is wanted like
+// one listed by id. Choices made where the issue is silent:
+//   - A template that exists with its machineId is not checked: its
+//     source machine may have been deleted since, which does not matter.
+//   - A machine is warned about when it is being deleted (dtDeleted) or in
+//     a state psync does not know; selectors skip machines being deleted.
+//   - A selector's identity, in the state's record, is its canonical text
+//     ("machineType=A100,region=ny2"). A selector new to the manifest that
+//     matches nothing, where a recorded one that matched machines is gone,
+//     is treated as an edit with a typo: refused like a selector that
+//     matched machines and matches none now.
+//   - Per-script maxDeletePercent counts the unassigns of machines a
+//     selector matched at the last apply, for scripts on at least 10
+//     machines, as the kinds' rule does for kinds of at least 10 objects.
+//   - A machine deleted from the team takes its assignments along: the
+//     state's record is refreshed, and it is not shown as drift.
+//
 // Saved plans (Write, Read) are versioned JSON. The body of a sensitive
 // script is never written to them: applying a saved plan with sensitive
 // scripts needs the manifest that produced it, whose bodies

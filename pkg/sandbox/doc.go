@@ -8,10 +8,12 @@
 // ../shared/paperspace-v1-notes.md and api/paperspace-v1.yaml):
 // envelope lists with cursors, isRunOnce and assignedMachineIds, 200 for
 // every success, asynchronous template creation polled at
-// /machine-events/{id}, and /auth/session.
+// /machine-events/{id}, /auth/session, and the machine list at /machines.
 //
-// Both keep teams apart by API key, seed machines psbox001… per team and a
-// fixed OS-template catalogue, and persist their data in a bbolt file when
+// Both keep teams apart by API key, seed machines psbox001… per team
+// (A100 training boxes, A4000 inference boxes, CPU notebooks, see
+// machines.go; /_sandbox/machines adds, changes and removes them while
+// the sandbox runs) and a fixed OS-template catalogue, and persist their data in a bbolt file when
 // given a directory (which is then locked against a second server). For
 // tests and benchmarks the sandbox injects faults (latency, errors,
 // throttling, a real per-key rate limit, and "ambiguous" writes that happen
