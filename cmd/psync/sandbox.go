@@ -20,7 +20,7 @@ type SandboxServeCmd struct {
 	Listen   string   `name:"listen" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Address to listen on (port 0 picks a free one)."`
 	Data     string   `name:"data" placeholder:"DIR" help:"Persist the sandbox's data in DIR (default: in memory, lost at exit)."`
 	Key      []string `name:"key" sep:"none" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
-	Machines int      `name:"machines" default:"10" help:"Machines seeded per team (psbox001, psbox002, ...)."`
+	Machines int      `name:"machines" default:"10" help:"Machines seeded per team: psbox001-006 A100 training boxes (train-a100-N, ny2), psbox007-008 A4000 inference boxes (infer-N, ams1), then CPU notebooks. Add, change and remove them with /v1/_sandbox/machines."`
 	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API's shapes)."`
 
 	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes."`
