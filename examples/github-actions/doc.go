@@ -9,7 +9,7 @@
 //     out as actions/checkout does, and the embedded sandbox: two applies in
 //     the order that used to lose state (the second starting from an older
 //     commit, main moving during the first) converge with the state intact;
-//     a runner killed mid-apply commits the state with its journal, and the
+//     a psync killed mid-apply has its state and journal committed, and the
 //     next run converges without duplicates; a run for another branch
 //     applies nothing; a protected main is named; the summary is written
 //     when psync fails; a pull request that edits the state fails its plan check
