@@ -187,9 +187,28 @@
 // can find and update its own comment. The summary comes first (with a
 // ⚠️ line when the plan is refused), then the findings, a table of changes
 // and the body diffs, each in a collapsible <details> block with a diff
-// fence, then the unmanaged objects. Names and reasons are escaped so that
-// no Markdown or HTML in them takes effect. The comment is kept under
-// [Options].MaxMarkdownBytes (default [DefaultMaxMarkdownBytes]): body
-// diffs are left out first, then unmanaged objects, then table rows, and a
-// note says how much is missing and to run psync plan locally.
+// fence, then the unmanaged objects. A "Changed outside psync" table (at
+// most 20 rows) and the note that bodies cannot be read back come before
+// the table of changes. Names and reasons are escaped so that no Markdown
+// or HTML in them takes effect, nor a URL in them becomes a link (a test
+// renders every scenario with goldmark's GFM extensions and checks the
+// structure). The comment is kept under [Options].MaxMarkdownBytes
+// (default [DefaultMaxMarkdownBytes]): body diffs are left out first, then
+// unmanaged objects, then table rows, and a note says how much is missing
+// and to run psync plan locally.
+//
+// # GitHub annotations (--output github)
+//
+// [Annotation] is one GitHub Actions workflow command (::error,
+// ::warning) placed at a file, line and column; [DiagnosticAnnotations],
+// [FindingAnnotations] and [ReportAnnotations] make them for manifest
+// problems, safety findings (at the manifest line of the object, through a
+// [Locator]) and failed changes. Messages and properties are escaped as
+// GitHub's toolkit escapes them, so no text can end a command or start
+// another.
+//
+// # Schemas
+//
+// [Schemas] reflects the JSON documents' types into the JSON Schemas kept
+// in schema/ (plan.schema.json, apply.schema.json, validate.schema.json).
 package render
