@@ -265,14 +265,17 @@ func plural(n int, noun string) string {
 
 // writeKnownBodies writes the script files of the manifest doc for which
 // the state holds the body (the last one psync pushed: sensitive bodies
-// are never stored), into dir. A file that exists already is left alone,
+// are never stored, and one that held a secret is stored with placeholders
+// for its values), into dir. A file that exists already is left alone,
 // and nothing is written through a symbolic link. It returns how many it
 // wrote.
 func writeKnownBodies(dir string, doc *importedManifest, st *state.State) (int, error) {
 	written := 0
 	for _, s := range doc.Scripts {
 		old, ok := st.ScriptByID(doc.scriptIDs[s.Name])
-		if !ok || old.Body == nil || old.Sensitive {
+		// A body that held a secret variable is recorded with
+		// placeholders for its values: no script to write back.
+		if !ok || old.Body == nil || old.Sensitive || old.BodyHMAC != "" || len(old.Secrets) > 0 {
 			continue
 		}
 		scripts := filepath.Join(dir, filepath.Dir(s.File))
