@@ -435,3 +435,32 @@ func TestJournalCloseCatchesUntrackedChanges(t *testing.T) {
 	}
 	loadEqual(t, path, want, "after Close")
 }
+
+// What selectors matched is journaled with its script and replayed after
+// a kill, and an assign after it keeps it (its record holds only the
+// assignments).
+func TestJournalSelectors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFileName)
+	j := NewJournal(path, nil)
+	update(t, j, func(s *State) { s.PutScript(Script{ID: "s1", Name: "cuda", IsEnabled: true}) })
+	update(t, j, func(s *State) {
+		if !s.SetSelectors("s1", []Selector{{Selector: "name=train-*", Machines: []string{"psbox002", "psbox001"}}}) {
+			t.Error("SetSelectors of an owned script reported false")
+		}
+		if s.SetSelectors("nope", []Selector{{Selector: "x=y"}}) {
+			t.Error("SetSelectors of a script not owned reported true")
+		}
+	})
+	update(t, j, func(s *State) { s.AddAssignment("s1", "psbox001") })
+	want := j.State()
+	sc, _ := want.ScriptByID("s1")
+	if got := fmt.Sprint(sc.Selectors); got != "[{name=train-* [psbox001 psbox002]}]" {
+		t.Fatalf("selectors in memory: %s", got)
+	}
+	// Killed here: the journal holds the updates, the state file the first.
+	loadEqual(t, path, want, "replayed after a kill")
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	loadEqual(t, path, want, "folded")
+}
