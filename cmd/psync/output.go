@@ -63,14 +63,24 @@ func (o output) run(streams *IO, formatVersion int, f func(*IO) error) error {
 	return err
 }
 
-// errorAnnotations is err as ::error commands: one per manifest problem,
-// else one for the whole error.
+// errorAnnotations is err as ::error commands, one per error the JSON view
+// lists: a manifest problem (the planner's unknown machine ids too) at its
+// line and column, anything else on its own.
 func errorAnnotations(err error) []render.Annotation {
-	var invalid *manifest.Errors
-	if errors.As(err, &invalid) {
-		return render.DiagnosticAnnotations(invalid.Diagnostics)
+	var r *refusal
+	if errors.As(err, &r) {
+		// Its findings are warnings on their lines already.
+		return []render.Annotation{{Level: "error", Title: "psync", Message: r.Error()}}
 	}
-	return []render.Annotation{{Level: "error", Title: "psync", Message: err.Error()}}
+	var out []render.Annotation
+	for _, e := range render.NewJSONErrors(0, err).Errors {
+		title := "psync"
+		if e.File != "" {
+			title = "psync: manifest"
+		}
+		out = append(out, render.Annotation{Level: "error", File: e.File, Line: e.Line, Col: e.Column, Title: title, Message: e.Message})
+	}
+	return out
 }
 
 // fenced writes what f writes between ::stop-commands:: and its resume
