@@ -71,6 +71,122 @@ type templateWrite struct {
 	machineID, name, note *string
 }
 
+// kind is what listing and reading need of one kind of object, so that
+// both kinds are listed and read (deleted ones that linger included) by the
+// same code.
+type kind[R any] struct {
+	noun  string                         // for errors: "startup script"
+	order func(*team) []string           // the ids, in creation order
+	find  func(*team, string) (*R, bool) // an object that exists
+	gone  func(*goneObj) *R              // g's object, when of this kind
+	// wire and list are the dialect's encodings of one object and of a
+	// list.
+	wire func(dialect, *R) any
+	list func(dialect, *call, []*R) *reply
+	// remove deletes the object from the store, and bury makes the
+	// record of it that lingers: a copy, deleted at the time given.
+	remove func(*store, *team, string) error
+	bury   func(R, *time.Time) goneObj
+}
+
+var (
+	scriptKind = kind[scriptRec]{
+		noun:   "startup script",
+		order:  func(t *team) []string { return t.scriptOrder },
+		find:   func(t *team, id string) (*scriptRec, bool) { r, ok := t.scripts[id]; return r, ok },
+		gone:   func(g *goneObj) *scriptRec { return g.script },
+		wire:   dialect.script,
+		list:   dialect.listScripts,
+		remove: (*store).deleteScript,
+		bury: func(r scriptRec, at *time.Time) goneObj {
+			r.Machines, r.deleted = nil, at // the assignments go with it
+			return goneObj{script: &r}
+		},
+	}
+	templateKind = kind[templateRec]{
+		noun:   "custom template",
+		order:  func(t *team) []string { return t.templateOrder },
+		find:   (*team).template, // not one whose creation failed
+		gone:   func(g *goneObj) *templateRec { return g.template },
+		wire:   dialect.template,
+		list:   dialect.listTemplates,
+		remove: (*store).deleteTemplate,
+		bury: func(r templateRec, at *time.Time) goneObj {
+			r.deleted = at
+			return goneObj{template: &r}
+		},
+	}
+)
+
+// all returns the team's objects of kind k in creation order, then the
+// deleted ones that still linger. Callers hold the store's lock.
+func (k kind[R]) all(t *team) []*R {
+	ids := k.order(t)
+	recs := make([]*R, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := k.find(t, id); ok {
+			recs = append(recs, r)
+		}
+	}
+	at := time.Now()
+	for i := range t.gone {
+		if r := k.gone(&t.gone[i]); r != nil && at.Before(t.gone[i].until) {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+// get returns the object id, or the deleted one that still lingers, or a
+// 404. Callers hold the store's lock.
+func (k kind[R]) get(t *team, id string) (*R, *reply) {
+	if r, ok := k.find(t, id); ok {
+		return r, nil
+	}
+	if g := t.lingering(id, time.Now()); g != nil {
+		if r := k.gone(g); r != nil {
+			return r, nil
+		}
+	}
+	return nil, notFound(k.noun, id)
+}
+
+// list answers every object of kind k, deleted ones that linger included.
+func list[R any](s *Server, c *call, k kind[R]) *reply {
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	return k.list(s.d, c, k.all(c.team))
+}
+
+// get answers one object of kind k, or one deleted that still lingers.
+func get[R any](s *Server, c *call, k kind[R]) *reply {
+	s.st.mu.RLock()
+	defer s.st.mu.RUnlock()
+	r, rep := k.get(c.team, c.r.PathValue("id"))
+	if rep != nil {
+		return rep
+	}
+	return ok(http.StatusOK, k.wire(s.d, r))
+}
+
+// remove deletes one object of kind k and answers it, deleted (which
+// lingers, when the server keeps deleted objects).
+func remove[R any](s *Server, c *call, k kind[R]) *reply {
+	id := c.r.PathValue("id")
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	r, found := k.find(c.team, id)
+	if !found {
+		return notFound(k.noun, id)
+	}
+	if err := k.remove(s.st, c.team, id); err != nil {
+		return storeError(err)
+	}
+	g := k.bury(*r, s.deletedAt())
+	s.linger(c.team, g)
+	return s.d.deleted(k.wire(s.d, k.gone(&g)))
+}
+
 // coreRoutes are the operations both dialects have.
 func (s *Server) coreRoutes() []apiRoute {
 	return []apiRoute{
@@ -96,38 +212,8 @@ func (s *Server) listOsTemplates(c *call) *reply { return s.d.listOsTemplates(c)
 
 // --- Startup scripts ---
 
-func (s *Server) listStartupScripts(c *call) *reply {
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	recs := make([]*scriptRec, 0, len(c.team.scriptOrder))
-	for _, id := range c.team.scriptOrder {
-		recs = append(recs, c.team.scripts[id])
-	}
-	at := time.Now()
-	for _, g := range c.team.gone {
-		if g.script != nil && at.Before(g.until) {
-			recs = append(recs, g.script)
-		}
-	}
-	return s.d.listScripts(c, recs)
-}
-
-// getStartupScript answers a script, or one deleted that still lingers.
-func (s *Server) getStartupScript(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	r, found := c.team.scripts[id]
-	if !found {
-		if g := c.team.lingering(id, time.Now()); g != nil && g.script != nil {
-			r, found = g.script, true
-		}
-	}
-	if !found {
-		return notFound("startup script", id)
-	}
-	return ok(http.StatusOK, s.d.script(r))
-}
+func (s *Server) listStartupScripts(c *call) *reply { return list(s, c, scriptKind) }
+func (s *Server) getStartupScript(c *call) *reply   { return get(s, c, scriptKind) }
 
 // checkScript is the validation every script write gets.
 func (s *Server) checkScript(w scriptWrite) *reply {
@@ -202,23 +288,7 @@ func (s *Server) updateStartupScript(c *call) *reply {
 }
 
 // deleteStartupScript removes the script and, with it, its assignments.
-func (s *Server) deleteStartupScript(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	r, found := c.team.scripts[id]
-	if !found {
-		return notFound("startup script", id)
-	}
-	if err := s.st.deleteScript(c.team, id); err != nil {
-		return storeError(err)
-	}
-	gone := *r
-	gone.Machines = nil
-	gone.deleted = s.deletedAt()
-	s.linger(c.team, goneObj{script: &gone})
-	return s.d.deleted(s.d.script(&gone))
-}
+func (s *Server) deleteStartupScript(c *call) *reply { return remove(s, c, scriptKind) }
 
 func (s *Server) assignStartupScript(c *call) *reply   { return s.setAssigned(c, true) }
 func (s *Server) unassignStartupScript(c *call) *reply { return s.setAssigned(c, false) }
@@ -263,40 +333,8 @@ func (s *Server) setAssigned(c *call, assign bool) *reply {
 
 // --- Custom templates ---
 
-func (s *Server) listCustomTemplates(c *call) *reply {
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	recs := make([]*templateRec, 0, len(c.team.templateOrder))
-	at := time.Now()
-	for _, id := range c.team.templateOrder {
-		if r := c.team.templates[id]; !r.failed(at) {
-			recs = append(recs, r)
-		}
-	}
-	for _, g := range c.team.gone {
-		if g.template != nil && at.Before(g.until) {
-			recs = append(recs, g.template)
-		}
-	}
-	return s.d.listTemplates(c, recs)
-}
-
-// getCustomTemplate answers a template, or one deleted that still lingers.
-func (s *Server) getCustomTemplate(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.RLock()
-	defer s.st.mu.RUnlock()
-	r, found := c.team.template(id)
-	if !found {
-		if g := c.team.lingering(id, time.Now()); g != nil && g.template != nil {
-			r, found = g.template, true
-		}
-	}
-	if !found {
-		return notFound("custom template", id)
-	}
-	return ok(http.StatusOK, s.d.template(r))
-}
+func (s *Server) listCustomTemplates(c *call) *reply { return list(s, c, templateKind) }
+func (s *Server) getCustomTemplate(c *call) *reply   { return get(s, c, templateKind) }
 
 // createCustomTemplate makes a template of one of the team's machines.
 func (s *Server) createCustomTemplate(c *call) *reply {
@@ -351,22 +389,7 @@ func (s *Server) updateCustomTemplate(c *call) *reply {
 	return ok(http.StatusOK, s.d.template(&rec))
 }
 
-func (s *Server) deleteCustomTemplate(c *call) *reply {
-	id := c.r.PathValue("id")
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	r, found := c.team.template(id)
-	if !found {
-		return notFound("custom template", id)
-	}
-	if err := s.st.deleteTemplate(c.team, id); err != nil {
-		return storeError(err)
-	}
-	gone := *r
-	gone.deleted = s.deletedAt()
-	s.linger(c.team, goneObj{template: &gone})
-	return s.d.deleted(s.d.template(&gone))
-}
+func (s *Server) deleteCustomTemplate(c *call) *reply { return remove(s, c, templateKind) }
 
 // --- Deleted objects that linger ---
 
