@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/render"
@@ -93,7 +94,7 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 	if ws.state.Unbound() {
 		ws.unbound = true
 		fmt.Fprintf(streams.Stderr, "psync: warning: the state %s owns %s but records no API URL or team: it is taken as %s's, which nothing here can verify (changes it alone justifies are marked \"unverified ownership\"); the next apply records the target\n",
-			ws.backend, plural(len(ws.state.Scripts)+len(ws.state.Templates), "object"), ws.target.describe())
+			ws.backend, plural(len(ws.state.Scripts)+len(ws.state.Templates), "object"), textsafe.Line(ws.target.describe()))
 	}
 	if err := ws.state.CheckTarget(ws.target.APIURL, ws.target.Team); err != nil {
 		ws.close()
@@ -180,7 +181,7 @@ func warnIgnoredNotes(w io.Writer, m *manifest.Manifest, snap *remote.Snapshot) 
 		}
 	}
 	if len(names) > 0 {
-		fmt.Fprintf(w, "psync: warning: the live API has no template notes; the note of template %s is not applied\n", strings.Join(names, ", "))
+		fmt.Fprintf(w, "psync: warning: the live API has no template notes; the note of template %s is not applied\n", textsafe.Line(strings.Join(names, ", ")))
 	}
 }
 
