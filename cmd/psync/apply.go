@@ -235,6 +235,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			AllowDestroy:    c.AllowDestroy,
 			AllowMassDelete: c.AllowMassDelete,
 			UnboundState:    ws.unbound,
+			Created:         ws.client.Created(),
 			Targets:         c.Target,
 			Replace:         c.Replace,
 			APIURL:          ws.target.APIURL,

@@ -59,6 +59,7 @@ func (c *PlanCmd) run(g *Globals, streams *IO, ctx context.Context, o output) er
 	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)
 	p, err := plan.Compute(ws.manifest, snap, ws.state, plan.Options{
 		UnboundState:    ws.unbound,
+		Created:         ws.client.Created(),
 		Prune:           c.Prune || ws.manifest.Settings.Prune,
 		AllowDestroy:    c.AllowDestroy,
 		AllowMassDelete: c.AllowMassDelete,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
@@ -39,6 +40,10 @@ type Options struct {
 	// team) although it owns objects: its ownership cannot be verified,
 	// and every change it alone justifies is flagged (see trust.go).
 	UnboundState bool
+	// Created is when the API says each object was made, by id
+	// (remote.Client.Created). A delete or replace of an owned object
+	// made before the state began is flagged (see trust.go).
+	Created map[string]time.Time
 }
 
 // Compute returns the changes that make the remote match desired, given

@@ -3,6 +3,9 @@ package plan
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/psync-dev/psync/pkg/state"
 )
 
 // The state file is psync's word that it owns an object, and a state file
@@ -13,6 +16,9 @@ import (
 //
 //   - the state records no target (Options.UnboundState): nothing ties its
 //     entries to this team;
+//   - the API says an object psync would delete or replace was made before
+//     the state began (its lineage's time, Options.Created): psync adopted
+//     it then, or the entry points at an object psync never made;
 //   - the API shows the id of an entry psync would delete or replace under
 //     another name than the state records: renamed in the console, or an
 //     entry pointed at an object psync never made. (An update that renames
@@ -21,6 +27,10 @@ import (
 // psync still plans the change (a console rename is common, and refusing
 // would leave the team unmanageable); the reviewer sees why it may be
 // wrong. A flagged delete or replace is the one to read twice.
+
+// clockSkew is how far the API's clock may be behind the machine that
+// began the state before an object seems older than the state.
+const clockSkew = 5 * time.Minute
 
 // UnverifiedPrefix starts the reason that flags such a change.
 const UnverifiedPrefix = "unverified ownership: "
@@ -44,6 +54,7 @@ func (p *planner) flagUnverifiedOwnership() {
 	for _, r := range p.snap.Templates {
 		remoteTemplates[r.ID] = r.Name
 	}
+	began, hasBegan := state.LineageTime(p.st.Lineage)
 	flagged := 0
 	for i := range p.changes {
 		c := &p.changes[i]
@@ -73,6 +84,10 @@ func (p *planner) flagUnverifiedOwnership() {
 		// reasons; a delete or replace of an object under another name
 		// is where a forged entry does harm.
 		destroys := c.Action == Delete || c.Action == Replace
+		if created, ok := p.opts.Created[c.ID]; destroys && ok && hasBegan && created.Before(began.Add(-clockSkew)) {
+			doubts = append(doubts, fmt.Sprintf("the API says it was made %s, before this state began (%s): psync adopted it then, or the entry is not psync's",
+				created.UTC().Format(time.RFC3339), began.Format(time.RFC3339)))
+		}
 		if destroys && remoteName != "" && remoteName != stName {
 			doubts = append(doubts, fmt.Sprintf("the state records id %s as %q, but the API shows it as %q", c.ID, stName, remoteName))
 		}

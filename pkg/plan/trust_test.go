@@ -2,8 +2,10 @@ package plan_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/plan"
@@ -18,23 +20,27 @@ import (
 // request pointed at someone else's object).
 func TestStateIsNotProof(t *testing.T) {
 	m := &manifest.Manifest{Version: 1, Settings: manifest.Settings{MaxDeletePercent: 100}}
+	began := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
 		stateName  string // the state's name for id s1; the API calls it "team-billing"
 		tplName    string // the state's name for template t1; the API calls it "gpu-base"
 		unbound    bool
-		wantFlag   []string // keys of the changes flagged
+		created    time.Time // the API's dtCreated of s1; the state began at began
+		wantFlag   []string  // keys of the changes flagged
 		wantReason string
 	}{
-		{"bound, same names", "team-billing", "gpu-base", false, nil, ""},
-		{"entry points at another name", "old-tool", "gpu-base", false, []string{"script/team-billing"}, `the state records id s1 as "old-tool", but the API shows it as "team-billing"`},
-		{"template entry points at another name", "team-billing", "my-template", false, []string{"template/gpu-base"}, `id t1 as "my-template"`},
-		{"unbound state", "team-billing", "gpu-base", true, []string{"script/team-billing", "template/gpu-base"}, "records no API URL or team"},
+		{"bound, same names", "team-billing", "gpu-base", false, time.Time{}, nil, ""},
+		{"made after the state began", "team-billing", "gpu-base", false, began.Add(time.Hour), nil, ""},
+		{"made before the state began", "team-billing", "gpu-base", false, began.Add(-24 * time.Hour), []string{"script/team-billing"}, "before this state began (2026-06-01T00:00:00Z)"},
+		{"entry points at another name", "old-tool", "gpu-base", false, time.Time{}, []string{"script/team-billing"}, `the state records id s1 as "old-tool", but the API shows it as "team-billing"`},
+		{"template entry points at another name", "team-billing", "my-template", false, time.Time{}, []string{"template/gpu-base"}, `id t1 as "my-template"`},
+		{"unbound state", "team-billing", "gpu-base", true, time.Time{}, []string{"script/team-billing", "template/gpu-base"}, "records no API URL or team"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := state.New()
-			st.Lineage = "lineage-1"
+			st.Lineage = lineageAt(began)
 			if !tt.unbound {
 				st.APIURL = "https://api.test/v1"
 			}
@@ -45,7 +51,11 @@ func TestStateIsNotProof(t *testing.T) {
 				Scripts:   []remote.Script{{ID: "s1", Name: "team-billing", IsEnabled: true}},
 				Templates: []remote.Template{{ID: "t1", Name: "gpu-base", MachineID: "ps1"}},
 			}
-			p, err := plan.Compute(m, snap, st, plan.Options{APIURL: "https://api.test/v1", UnboundState: tt.unbound, AllowMassDelete: true})
+			created := map[string]time.Time{}
+			if !tt.created.IsZero() {
+				created["s1"] = tt.created
+			}
+			p, err := plan.Compute(m, snap, st, plan.Options{APIURL: "https://api.test/v1", UnboundState: tt.unbound, AllowMassDelete: true, Created: created})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,4 +84,10 @@ func TestStateIsNotProof(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lineageAt is a version 7 lineage of a state begun at t.
+func lineageAt(t time.Time) string {
+	h := fmt.Sprintf("%012x", t.UnixMilli())
+	return h[:8] + "-" + h[8:12] + "-7000-8000-000000000000"
 }

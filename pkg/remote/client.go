@@ -92,6 +92,8 @@ type Client struct {
 	// saw. An object that existed then cannot be the result of a later
 	// create, so the lookup after an ambiguous create ignores them.
 	fetched map[string]bool
+	// created holds the API's dtCreated of the objects listed, by id.
+	created map[string]time.Time
 }
 
 type sessionResult struct {

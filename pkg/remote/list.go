@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/psync-dev/psync/pkg/api"
 )
@@ -29,6 +31,7 @@ type wireScript struct {
 	AssignedMachineIDs *[]string `json:"assignedMachineIds"`
 	Script             *string   `json:"script"`
 	DtDeleted          dateMark  `json:"dtDeleted"`
+	DtCreated          looseTime `json:"dtCreated"`
 }
 
 func (w *wireScript) id() string { return w.ID }
@@ -108,13 +111,14 @@ func (d *dateMark) UnmarshalJSON(data []byte) error {
 }
 
 type wireTemplate struct {
-	ID              string   `json:"id"`
-	Name            string   `json:"name"`
-	Note            *string  `json:"note"`
-	MachineID       string   `json:"machineId"`
-	ParentMachineID string   `json:"parentMachineId"`
-	TeamID          string   `json:"teamId"`
-	DtDeleted       dateMark `json:"dtDeleted"`
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Note            *string   `json:"note"`
+	MachineID       string    `json:"machineId"`
+	ParentMachineID string    `json:"parentMachineId"`
+	TeamID          string    `json:"teamId"`
+	DtDeleted       dateMark  `json:"dtDeleted"`
+	DtCreated       looseTime `json:"dtCreated"`
 }
 
 func (w *wireTemplate) id() string { return w.ID }
@@ -142,6 +146,44 @@ func (w *wireTemplate) template() Template {
 		t.Note = *w.Note
 	}
 	return t
+}
+
+// noteCreated remembers when the API says the object id was made.
+func (c *Client) noteCreated(id string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.created == nil {
+		c.created = map[string]time.Time{}
+	}
+	c.created[id] = t
+}
+
+// Created returns, by id, when the API says each script and template the
+// client has listed was made (dtCreated), for the objects whose answer
+// said so. A plan compares it with when the state began
+// (plan.Options.Created).
+func (c *Client) Created() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.created)
+}
+
+// looseTime reads a creation date when it is an RFC 3339 string, and
+// anything else as unknown: it only ever adds a doubt to a plan, so a
+// shape psync does not know must not fail the read.
+type looseTime struct{ t time.Time }
+
+func (l *looseTime) UnmarshalJSON(data []byte) error {
+	var s string
+	if json.Unmarshal(data, &s) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			l.t = t
+		}
+	}
+	return nil
 }
 
 type wireOSTemplate struct {
@@ -358,6 +400,7 @@ func (c *Client) listScripts(ctx context.Context, q url.Values) (scriptList, err
 			continue // deleted; the live API shows it for a while
 		}
 		l.scripts = append(l.scripts, w.script())
+		c.noteCreated(w.ID, w.DtCreated.t)
 	}
 	if l.live && len(ws) == 0 {
 		l.assignKnow = true
@@ -391,6 +434,7 @@ func (c *Client) listTemplates(ctx context.Context, q url.Values) (templateList,
 			continue
 		}
 		l.templates = append(l.templates, w.template())
+		c.noteCreated(w.ID, w.DtCreated.t)
 	}
 	sortTemplates(l.templates)
 	return l, nil

@@ -97,3 +97,27 @@ func TestEndlessAndMalformedLists(t *testing.T) {
 		})
 	}
 }
+
+// TestCreatedIsRemembered: the API's dtCreated of each listed object is
+// kept for the plan's ownership check; a date in a shape psync does not
+// know is no error, only unknown.
+func TestCreatedIsRemembered(t *testing.T) {
+	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`[{"id":"s1","name":"a","dtCreated":"2026-05-01T10:00:00Z"},{"id":"s2","name":"b","dtCreated":{"odd":1}}]`))
+	})
+	c, err := remote.New(remote.Config{BaseURL: url, APIKey: hostileKey, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Created()
+	if want := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC); !got["s1"].Equal(want) {
+		t.Errorf("Created()[s1] = %v, want %v", got["s1"], want)
+	}
+	if _, ok := got["s2"]; ok {
+		t.Errorf("an unreadable date was kept: %v", got["s2"])
+	}
+}

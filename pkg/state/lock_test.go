@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLockFileRemovedOnRelease(t *testing.T) {
@@ -155,5 +156,20 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLineageTime(t *testing.T) {
+	before := time.Now().Add(-time.Second)
+	l, err := newLineage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := LineageTime(l)
+	if !ok || got.Before(before) || got.After(time.Now().Add(time.Second)) {
+		t.Errorf("LineageTime(%s) = %v, %v; want about now", l, got, ok)
+	}
+	if _, ok := LineageTime("0b9c6c1e-3a2f-4d1b-9e8f-5a6b7c8d9e0f"); ok {
+		t.Error("a version 4 lineage has a time")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/renameio/v2"
 
@@ -363,16 +364,41 @@ func (s *State) encode() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// newLineage returns a random UUID (version 4).
+// newLineage returns a UUID version 7 (RFC 9562): random, but for its
+// first 48 bits, the time in Unix milliseconds. LineageTime reads it back,
+// so a plan can tell an object created before the state began.
 func newLineage() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("lineage: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+}
+
+// LineageTime returns when the state of this lineage was first written,
+// from a version 7 lineage; false for another (the random version 4
+// lineages of older psyncs, or one edited by hand).
+func LineageTime(lineage string) (time.Time, bool) {
+	h := strings.ReplaceAll(lineage, "-", "")
+	if len(lineage) != 36 || len(h) != 32 || h[12] != '7' {
+		return time.Time{}, false
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var ms uint64
+	for i := range 6 {
+		ms = ms<<8 | uint64(b[i])
+	}
+	return time.UnixMilli(int64(ms)).UTC(), true
 }
 
 // Clone returns a deep copy of s.
