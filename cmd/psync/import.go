@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/psync-dev/psync/internal/textsafe"
+	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -140,6 +141,9 @@ type importedManifest struct {
 
 	scriptIDs   map[string]string
 	templateIDs map[string]string
+	// bodies are the files to write of scripts whose state body has
+	// export lines psync wrote (its env): the body without them.
+	bodies map[string]string
 }
 
 type importedScript struct {
@@ -149,6 +153,8 @@ type importedScript struct {
 	IsEnabled      *bool  `yaml:"isEnabled,omitempty"`
 	Sensitive      bool   `yaml:"sensitive,omitempty"`
 	PreventDestroy bool   `yaml:"preventDestroy,omitempty"`
+	// Env is taken back from the export lines of the state's body.
+	Env manifest.DocEnv `yaml:"env,omitempty"`
 }
 
 type importedTemplate struct {
@@ -171,7 +177,8 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // protection, and assignments when it hides them) comes from st, so that
 // re-importing over an existing state loses none of it.
 func describe(snap *remote.Snapshot, st *state.State) (*importedManifest, []string) {
-	doc := &importedManifest{Version: 1, scriptIDs: map[string]string{}, templateIDs: map[string]string{}}
+	doc := &importedManifest{Version: 1, scriptIDs: map[string]string{}, templateIDs: map[string]string{},
+		bodies: map[string]string{}}
 	var skipped []string
 	files := map[string]bool{}
 	for _, s := range snap.Scripts {
@@ -192,6 +199,13 @@ func describe(snap *remote.Snapshot, st *state.State) (*importedManifest, []stri
 		machines := s.AssignedMachines
 		if old, ok := st.ScriptByID(s.ID); ok {
 			is.Sensitive, is.PreventDestroy = old.Sensitive, old.PreventDestroy
+			if old.Body != nil && !old.Sensitive && len(old.Secrets) > 0 {
+				if env, body, ok := splitExports(*old.Body, old.Secrets); ok {
+					is.Env, doc.bodies[s.Name] = env, body
+				} else {
+					skipped = append(skipped, fmt.Sprintf("script %q: its recorded body holds secret variables that could not be told apart from it: write its file and env yourself", s.Name))
+				}
+			}
 			if !snap.AssignmentsKnown {
 				machines = old.Assignments
 			}
@@ -274,9 +288,15 @@ func writeKnownBodies(dir string, doc *importedManifest, st *state.State) (int, 
 	for _, s := range doc.Scripts {
 		old, ok := st.ScriptByID(doc.scriptIDs[s.Name])
 		// A body that held a secret variable is recorded with
-		// placeholders for its values: no script to write back.
-		if !ok || old.Body == nil || old.Sensitive || old.BodyHMAC != "" || len(old.Secrets) > 0 {
+		// placeholders for its values: written only as describe took it
+		// apart from its env, without the export lines.
+		split, isSplit := doc.bodies[s.Name]
+		if !ok || old.Body == nil || old.Sensitive || (old.BodyHMAC != "" || len(old.Secrets) > 0) && !isSplit {
 			continue
+		}
+		body := *old.Body
+		if isSplit {
+			body = split
 		}
 		scripts := filepath.Join(dir, filepath.Dir(s.File))
 		if err := os.MkdirAll(scripts, 0o755); err != nil {
@@ -293,7 +313,7 @@ func writeKnownBodies(dir string, doc *importedManifest, st *state.State) (int, 
 		if err != nil {
 			return written, err
 		}
-		_, err = f.WriteString(*old.Body)
+		_, err = f.WriteString(body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -304,3 +324,96 @@ func writeKnownBodies(dir string, doc *importedManifest, st *state.State) (int, 
 	}
 	return written, nil
 }
+
+// splitExports takes a script's env back from the body the state records
+// for it (manifest.Script.DisplayBody): the export lines psync wrote after
+// the shebang, a "<secret from $VAR>" for each secret. It reads every
+// export line there (one the body itself began with pushes the same bytes
+// as an env variable), and succeeds only if every secret the state names
+// is among them and writing them back gives the recorded body byte for
+// byte.
+// allowEmpty cannot be told, and is left out.
+func splitExports(display string, secrets map[string]string) (manifest.DocEnv, string, bool) {
+	head, rest := "", display
+	if strings.HasPrefix(rest, "#!") {
+		line, after, _ := strings.Cut(rest, "\n")
+		head, rest = line+"\n", after
+	}
+	var vars []manifest.EnvVar
+	for strings.HasPrefix(rest, "export ") {
+		v, after, ok := parseExport(strings.TrimPrefix(rest, "export "))
+		if !ok {
+			break
+		}
+		vars, rest = append(vars, v), after
+	}
+	body := rest
+	var env manifest.DocEnv
+	seen := 0
+	for _, v := range vars {
+		ev := manifest.DocEnvVar{Name: v.Name}
+		if v.IsSecret() {
+			if _, ok := secrets[v.Name]; ok {
+				seen++
+			}
+			ev.Secret = &manifest.DocEnvSecret{FromEnv: v.FromEnv}
+		} else {
+			ev.Value = &v.Value
+		}
+		env = append(env, ev)
+	}
+	back := manifest.Script{Body: head + body, Env: vars}
+	if seen != len(secrets) || back.DisplayBody() != display {
+		return nil, "", false
+	}
+	return env, head + body, true
+}
+
+// exportName is a shell variable's name.
+var exportName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseExport reads "NAME=VALUE\n" as withExports writes it: VALUE is
+// "<secret from $VAR>" or manifest.ShellQuote of a plain value.
+func parseExport(s string) (v manifest.EnvVar, rest string, ok bool) {
+	name, s, ok := strings.Cut(s, "=")
+	if !ok || !exportName.MatchString(name) {
+		return v, "", false
+	}
+	v.Name = name
+	if after, isSecret := strings.CutPrefix(s, "<secret from $"); isSecret {
+		from, after, ok := strings.Cut(after, ">\n")
+		if !ok || !exportName.MatchString(from) {
+			return v, "", false
+		}
+		v.FromEnv = from
+		return v, after, true
+	}
+	// A shell word: bare characters, '…' runs (which may span lines) and
+	// \' for a quote, up to the newline.
+	var val strings.Builder
+	for {
+		switch {
+		case strings.HasPrefix(s, "\n"):
+			v.Value = val.String()
+			return v, s[1:], true
+		case strings.HasPrefix(s, "'"):
+			quoted, after, ok := strings.Cut(s[1:], "'")
+			if !ok {
+				return v, "", false
+			}
+			val.WriteString(quoted)
+			s = after
+		case strings.HasPrefix(s, `\'`):
+			val.WriteByte('\'')
+			s = s[2:]
+		case s != "" && strings.ContainsRune(shellBare, rune(s[0])):
+			val.WriteByte(s[0])
+			s = s[1:]
+		default:
+			return v, "", false
+		}
+	}
+}
+
+// shellBare are the characters manifest.ShellQuote leaves unquoted.
+const shellBare = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@%+="

@@ -432,3 +432,83 @@ func TestHostileAPIEchoesSecrets(t *testing.T) {
 		leaks.scanFile(filepath.Join(filepath.Dir(m), state.DefaultFileName))
 	}
 }
+
+// TestImportKeepsSecretVariables: import writes a script with fromEnv
+// variables back as the manifest had it, env block and body apart, so
+// that the imported manifest pushes the same body: the state holds the
+// body with "<secret from $VAR>" in place of each value, which pushed as
+// is would put the placeholder on the machines instead of the secret.
+func TestImportKeepsSecretVariables(t *testing.T) {
+	startSandbox(t)
+	t.Setenv("TAILSCALE_AUTHKEY", envSecret)
+	m := secretManifestDir(t)
+	dir := filepath.Dir(m)
+	if code, stdout, stderr := runPsync(t, "-f", m, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	imported := filepath.Join(dir, "imported.yaml")
+	code, stdout, stderr := runPsync(t, "-f", m, "import", "--out", imported)
+	if code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	newLeakCheck(t, pushedSecrets()).scan("import's output", stdout+stderr)
+	doc, _ := os.ReadFile(imported)
+	wantEnv := "    env:\n      TS_AUTHKEY:\n        fromEnv: TAILSCALE_AUTHKEY\n      TS_HOSTNAME_PREFIX: train\n"
+	if !strings.Contains(string(doc), wantEnv) {
+		t.Errorf("the imported manifest lacks the env block %q:\n%s", wantEnv, doc)
+	}
+	body, err := os.ReadFile(filepath.Join(dir, "scripts", "join-tailnet.sh"))
+	if err != nil || string(body) != joinBody {
+		t.Errorf("scripts/join-tailnet.sh is\n%q (%v), want the manifest's file\n%q", body, err, joinBody)
+	}
+	// With the sensitive body filled in, the imported manifest plans
+	// nothing: the bodies it would push are the ones pushed.
+	os.WriteFile(filepath.Join(dir, "scripts", "db.sh"), []byte("#!/bin/sh\nexport "+sensitiveSecret+"\nexec db-agent\n"), 0o644)
+	if code, stdout, stderr := runPsync(t, "-f", imported, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan of the imported manifest: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestSplitExports: the env import takes back from a recorded body is the
+// one written, whatever its plain values hold, and a body it cannot take
+// apart exactly is refused rather than written with a placeholder in it.
+func TestSplitExports(t *testing.T) {
+	values := []string{"train", "", "it's", "'", "two\nlines\n", "$HOME", `\`, "--flag", "x=y", "<secret from $X>", "ü"}
+	for _, head := range []string{"#!/bin/bash\n", "#!/bin/sh", "#!/bin/sh\r\n", ""} {
+		for _, v := range values {
+			s := manifest.Script{Body: head + "export OWN=1\necho \"$S\"\n", Env: []manifest.EnvVar{
+				{Name: "P", Value: v}, {Name: "S", FromEnv: "SRC"}, {Name: "Q", Value: v + "'"},
+			}}
+			display := s.DisplayBody()
+			env, body, ok := splitExports(display, map[string]string{"S": "fp"})
+			if !ok {
+				t.Errorf("%q, %q: not split:\n%s", head, v, display)
+				continue
+			}
+			var back []manifest.EnvVar
+			for _, e := range env {
+				if e.Secret != nil {
+					back = append(back, manifest.EnvVar{Name: e.Name, FromEnv: e.Secret.FromEnv})
+				} else {
+					back = append(back, manifest.EnvVar{Name: e.Name, Value: *e.Value})
+				}
+			}
+			if got := (&manifest.Script{Body: body, Env: back}).DisplayBody(); got != display {
+				t.Errorf("%q, %q: written back\n%q, want\n%q", head, v, got, display)
+			}
+			if len(env) < 3 || env[1].Secret == nil || env[1].Secret.FromEnv != "SRC" {
+				t.Errorf("%q, %q: env %v", head, v, env)
+			}
+		}
+	}
+	for _, display := range []string{
+		"#!/bin/sh\necho hi\n", // no export lines: the state names a secret they lack
+		"#!/bin/sh\nexport S=<secret from $SRC\necho hi\n",
+		"#!/bin/sh\nexport P='open\nexport S=<secret from $SRC>\n",
+		"#!/bin/sh\nexport S=<secret from $SRC>\n", // the state names another secret too
+	} {
+		if env, body, ok := splitExports(display, map[string]string{"S": "fp", "T": "fp"}); ok {
+			t.Errorf("%q: split into %v and %q", display, env, body)
+		}
+	}
+}

@@ -122,7 +122,10 @@ func (p *planner) compareBody(d *manifest.Script, b desiredBody, r *remote.Scrip
 				return bodySame, nil
 			}
 		}
-		if displayChanged && (st.Body != nil || len(reasons) == 0) {
+		// The fingerprint differs: the body changed even when nothing
+		// shown does (env dropped with its placeholders left in the
+		// body, which would push "<secret from $VAR>" literally).
+		if displayChanged && st.Body != nil || len(reasons) == 0 {
 			reasons = append(reasons, "body changed")
 		}
 		return bodyChanged, reasons

@@ -116,6 +116,11 @@ func TestComputeEnv(t *testing.T) {
 		{name: "both", m: envManifest(t, "false", "eval", map[string]string{"TAILSCALE_AUTHKEY": "tskey-new"}), st: st, reasons: S{"secret TS_AUTHKEY changed", "body changed"}},
 		{name: "another key", m: m, st: otherKey, reasons: S{"content not verifiable: fingerprinted with another key (the API key or PSYNC_FINGERPRINT_KEY changed)"}},
 		{name: "bare hash of an older psync", m: m, st: bare},
+		// The env block dropped and the body reviewers saw written in its
+		// place (as an import that lost env would): the display is the
+		// same, but the body pushed now holds the placeholder, not the
+		// secret.
+		{name: "env dropped, placeholders in the body", m: manifestOf([]manifest.Script{mScript("join", display)}, nil), st: st, reasons: S{"body changed"}},
 		{name: "unset, nothing to push", m: envManifest(t, "false", "train", unset), st: st},
 		{name: "unset, the body would be pushed", m: envManifest(t, "true", "train", unset), st: st,
 			err: `psync.yaml:7:7: script "join": variable TS_AUTHKEY: $TAILSCALE_AUTHKEY is not set (the secret comes from psync's environment: set it, e.g. from a CI secret) (the plan would update the script: runOnce false → true)`},
