@@ -25,9 +25,12 @@ type SandboxServeCmd struct {
 
 	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes."`
 	TemplateErrorRate float64       `name:"template-error-rate" placeholder:"F" help:"paperspace-v1: fraction of template creations that end in error."`
+	SpuriousErrorRate float64       `name:"template-spurious-error-rate" placeholder:"F" help:"paperspace-v1: fraction of the other template creations whose event ends in error with no message, though the template was made."`
 	RepeatItems       bool          `name:"repeat-items" help:"paperspace-v1: start each page with the previous page's last item, as the live API may."`
 	DeletedLinger     time.Duration `name:"deleted-linger" placeholder:"D" help:"paperspace-v1: keep deleted objects in lists and readable by GET, with dtDeleted, for D."`
 	DeletedUnmarked   bool          `name:"deleted-unmarked" help:"paperspace-v1: deleted objects carry no dtDeleted (those that linger look like any other)."`
+	RedundantAssign   int           `name:"redundant-assign-status" default:"400" placeholder:"N" help:"paperspace-v1: status of a duplicate assign or of an unassign of a machine not assigned (a 2xx makes both succeed)."`
+	MaxScriptBytes    int           `name:"max-script-bytes" placeholder:"N" help:"paperspace-v1: refuse script bodies over N bytes (0: no limit, as no v1 source gives one)."`
 	Sync              bool          `name:"sync" help:"fsync every write (survives a power cut, not only a crash; slower)."`
 
 	Latency       time.Duration `name:"latency" placeholder:"D" help:"Delay every API request by D (e.g. 20ms)."`
@@ -66,7 +69,8 @@ func (c *SandboxServeCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 		Dialect:  c.Dialect,
 		Sync:     c.Sync,
 		Live: sandbox.LiveConfig{
-			TemplateDelay: c.TemplateDelay, TemplateErrorRate: c.TemplateErrorRate,
+			TemplateDelay: c.TemplateDelay, TemplateErrorRate: c.TemplateErrorRate, TemplateSpuriousErrorRate: c.SpuriousErrorRate,
+			RedundantAssignStatus: c.RedundantAssign, MaxScriptBytes: c.MaxScriptBytes,
 			RepeatItems: c.RepeatItems, DeletedLinger: c.DeletedLinger, DeletedUnmarked: c.DeletedUnmarked,
 		},
 		Faults: sandbox.Faults{

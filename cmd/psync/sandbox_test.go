@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -109,5 +110,46 @@ func serveSandbox(t *testing.T, args ...string) (url, key string, stop func() in
 			t.Fatal("sandbox serve did not stop on an interrupt")
 			return -1
 		}
+	}
+}
+
+// The paperspace-v1 edge flags reach the sandbox: a deleted script lingers
+// unmarked and readable, a duplicate assign gets the status asked for, and
+// a body over the limit is refused.
+func TestSandboxServeLiveEdges(t *testing.T) {
+	url, key, stop := serveSandbox(t, "--dialect", "paperspace-v1", "--deleted-linger", "1h", "--deleted-unmarked",
+		"--redundant-assign-status", "409", "--max-script-bytes", "10")
+	defer stop()
+	send := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if st, _ := send("POST", "/startup-scripts", `{"name":"big","script":"echo 0123456789"}`); st != 400 {
+		t.Errorf("a body over --max-script-bytes: %d, want 400", st)
+	}
+	st, s := send("POST", "/startup-scripts", `{"name":"a","script":"true"}`)
+	if st != 200 {
+		t.Fatalf("create: %d %v", st, s)
+	}
+	id, _ := s["id"].(string)
+	send("POST", "/startup-scripts/"+id+"/assign", `{"machineId":"psbox001"}`)
+	if st, _ := send("POST", "/startup-scripts/"+id+"/assign", `{"machineId":"psbox001"}`); st != 409 {
+		t.Errorf("duplicate assign: %d, want 409", st)
+	}
+	send("DELETE", "/startup-scripts/"+id, "")
+	if st, got := send("GET", "/startup-scripts/"+id, ""); st != 200 || got["dtDeleted"] != nil {
+		t.Errorf("GET of the lingering script: %d %v, want 200 without dtDeleted", st, got)
 	}
 }

@@ -190,6 +190,9 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{sandbox.Config{Dialect: "paperspace-v1", Live: sandbox.LiveConfig{TemplateErrorRate: 2}}, "template error rate"},
+		{sandbox.Config{Dialect: "paperspace-v1", Live: sandbox.LiveConfig{TemplateSpuriousErrorRate: -1}}, "template spurious error rate"},
+		{sandbox.Config{Dialect: "paperspace-v1", Live: sandbox.LiveConfig{RedundantAssignStatus: 42}}, "not an HTTP status"},
+		{sandbox.Config{Dialect: "paperspace-v1", Live: sandbox.LiveConfig{MaxScriptBytes: -1}}, "cannot be negative"},
 		{sandbox.Config{Dialect: "v2"}, "unknown dialect"},
 		{sandbox.Config{Machines: -1}, "negative"},
 		{sandbox.Config{Keys: map[string]string{"": "team"}}, "empty"},

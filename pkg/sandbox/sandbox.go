@@ -94,6 +94,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("sandbox: %s %v is not a fraction between 0 and 1", r.name, r.v)
 		}
 	}
+	if st := cfg.Live.RedundantAssignStatus; st != 0 && (st < 200 || st > 599) {
+		return nil, fmt.Errorf("sandbox: redundant assign status %d is not an HTTP status", st)
+	}
+	if cfg.Live.MaxScriptBytes < 0 {
+		return nil, fmt.Errorf("sandbox: max script bytes %d cannot be negative", cfg.Live.MaxScriptBytes)
+	}
 	if cfg.Machines < 0 {
 		return nil, fmt.Errorf("sandbox: machines %d cannot be negative", cfg.Machines)
 	}
