@@ -253,12 +253,18 @@ func TestSandboxNoDuplicateCreates(t *testing.T) {
 func TestSandboxRateLimit(t *testing.T) {
 	t.Parallel() // mostly waiting: overlap with the rest
 	if testing.Short() {
-		t.Skip("takes ~10s")
+		t.Skip("takes ~15s")
 	}
 	const rps = 40
-	requests := 200
+	// The first phase is the limiter learning the API's limit (and the
+	// sandbox's bucket starting full, free throughput no steady client
+	// could keep); the second is the steady state it must then hold:
+	// near the limit, with few 429s. Judging the steady state alone
+	// keeps the test about the limiter, not about how fast a loaded
+	// machine gets through the transient.
+	learn, steady := 120, 200
 	if os.Getenv("PSYNC_LONG") != "" {
-		requests = 2000 // ~50s each: the steady state, for the report
+		steady = 2000 // ~50s each: the steady state, for the report
 	}
 	for _, tc := range []struct {
 		name   string
@@ -268,38 +274,41 @@ func TestSandboxRateLimit(t *testing.T) {
 		{"client unlimited", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inst, c := startSandbox(t, sandbox.Faults{RPS: rps}, func(cfg *remote.Config) { cfg.RateLimit = tc.client })
-			ctx := context.Background()
-			start := time.Now()
-			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(10)
-			for range requests {
-				g.Go(func() error {
-					_, err := c.GetScript(gctx, "missing")
-					if remote.IsNotFound(err) {
-						return nil
-					}
-					return err
-				})
+			_, c := startSandbox(t, sandbox.Faults{RPS: rps}, func(cfg *remote.Config) { cfg.RateLimit = tc.client })
+			run := func(requests int) time.Duration {
+				start := time.Now()
+				g, gctx := errgroup.WithContext(context.Background())
+				g.SetLimit(10)
+				for range requests {
+					g.Go(func() error {
+						_, err := c.GetScript(gctx, "missing")
+						if remote.IsNotFound(err) {
+							return nil
+						}
+						return err
+					})
+				}
+				if err := g.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				return time.Since(start)
 			}
-			if err := g.Wait(); err != nil {
-				t.Fatal(err)
+			learnt := run(learn)
+			before := c.Stats()
+			elapsed := run(steady)
+			after := c.Stats()
+			throughput := float64(steady) / elapsed.Seconds()
+			requests, throttled := after.Requests-before.Requests, after.Throttled-before.Throttled
+			ratio := float64(throttled) / float64(requests)
+			t.Logf("learning: %d requests in %s, %d of %d HTTP requests throttled", learn, learnt.Round(time.Millisecond), before.Throttled, before.Requests)
+			t.Logf("steady: %d requests in %s: %.1f req/s (limit %d), %d of %d HTTP requests throttled (%.1f%%)",
+				steady, elapsed.Round(time.Millisecond), throughput, rps, throttled, requests, 100*ratio)
+			if throughput < 0.75*rps {
+				t.Errorf("steady throughput %.1f req/s, want close to %d", throughput, rps)
 			}
-			elapsed := time.Since(start)
-			st := c.Stats()
-			// The sandbox's bucket starts full (one second's worth), which
-			// is free throughput no steady client could keep.
-			throughput := float64(requests-rps) / elapsed.Seconds()
-			ratio := float64(st.Throttled) / float64(st.Requests)
-			t.Logf("%d requests in %s: %.1f req/s beyond the initial burst (limit %d), %d of %d HTTP requests throttled (%.1f%%)",
-				requests, elapsed.Round(time.Millisecond), throughput, rps, st.Throttled, st.Requests, 100*ratio)
-			if throughput < 0.7*rps {
-				t.Errorf("throughput %.1f req/s, want close to %d", throughput, rps)
+			if ratio > 0.05 {
+				t.Errorf("%.1f%% of steady requests throttled, want few", 100*ratio)
 			}
-			if ratio > 0.1 {
-				t.Errorf("%.1f%% of requests throttled, want few", 100*ratio)
-			}
-			_ = inst
 		})
 	}
 }
