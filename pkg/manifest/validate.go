@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/psync-dev/psync/internal/safefile"
 )
 
 // SupportedVersion is the only manifest format version there is.
@@ -333,9 +335,11 @@ func (b *builder) readBody(s *DocScript) (string, Position) {
 		b.errorf(at, "file %q is %d bytes; psync takes bodies of at most %d (256 KiB)", rel, info.Size(), MaxBodyBytes)
 		return "", Position{}
 	}
-	f, err := os.Open(real)
+	// Opened without following a link (real is resolved) and without
+	// blocking, should the file have become a FIFO since Stat.
+	f, err := safefile.Open(real, safefile.Options{What: "script file"})
 	if err != nil {
-		b.errorf(at, "file %q cannot be read: %v", rel, unwrapPath(err))
+		b.errorf(at, "file %q cannot be read: it changed while psync read it", rel)
 		return "", Position{}
 	}
 	defer f.Close()
@@ -366,18 +370,7 @@ func unwrapPath(err error) error {
 }
 
 // within reports whether p is root or inside it (both cleaned, lexically).
-func within(root, p string) bool {
-	absRoot, err1 := filepath.Abs(root)
-	absP, err2 := filepath.Abs(p)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	rel, err := filepath.Rel(absRoot, absP)
-	if err != nil {
-		return false
-	}
-	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
+func within(root, p string) bool { return safefile.Within(root, p) }
 
 // inGitDir reports whether p (inside root) has a ".git" path element
 // below root.

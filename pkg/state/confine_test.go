@@ -84,3 +84,18 @@ func TestLoadHostileFiles(t *testing.T) {
 		t.Errorf("missing state: %v", err)
 	}
 }
+
+// TestLoadDoesNotQuoteAtLength: a state file whose field names are a
+// secret (or a megabyte) is refused without quoting them whole.
+func TestLoadDoesNotQuoteAtLength(t *testing.T) {
+	long := strings.Repeat("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", 50)
+	p := filepath.Join(t.TempDir(), DefaultFileName)
+	must(t, os.WriteFile(p, []byte(`{"formatVersion":2,"lineage":"x","serial":1,"apiUrl":"u","scripts":[],"templates":[],"`+long+`":1}`), 0o644))
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("got %v, want an unknown-field error", err)
+	}
+	if len(err.Error()) > 400 || strings.Contains(err.Error(), long[:200]) {
+		t.Errorf("the error quotes the field at length (%d bytes)", len(err.Error()))
+	}
+}

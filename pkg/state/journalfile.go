@@ -322,7 +322,7 @@ func decodeStrict(line []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return err
+		return shortError(err)
 	}
 	if dec.More() {
 		return errors.New("unexpected data after the JSON object")

@@ -203,7 +203,21 @@ func describeJSONError(data []byte, err error) error {
 		line, col := lineCol(data, int64(len(data)))
 		return fmt.Errorf("line %d:%d: truncated JSON", line, col)
 	}
-	return err
+	return shortError(err)
+}
+
+// maxQuotedError is the most of a decoding error an error message keeps:
+// encoding/json quotes an unknown field's name whole, and a state file
+// from a pull request may make that name a secret, or a megabyte.
+const maxQuotedError = 160
+
+// shortError cuts err's message to maxQuotedError bytes.
+func shortError(err error) error {
+	msg := err.Error()
+	if len(msg) <= maxQuotedError {
+		return err
+	}
+	return errors.New(strings.ToValidUTF8(msg[:maxQuotedError], "") + "…")
 }
 
 func lineCol(data []byte, off int64) (line, col int) {
