@@ -131,18 +131,26 @@ git_state_path() {
   fi
 }
 
-# is_state_blob reports whether the git object $1 (REV:PATH) is a psync
-# state (a JSON object with formatVersion and lineage) or a journal (its
-# first line a JSON object with psyncJournal).
+# is_state_blob reports whether the git object $1 (REV:PATH) is what psync
+# would read as a state (a JSON object with a formatVersion and what a
+# state owns: a lineage, scripts, templates or deleted objects) or as a
+# journal (its first line a JSON object with psyncJournal). Keys are
+# matched as psync's decoder (Go's encoding/json) matches them: in any
+# case, with Unicode's simple folding, by which "ſ" is an "s" and the
+# Kelvin sign a "k"; else "FormatVersion" or "formatVerſion" would be a
+# state psync reads and this check does not see.
 is_state_blob() {
   local size
   size=$(git cat-file -s "$1" 2>/dev/null) || return 1
-  # A state is small; a large file (an image, a dataset) is not read.
-  [ "$size" -le 67108864 ] || return 1
-  if git cat-file -p "$1" | jq -e -s 'length == 1 and (.[0] | type == "object" and has("formatVersion") and has("lineage"))' >/dev/null 2>&1; then
+  # The limits of what psync reads (state.MaxStateBytes, MaxJournalBytes):
+  # a larger file (an image, a dataset) is not a state.
+  [ "$size" -le 268435456 ] || return 1
+  local fold='def folded: [keys_unsorted[] | ascii_downcase | gsub("\u017f"; "s") | gsub("\u212a"; "k")];'
+  if [ "$size" -le 67108864 ] && git cat-file -p "$1" | jq -e -s "$fold"' length == 1 and (.[0] | type == "object" and (folded |
+      any(.[]; . == "formatversion") and any(.[]; . == "lineage" or . == "scripts" or . == "templates" or . == "deleted")))' >/dev/null 2>&1; then
     return 0
   fi
-  git cat-file -p "$1" | head -n 1 | jq -e 'type == "object" and has("psyncJournal")' >/dev/null 2>&1
+  git cat-file -p "$1" | head -n 1 | jq -e "$fold"' type == "object" and (folded | any(.[]; . == "psyncjournal"))' >/dev/null 2>&1
 }
 
 # has_github_output reports whether this psync has `--output github` (and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -363,6 +364,73 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	passed, out = r.plan(nil)
 	if passed || !strings.Contains(out, "::error::this pull request edits the state file (backup/j backup/old.json)") {
 		t.Errorf("a pull request that adds a state and a journal elsewhere: passed %v, want a failure naming both (and not other.json):\n%s", passed, out)
+	}
+}
+
+// TestPlanFindsStatesAsPsyncReadsThem: the check that a pull request adds
+// no state elsewhere (for settings.state to point to) finds a state as
+// psync's decoder reads it, not as it is usually spelt: Go's JSON matches
+// keys case-insensitively (with Unicode folding: "ſ" is "s"), a state
+// needs no lineage, and a journal may be larger than a state. Each file
+// below is first shown to be a state psync reads, owning a script with no
+// protection.
+func TestPlanFindsStatesAsPsyncReadsThem(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"}, "a")
+	r := w.checkout("apply", c1)
+	if applyCode, commitCode, out := r.apply(); applyCode != 0 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	w.git(w.dev, "pull", "--quiet", "origin", "main")
+	base := w.git(w.dev, "rev-parse", "HEAD")
+	st := strings.Replace(read(t, filepath.Join(w.dev, "psync.state.json")), `"preventDestroy": true`, `"preventDestroy": false`, 1)
+	var noLineage []string
+	for _, l := range strings.Split(st, "\n") {
+		if !strings.Contains(l, `"lineage"`) {
+			noLineage = append(noLineage, l)
+		}
+	}
+	states := map[string]string{
+		"backup/upper.json":     strings.NewReplacer(`"formatVersion"`, `"FormatVersion"`, `"lineage"`, `"LINEAGE"`, `"scripts"`, `"Scripts"`).Replace(st),
+		"backup/longs.json":     strings.Replace(st, `"formatVersion"`, `"formatVerſion"`, 1),
+		"backup/escaped.json":   strings.Replace(st, `"formatVersion"`, `"formatVersio\u006e"`, 1),
+		"backup/nolineage.json": strings.Join(noLineage, "\n"),
+	}
+	w.git(w.dev, "checkout", "--quiet", "-b", "disguised", base)
+	if err := os.MkdirAll(filepath.Join(w.dev, "backup"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for name, data := range states {
+		if err := os.WriteFile(filepath.Join(w.dev, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := w.psync(w.dev, "--state", name, "state", "list")
+		if code != 0 || !strings.Contains(out, "script/a") {
+			t.Fatalf("psync does not read %s as a state owning a (exit %d):\n%s", name, code, out)
+		}
+		want = append(want, name)
+	}
+	// Journals: a header with its key in capitals, and one larger than a
+	// state may be (psync reads journals up to 256 MiB).
+	journals := map[string]string{
+		"backup/upper.journal": `{"PSYNCJOURNAL":1,"lineage":"x","serial":1,"stateSha256":"00"}` + "\n",
+		"backup/big.journal":   `{"psyncJournal":1,` + strings.Repeat(" ", 65<<20) + `"lineage":"x","serial":1,"stateSha256":"00"}` + "\n",
+	}
+	for name, data := range journals {
+		if err := os.WriteFile(filepath.Join(w.dev, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	sort.Strings(want)
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "keep backups")
+	w.git(w.dev, "push", "--quiet", "origin", "disguised")
+	r = w.prRun("disguised", base, "disguised")
+	passed, out := r.plan(nil)
+	if passed || !strings.Contains(out, "::error::this pull request edits the state file ("+strings.Join(want, " ")+")") {
+		t.Errorf("a pull request that adds disguised states: passed %v, want a failure naming %v:\n%s", passed, want, out)
 	}
 }
 
