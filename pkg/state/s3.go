@@ -110,6 +110,8 @@ func parseS3URL(location string) (bucket, key string, err error) {
 		return "", "", fmt.Errorf("state URL %s: want s3://BUCKET/KEY without a query (the endpoint and region come from AWS_ENDPOINT_URL_S3 and AWS_REGION)", location)
 	case bucket == "":
 		return "", "", fmt.Errorf("state URL %s: no bucket: want s3://BUCKET/KEY", location)
+	case u.Port() != "":
+		return "", "", fmt.Errorf("state URL %s: a bucket has no port: want s3://BUCKET/KEY, with the service's address in AWS_ENDPOINT_URL_S3", location)
 	case key == "" || strings.HasSuffix(key, "/"):
 		return "", "", fmt.Errorf("state URL %s: no object key: want s3://BUCKET/KEY, for example s3://%s/psync.state.json", location, bucket)
 	}
@@ -264,6 +266,8 @@ func (b *S3) describe(what string, err error) error {
 	case code == "InvalidAccessKeyId" || code == "XAdminUserNotFound" || code == "SignatureDoesNotMatch" || code == "AccessDenied" ||
 		code == "InvalidToken" || code == "ExpiredToken" || status == http.StatusForbidden || status == http.StatusUnauthorized:
 		hint = "access denied: check the AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the web identity role) and that they may read and write " + b.String() + " and " + b.String() + ".lock"
+	case code == "InvalidBucketName":
+		hint = fmt.Sprintf("%s is not a valid bucket name: check the bucket of the state URL (--state, PSYNC_STATE or settings.state)", b.Bucket)
 	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException":
 		hint = "the bucket is in another region: check AWS_REGION"
 	case credentialsMissing(err):

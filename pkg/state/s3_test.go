@@ -226,6 +226,7 @@ func TestS3Errors(t *testing.T) {
 		{"bad secret", map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong-secret-0123456789"}, b.String(), "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
 		{"unknown access key", map[string]string{"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000"}, b.String(), "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
 		{"unknown bucket", nil, "s3://no-such-bucket-psync/psync.state.json", "bucket no-such-bucket-psync does not exist"},
+		{"invalid bucket name", nil, "s3://Bad_Bucket/psync.state.json", "Bad_Bucket is not a valid bucket name: check the bucket of the state URL (--state, PSYNC_STATE or settings.state)"},
 		{"unreachable endpoint", map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}, b.String(), "AWS_ENDPOINT_URL_S3"},
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, b.String(), "no AWS credentials"},
 	}
@@ -263,7 +264,7 @@ func TestS3Errors(t *testing.T) {
 			t.Fatalf("Open: %v", err)
 		}
 	})
-	for _, bad := range []string{"s3://bucket", "s3://bucket/", "s3:///key", "s3://b/k?region=x", "gs://b/k"} {
+	for _, bad := range []string{"s3://bucket", "s3://bucket/", "s3:///key", "s3://b/k?region=x", "gs://b/k", "s3://minio.local:9000/bucket/key"} {
 		if _, err := state.Open(ctx, bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad)
 		}
