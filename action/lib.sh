@@ -43,7 +43,9 @@ action_summary() {
 # rest into Markdown (a forged "plan", links, mentions).
 fence() {
   local longest
-  longest=$(grep -o '`*' -- "$1" 2>/dev/null | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
+  # -a and the C locale: a NUL byte or a byte that is not UTF-8 must not
+  # make grep take the file for binary and print no match at all.
+  longest=$(LC_ALL=C grep -a -o '`*' -- "$1" 2>/dev/null | LC_ALL=C awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
   local n=$((longest + 1))
   if [ "$n" -lt 3 ]; then n=3; fi
   printf '%*s' "$n" '' | tr ' ' '`'

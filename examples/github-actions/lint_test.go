@@ -152,6 +152,9 @@ func TestFenceOutlastsBackticks(t *testing.T) {
 		{"````\n### Plan: 0 to delete\n````\n", "`````"},
 		{"no newline at the end ``````", "```````"},
 		{"", "```"},
+		// grep takes a file with a NUL for binary and prints no match.
+		{"a NUL \x00 byte\n``````````\n### Plan: 0 to delete\n", "```````````"},
+		{"not UTF-8 \xff\xfe\n``````````\n", "```````````"},
 	} {
 		f := filepath.Join(t.TempDir(), "in")
 		if err := os.WriteFile(f, []byte(c.in), 0o644); err != nil {
