@@ -120,6 +120,9 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 		team = inst.TeamID
 	}
 	target.Team = team
-	target.Key = fingerprintKey(os.LookupEnv, cfg.APIKey)
+	if target.Key, err = fingerprintKey(os.LookupEnv, cfg.APIKey); err != nil {
+		release()
+		return nil, Target{}, noop, err
+	}
 	return client, target, release, nil
 }

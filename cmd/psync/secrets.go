@@ -24,12 +24,24 @@ const fingerprintKeyEnv = "PSYNC_FINGERPRINT_KEY"
 // different API keys (each person's own, say) set PSYNC_FINGERPRINT_KEY
 // to one shared secret instead, or every plan would see those scripts as
 // not verifiable.
-func fingerprintKey(lookup manifest.LookupEnv, apiKey string) state.FingerprintKey {
+//
+// A PSYNC_FINGERPRINT_KEY shorter than minFingerprintKeyLen is refused:
+// anyone holding the state (committed) has the key's id and the keyed
+// fingerprints of known bodies, against which guesses of a short key can
+// be tried offline, and the key gives every secret back.
+func fingerprintKey(lookup manifest.LookupEnv, apiKey string) (state.FingerprintKey, error) {
 	if v, ok := lookup(fingerprintKeyEnv); ok && strings.TrimSpace(v) != "" {
-		return state.NewFingerprintKey(strings.TrimSpace(v))
+		if len(strings.TrimSpace(v)) < minFingerprintKeyLen {
+			return state.FingerprintKey{}, fmt.Errorf("%s is too short: a short key can be guessed from the fingerprints the state holds; use %d or more random characters (e.g. openssl rand -hex 32), or unset it to key them with the API key", fingerprintKeyEnv, minFingerprintKeyLen)
+		}
+		return state.NewFingerprintKey(strings.TrimSpace(v)), nil
 	}
-	return state.NewFingerprintKey(apiKey)
+	return state.NewFingerprintKey(apiKey), nil
 }
+
+// minFingerprintKeyLen is the shortest PSYNC_FINGERPRINT_KEY taken: 32
+// characters, what 16 random bytes in hex make.
+const minFingerprintKeyLen = 32
 
 // resolveSecrets reads the secret variables of the manifest's scripts from
 // psync's environment, and gives the client every secret (those values

@@ -512,3 +512,44 @@ func TestSplitExports(t *testing.T) {
 		}
 	}
 }
+
+// TestFingerprintKeyRotation: PSYNC_FINGERPRINT_KEY replaces the API key
+// as the fingerprints' key; switching to it costs one push of the scripts
+// that hold a secret and nothing else, and it appears nowhere. A key short
+// enough to try (the state's key id and keyed fingerprints would let
+// anyone holding the state test guesses of it offline) is refused, without
+// being quoted.
+func TestFingerprintKeyRotation(t *testing.T) {
+	startSandbox(t)
+	t.Setenv("TAILSCALE_AUTHKEY", envSecret)
+	m := secretManifestDir(t)
+	if code, stdout, stderr := runPsync(t, "-f", m, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	const key = "fpk-0123456789abcdef0123456789abcdef"
+	t.Setenv("PSYNC_FINGERPRINT_KEY", key)
+	leaks := newLeakCheck(t, map[string]string{"fingerprint key": key})
+	code, stdout, stderr := runPsync(t, "-f", m, "plan", "--detailed-exitcode")
+	if code != ExitChanges || !strings.Contains(stdout, "Plan: 0 to create, 0 to adopt, 2 to update, 0 to replace") ||
+		strings.Count(stdout, "fingerprinted with another key") != 2 || strings.Contains(stdout, `script "plain"`) {
+		t.Errorf("plan with a new fingerprint key: exit %d\n%s%s", code, stdout, stderr)
+	}
+	leaks.scan("plan", stdout+stderr)
+	code, stdout, stderr = runPsync(t, "--debug", "-f", m, "apply", "--auto-approve", "-o", "json")
+	if code != 0 {
+		t.Fatalf("apply with a new fingerprint key: exit %d\n%s%s", code, stdout, stderr)
+	}
+	leaks.scan("apply", stdout+stderr)
+	leaks.scanFile(filepath.Join(filepath.Dir(m), state.DefaultFileName))
+	if code, stdout, stderr := runPsync(t, "-f", m, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the re-push: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	for _, weak := range []string{"7391", "correct-horse"} {
+		t.Setenv("PSYNC_FINGERPRINT_KEY", weak)
+		code, stdout, stderr = runPsync(t, "-f", m, "plan")
+		if code != ExitError || !strings.Contains(stderr, "PSYNC_FINGERPRINT_KEY is too short") || strings.Contains(stdout+stderr, weak) {
+			t.Errorf("plan with PSYNC_FINGERPRINT_KEY=%q: exit %d\n%s%s", weak, code, stdout, stderr)
+		}
+	}
+}
