@@ -17,6 +17,7 @@ import (
 
 	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/manifest"
+	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -72,6 +73,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	snap = plan.Visible(snap, st) // not what psync deleted and the API still shows
 
 	doc, skipped := describe(snap, st)
 	for _, s := range skipped {

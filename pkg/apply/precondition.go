@@ -38,7 +38,13 @@ func (e *StaleError) Error() string {
 //   - an assign or unassign of an existing script needs the script;
 //   - a forget of an object deleted outside psync needs it still gone (a
 //     forget of an ignored object needs nothing).
+//
+// Objects psync deleted that the API still shows are not there, as for
+// the planner.
 func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) error {
+	if st != nil {
+		snap = plan.Visible(snap, st)
+	}
 	var stale []string
 	var lineage string
 	var serial int64

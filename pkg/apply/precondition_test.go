@@ -192,3 +192,19 @@ func TestCheckPreconditionsForgetOfAnIgnoredObject(t *testing.T) {
 		}
 	}
 }
+
+// A deleted object that the API still shows does not hold its name: a
+// saved plan that creates the name again is not stale.
+func TestCheckPreconditionsCreateOfALingeringName(t *testing.T) {
+	p := newPlan(createScript("again"))
+	p.StateLineage, p.StateSerial = "L", 4
+	snap := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-gone", Name: "again", IsEnabled: true}}}
+	st := &state.State{Lineage: "L", Serial: 4}
+	if err := apply.CheckPreconditions(p, snap, st); err == nil {
+		t.Fatal("a create of a name another object holds is not stale")
+	}
+	st.MarkDeleted(state.KindScript, "scr-gone", "again")
+	if err := apply.CheckPreconditions(p, snap, st); err != nil {
+		t.Errorf("a create of the name of an object psync deleted, which lingers: %v", err)
+	}
+}

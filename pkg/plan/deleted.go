@@ -49,5 +49,13 @@ func withoutDeleted(snap *remote.Snapshot, st *state.State) (*remote.Snapshot, [
 	return &out, settled
 }
 
+// Visible is snap without the objects psync deleted that the API still
+// shows (see state.Deleted): what plans, and checks of saved plans, see.
+// snap is not changed.
+func Visible(snap *remote.Snapshot, st *state.State) *remote.Snapshot {
+	out, _ := withoutDeleted(snap, st)
+	return out
+}
+
 // Apply drops the record of the delete from s.
 func (d Settled) Apply(s *state.State) { s.ForgetDeleted(string(d.Kind), d.ID) }
