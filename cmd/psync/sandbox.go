@@ -17,13 +17,13 @@ type SandboxCmd struct {
 
 // SandboxServeCmd runs the sandbox standalone.
 type SandboxServeCmd struct {
-	Listen   string   `name:"listen" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Address to listen on (port 0 picks a free one)."`
+	Listen   string   `name:"listen" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Address to listen on (default ${default}; port 0 picks a free one)."`
 	Data     string   `name:"data" placeholder:"DIR" help:"Persist the sandbox's data in DIR (default: in memory, lost at exit)."`
 	Key      []string `name:"key" sep:"none" placeholder:"TEAM=KEY" help:"An API key and its team (repeatable). Default: one team with a generated key, stable for a given --data."`
 	Machines int      `name:"machines" default:"10" help:"Machines seeded per team: psbox001-006 A100 training boxes (train-a100-N, ny2), psbox007-008 A4000 inference boxes (infer-N, ams1), then CPU notebooks. Add, change and remove them with /v1/_sandbox/machines."`
 	Dialect  string   `name:"dialect" default:"spec" enum:"spec,paperspace-v1" help:"API dialect: spec (api/openapi.yaml) or paperspace-v1 (the live API's shapes)."`
 
-	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes."`
+	TemplateDelay     time.Duration `name:"template-delay" default:"300ms" placeholder:"D" help:"paperspace-v1: how long an asynchronous template creation takes (default ${default})."`
 	TemplateErrorRate float64       `name:"template-error-rate" placeholder:"F" help:"paperspace-v1: fraction of template creations that end in error."`
 	SpuriousErrorRate float64       `name:"template-spurious-error-rate" placeholder:"F" help:"paperspace-v1: fraction of the other template creations whose event ends in error with no message, though the template was made."`
 	RepeatItems       bool          `name:"repeat-items" help:"paperspace-v1: start each page with the previous page's last item, as the live API may."`
@@ -39,8 +39,8 @@ type SandboxServeCmd struct {
 	ThrottleRate  float64       `name:"throttle-rate" placeholder:"F" help:"Fraction of API requests answered 429 with Retry-After."`
 	AmbiguousRate float64       `name:"ambiguous-rate" placeholder:"F" help:"Fraction of writes performed and then answered 500 or cut off."`
 	RPS           float64       `name:"rps" placeholder:"N" help:"Requests per second allowed per key; beyond it 429 with Retry-After (0: no limit)."`
-	RetryAfter    time.Duration `name:"retry-after" default:"1s" placeholder:"D" help:"Retry-After of --throttle-rate answers (whole seconds, rounded up)."`
-	Seed          int64         `name:"seed" help:"Seed of the fault decisions: the same seed gives the same sequence."`
+	RetryAfter    time.Duration `name:"retry-after" default:"1s" placeholder:"D" help:"Retry-After of --throttle-rate answers (default ${default}; whole seconds, rounded up)."`
+	Seed          int64         `name:"seed" placeholder:"N" help:"Seed of the fault decisions: the same seed gives the same sequence."`
 }
 
 // Run serves until SIGINT/SIGTERM or ctx ends. It prints the URL and the
