@@ -84,7 +84,7 @@ func Open(ctx context.Context, location string) (Backend, error) {
 		return OpenS3(ctx, location)
 	}
 	if i := strings.Index(location, "://"); i > 0 && !strings.ContainsAny(location[:i], `/\.`) {
-		return nil, fmt.Errorf("state %q: unknown scheme %s:// (a state is a file path or s3://BUCKET/KEY)", location, location[:i])
+		return nil, fmt.Errorf("state %q: unknown scheme %s:// (a state is a file path or s3://BUCKET/KEY)", withoutQuery(location), location[:i])
 	}
 	return &File{Path: location}, nil
 }

@@ -98,7 +98,11 @@ func OpenS3(ctx context.Context, location string) (*S3, error) {
 func parseS3URL(location string) (bucket, key string, err error) {
 	u, err := url.Parse(location)
 	if err != nil {
-		return "", "", fmt.Errorf("state URL: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a token
+		}
+		return "", "", fmt.Errorf("state URL %s: %w", withoutQuery(location), err)
 	}
 	if u.User != nil {
 		// Never echo it: it may hold a secret.
@@ -107,7 +111,7 @@ func parseS3URL(location string) (bucket, key string, err error) {
 	bucket, key = u.Host, strings.TrimPrefix(u.Path, "/")
 	switch {
 	case u.RawQuery != "" || u.Fragment != "":
-		return "", "", fmt.Errorf("state URL %s: want s3://BUCKET/KEY without a query (the endpoint and region come from AWS_ENDPOINT_URL_S3 and AWS_REGION)", location)
+		return "", "", fmt.Errorf("state URL %s: want s3://BUCKET/KEY without a query (the endpoint and region come from AWS_ENDPOINT_URL_S3 and AWS_REGION)", withoutQuery(location))
 	case bucket == "":
 		return "", "", fmt.Errorf("state URL %s: no bucket: want s3://BUCKET/KEY", location)
 	case u.Port() != "":
@@ -116,6 +120,16 @@ func parseS3URL(location string) (bucket, key string, err error) {
 		return "", "", fmt.Errorf("state URL %s: no object key: want s3://BUCKET/KEY, for example s3://%s/psync.state.json", location, bucket)
 	}
 	return bucket, key, nil
+}
+
+// withoutQuery is location cut before its query or fragment, for an error
+// to quote: a pasted presigned URL holds a signature and maybe a session
+// token there.
+func withoutQuery(location string) string {
+	if i := strings.IndexAny(location, "?#"); i >= 0 {
+		return location[:i] + "?…"
+	}
+	return location
 }
 
 func (b *S3) String() string { return "s3://" + b.Bucket + "/" + b.Key }

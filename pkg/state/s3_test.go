@@ -453,3 +453,24 @@ func TestRemoteLockedErrorCommand(t *testing.T) {
 		}
 	}
 }
+
+// A state location that is a pasted presigned URL, or any URL with a
+// query, is refused without echoing its query: it may hold a session
+// token or a signature.
+func TestOpenDoesNotEchoAQuery(t *testing.T) {
+	for _, loc := range []string{
+		"https://acme.s3.amazonaws.com/psync.state.json?X-Amz-Security-Token=SECRETTOKEN&X-Amz-Signature=SECRETSIG",
+		"s3://acme/psync.state.json?X-Amz-Security-Token=SECRETTOKEN",
+		"s3://acme/psync.state.json#SECRETTOKEN",
+		"s3://acme/psync\x7f.json?X-Amz-Security-Token=SECRETTOKEN",
+	} {
+		_, err := state.Open(context.Background(), loc)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", loc)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Open(%q): %v: echoes the query", loc, err)
+		}
+	}
+}
