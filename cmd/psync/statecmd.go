@@ -346,7 +346,8 @@ func (c *StatePushCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err := state.Save(ctx, b, pushed); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Stdout, "Pushed %s to state %s (lineage %s, serial %d).\n", name, b, pushed.Lineage, pushed.Serial)
+	// The lineage is the pushed file's: it may hold anything.
+	fmt.Fprintf(streams.Stdout, "Pushed %s to state %s (lineage %s, serial %d).\n", safe(name), safe(b.String()), safe(pushed.Lineage), pushed.Serial)
 	return nil
 }
 
@@ -410,7 +411,7 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 		return errors.New("state migrate: the copy read back differs from the state: the source is left as is")
 	}
 	fmt.Fprintf(streams.Stdout, "Copied state %s to %s (lineage %s, serial %d, %d scripts, %d templates) and verified it.\n",
-		from, to, s.Lineage, s.Serial, len(s.Scripts), len(s.Templates))
+		safe(from.String()), safe(to.String()), safe(s.Lineage), s.Serial, len(s.Scripts), len(s.Templates))
 	fmt.Fprintf(streams.Stdout, "Point psync at it (settings.state: %s in the manifest, or --state / PSYNC_STATE), then remove %s so that no one applies with the old one.\n", to, from)
 	return nil
 }
