@@ -49,8 +49,15 @@ const envNamePattern = `^[A-Za-z_][A-Za-z0-9_]*$`
 var envNameRe = regexp.MustCompile(envNamePattern)
 
 // ownCredentials are the variables psync itself reads secrets from: a
-// manifest (a pull request) must not be able to push them to machines.
+// manifest (a pull request) must not be able to push them to machines,
+// where anyone who can read the team's startup scripts has them.
 var ownCredentials = []string{"PAPERSPACE_API_KEY", "PSYNC_FINGERPRINT_KEY"}
+
+// s3Credentials are the secrets of the AWS SDK's environment, which psync
+// reads for an S3 state: in CI they are the state bucket's (or a deploy
+// role's) credentials. Machines that need AWS credentials of their own get
+// them under another name.
+var s3Credentials = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 // JSONSchema describes env: a mapping of shell variable names to a plain
 // scalar or {fromEnv, allowEmpty}.
@@ -206,6 +213,11 @@ func (b *builder) env(s *DocScript) []EnvVar {
 			for _, own := range ownCredentials {
 				if strings.EqualFold(sec.FromEnv, own) {
 					b.errorf(from, "variable %s: $%s is psync's own credential; it is never pushed to machines", v.Name, sec.FromEnv)
+				}
+			}
+			for _, own := range s3Credentials {
+				if strings.EqualFold(sec.FromEnv, own) {
+					b.errorf(from, "variable %s: $%s is psync's own credential (the S3 state's); it is never pushed to machines: pass the value under another name if machines are to have it", v.Name, sec.FromEnv)
 				}
 			}
 			out = append(out, EnvVar{Name: v.Name, FromEnv: sec.FromEnv, AllowEmpty: sec.AllowEmpty, Pos: at})

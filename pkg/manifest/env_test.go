@@ -38,15 +38,16 @@ func lookupMap(m map[string]string) LookupEnv {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-// TestPushBodyRoundTripsThroughBash runs the pushed body with bash and
-// checks that every variable, secret or plain, arrives byte for byte,
-// whatever it holds.
+// TestPushBodyRoundTripsThroughBash runs the pushed body with bash (and
+// dash, sh) and checks that every variable, secret or plain, arrives byte
+// for byte, whatever it holds.
 func TestPushBodyRoundTripsThroughBash(t *testing.T) {
 	requireBash(t)
 	values := []string{
 		"plain", "", "it's", "'", "''", `\`, `a\nb`, "two\nlines\n", "\n", "$HOME", "${PATH}", "$(id)", "`id`",
 		`"double"`, "tab\there", " lead and trail ", "*", "~", "!x", "#", "a;b&c|d>e<f", "ünï©ødé", "\r\n", "--flag",
 		"x=y", strings.Repeat("'\\$", 50), "\x01\x1b[31m",
+		"\r", "-", "-n", "=", "'leading", "trailing'", strings.Repeat("a'b\n", 1000),
 	}
 	var env []string
 	secrets := map[string]string{}
@@ -77,17 +78,24 @@ func TestPushBodyRoundTripsThroughBash(t *testing.T) {
 	if !strings.HasPrefix(pushed, "#!/bin/bash\nexport S0=plain\n") {
 		t.Errorf("the export lines do not follow the shebang:\n%s", pushed[:80])
 	}
-	out, err := exec.Command("bash", "-c", pushed).Output()
-	if err != nil {
-		t.Fatalf("bash: %v\n%s", err, pushed)
-	}
-	got := map[string]string{}
-	for _, rec := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
-		k, v, _ := strings.Cut(rec, "=")
-		got[k] = v
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("variables as bash sees them (-want +got):\n%s", diff)
+	// bash, and sh where it is another shell (dash on Debian): the
+	// quoting is POSIX, and a #!/bin/sh script gets the same lines.
+	for _, sh := range []string{"bash", "dash", "sh"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			continue
+		}
+		out, err := exec.Command(sh, "-c", pushed).Output()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh, err, pushed)
+		}
+		got := map[string]string{}
+		for _, rec := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+			k, v, _ := strings.Cut(rec, "=")
+			got[k] = v
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("variables as %s sees them (-want +got):\n%s", sh, diff)
+		}
 	}
 	display := s.DisplayBody()
 	for i := range values {
@@ -122,6 +130,13 @@ func TestExportsPlacement(t *testing.T) {
 		{"echo hi\n", "export A=1\nexport B=<secret from $SB>\necho hi\n"},
 		{"#!/bin/sh", "#!/bin/sh\nexport A=1\nexport B=<secret from $SB>\n"},
 		{"", "export A=1\nexport B=<secret from $SB>\n"},
+		{"#!/usr/bin/env bash\necho hi\n", "#!/usr/bin/env bash\nexport A=1\nexport B=<secret from $SB>\necho hi\n"},
+		// CRLF: the shebang line keeps its CR (the interpreter's name is
+		// the user's), the export lines are plain LF lines.
+		{"#!/bin/sh\r\necho hi\r\n", "#!/bin/sh\r\nexport A=1\nexport B=<secret from $SB>\necho hi\r\n"},
+		// A BOM before #! is no shebang for the kernel either.
+		{"\ufeff#!/bin/sh\necho hi\n", "export A=1\nexport B=<secret from $SB>\n\ufeff#!/bin/sh\necho hi\n"},
+		{" #!/bin/sh\n", "export A=1\nexport B=<secret from $SB>\n #!/bin/sh\n"},
 	}
 	for _, c := range cases {
 		m := loadEnvManifest(t, c.body, "A: 1", "B: {fromEnv: SB}")
