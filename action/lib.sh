@@ -209,16 +209,26 @@ github_api() {
     "${GITHUB_API_URL:-https://api.github.com}$path"
 }
 
+# token_login prints the login of the token's owner when the token is a
+# person's (GET /user answers only those), else nothing: GITHUB_TOKEN and a
+# GitHub App's token write as a bot.
+token_login() {
+  github_api GET /user 2>/dev/null | jq -r 'if type == "object" then .login // empty else empty end' 2>/dev/null || true
+}
+
 # find_marked LISTPATH MARKER FIELD prints FIELD (id, number) of the first
-# item of a paginated list (LISTPATH ends in ? or &) that a bot wrote and
-# whose body starts with MARKER: a person quoting the marker is left alone,
-# and pull requests in an issue list are skipped.
+# item of a paginated list (LISTPATH ends in ? or &) that the token's owner
+# wrote and whose body starts with MARKER: a person quoting the marker is
+# left alone, and pull requests in an issue list are skipped. The owner is
+# the token's person (a personal access token), else any bot (GITHUB_TOKEN
+# or an App's token, whose login GitHub does not tell).
 find_marked() {
-  local list=$1 mark=$2 field=$3 page resp found
+  local list=$1 mark=$2 field=$3 page resp found me
+  me=$(token_login)
   for ((page = 1; page <= 50; page++)); do
     resp=$(github_api GET "${list}per_page=100&page=$page") || return 1
-    found=$(jq -r --arg m "$mark" --arg f "$field" \
-      '[.[] | select(.user.type == "Bot" and .pull_request == null and ((.body // "") | startswith($m)))] | first | .[$f] // empty' <<<"$resp") || return 1
+    found=$(jq -r --arg m "$mark" --arg f "$field" --arg me "$me" \
+      '[.[] | select((if $me == "" then .user.type == "Bot" else .user.login == $me end) and .pull_request == null and ((.body // "") | startswith($m)))] | first | .[$f] // empty' <<<"$resp") || return 1
     if [ -n "$found" ]; then
       printf '%s\n' "$found"
       return 0

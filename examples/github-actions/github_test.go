@@ -18,17 +18,20 @@ import (
 // fakeGitHub serves the few REST routes the action calls — list, create
 // and edit issue comments; list, create and edit issues — for the
 // repository team/infra, as api.github.com answers them (pages of at most
-// per_page items, pull requests in the issue list). Tokens other than
-// writeToken may read but not write (a fork's).
+// per_page items, pull requests in the issue list), and GET /user, which
+// only a person's token may call. Tokens other than writeToken and those in
+// personal may read but not write (a fork's).
 type fakeGitHub struct {
 	t          *testing.T
 	writeToken string
-	mu         sync.Mutex
-	nextID     int
-	issues     map[int]*ghIssue
-	comments   map[int][]*ghComment // by issue number
-	writes     int                  // writes done
-	rejected   int                  // writes refused to a token that may only read
+	// personal are personal access tokens: they write as their person.
+	personal map[string]ghUser
+	mu       sync.Mutex
+	nextID   int
+	issues   map[int]*ghIssue
+	comments map[int][]*ghComment // by issue number
+	writes   int                  // writes done
+	rejected int                  // writes refused to a token that may only read
 }
 
 type ghUser struct {
@@ -58,7 +61,7 @@ var (
 )
 
 func newFakeGitHub(t *testing.T) (*fakeGitHub, string) {
-	g := &fakeGitHub{t: t, writeToken: "write-token", nextID: 1000, issues: map[int]*ghIssue{}, comments: map[int][]*ghComment{}}
+	g := &fakeGitHub{t: t, writeToken: "write-token", personal: map[string]ghUser{}, nextID: 1000, issues: map[int]*ghIssue{}, comments: map[int][]*ghComment{}}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	return g, srv.URL
@@ -78,7 +81,21 @@ func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"Requires authentication"}`, http.StatusUnauthorized)
 		return
 	}
-	if r.Method != http.MethodGet && token != g.writeToken {
+	author, personal := g.personal[token]
+	if !personal {
+		author = bot
+	}
+	if r.URL.Path == "/user" && r.Method == http.MethodGet {
+		if !personal {
+			// As GitHub answers GITHUB_TOKEN and an App's token.
+			http.Error(w, `{"message":"Resource not accessible by integration"}`, http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(author)
+		return
+	}
+	if r.Method != http.MethodGet && token != g.writeToken && !personal {
 		g.rejected++
 		http.Error(w, `{"message":"Resource not accessible by integration"}`, http.StatusForbidden)
 		return
@@ -118,7 +135,7 @@ func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case m != nil && r.Method == http.MethodPost:
 		n, _ := strconv.Atoi(m[1])
 		g.nextID++
-		c := &ghComment{ID: g.nextID, Body: in["body"], User: bot}
+		c := &ghComment{ID: g.nextID, Body: in["body"], User: author}
 		g.comments[n] = append(g.comments[n], c)
 		reply(http.StatusCreated, c)
 		return
@@ -149,7 +166,7 @@ func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lo, hi := page(len(open))
 			reply(http.StatusOK, open[lo:hi])
 		case http.MethodPost:
-			i := g.addIssueLocked(in["title"], in["body"], bot, false)
+			i := g.addIssueLocked(in["title"], in["body"], author, false)
 			reply(http.StatusCreated, i)
 		}
 		return
@@ -288,6 +305,69 @@ func TestPlanCommentIsPostedOnce(t *testing.T) {
 	}
 	if strings.Contains(out, "read-only-token") {
 		t.Errorf("the token is in the output:\n%s", out)
+	}
+}
+
+// TestPersonalTokenFindsItsOwnComment: with a person's token (a PAT given
+// as github-token), what the action posts is written by that person, not by
+// a bot. The plan comment is still updated rather than posted again on
+// every push, and the drift issue opened once rather than every night;
+// another person's comment or issue quoting the marker is left alone.
+func TestPersonalTokenFindsItsOwnComment(t *testing.T) {
+	needTools(t, "curl")
+	w := newWorld(t)
+	w.merge("add a", []string{"a"})
+	g, url := newFakeGitHub(t)
+	ci := ghUser{Login: "team-ci", Type: "User"}
+	g.personal["pat-token"] = ci
+	g.addIssue("Add a", "", human, true) // pull request #1
+	plan, drift := "<!-- psync-action plan psync.yaml -->", "<!-- psync-action drift psync.yaml -->"
+	g.addIssue("quoting", drift+"\na person", human, false) // #2
+	g.mu.Lock()
+	g.nextID++
+	g.comments[1] = append(g.comments[1], &ghComment{ID: g.nextID, Body: plan + "\nquoting the plan", User: human})
+	g.mu.Unlock()
+
+	run := func(script, body string, env ...string) string {
+		t.Helper()
+		r := githubRunner(t, w, url, "pat-token")
+		if err := os.WriteFile(filepath.Join(r.out, "comment.md"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := r.script(script, env...)
+		if code != 0 || strings.Contains(out, "::warning::") {
+			t.Fatalf("%s: exit %d:\n%s", script, code, out)
+		}
+		return out
+	}
+	for i := 1; i <= 2; i++ {
+		run("comment.sh", plan+"\nplan "+strconv.Itoa(i)+"\n", "PSYNC_ACTION_PR=1")
+		run("drift-issue.sh", drift+"\ndrift "+strconv.Itoa(i)+"\n", "PSYNC_ACTION_EXITCODE=2")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var comments, issues []string
+	for _, c := range g.comments[1] {
+		if c.User == ci {
+			comments = append(comments, c.Body)
+		}
+	}
+	for n := 1; n <= len(g.issues); n++ {
+		if i := g.issues[n]; i.User == ci {
+			issues = append(issues, i.Body)
+		}
+	}
+	if len(comments) != 1 || comments[0] != plan+"\nplan 2\n" {
+		t.Errorf("the plan comments after two pushes: %q, want one, updated", comments)
+	}
+	if len(issues) != 1 || issues[0] != drift+"\ndrift 2\n" {
+		t.Errorf("the drift issues after two nights: %q, want one, updated", issues)
+	}
+	if got := g.comments[1][0].Body; got != plan+"\nquoting the plan" {
+		t.Errorf("the person's comment was changed to %q", got)
+	}
+	if got := g.issues[2].Body; got != drift+"\na person" {
+		t.Errorf("the person's issue was changed to %q", got)
 	}
 }
 
