@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +218,54 @@ func TestS3Misconfigured(t *testing.T) {
 			t.Fatalf("the failed apply left its lock: %s", stderr)
 		}
 	})
+}
+
+// A lock psync could not remove (the role may not delete, the service
+// failed) is not left in silence: the command says so, with the command
+// that removes it, so the next run's "locked" is no surprise.
+func TestS3LockNotRemovedIsSaid(t *testing.T) {
+	startSandbox(t)
+	srv, url := startS3(t)
+	manifest := writeManifest(t, twoScripts)
+	if code, _, stderr := runPsync(t, "-f", manifest, "--state", url, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, stderr)
+	}
+	target, err := neturl.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, ".lock") {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", proxy.URL)
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	for _, args := range [][]string{{"state", "rm", "script/b"}, {"apply", "--auto-approve"}} {
+		code, _, stderr := runPsync(t, append([]string{"-f", manifest, "--state", url}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		if !strings.Contains(stderr, "psync: warning: ") || !strings.Contains(stderr, "psync state unlock ") || !strings.Contains(stderr, "access denied") {
+			t.Fatalf("%v could not remove its lock and did not say so with the unlock command:\n%s", args, stderr)
+		}
+		t.Setenv("AWS_ENDPOINT_URL_S3", srv.Endpoint)
+		other, err := state.OpenS3(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var le *state.RemoteLockedError
+		if _, err := other.Lock(context.Background(), "x"); !errors.As(err, &le) {
+			t.Fatalf("the lock is not left: %v", err)
+		}
+		if err := other.ForceUnlock(context.Background(), le.Lock.ID); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_ENDPOINT_URL_S3", proxy.URL)
+	}
 }

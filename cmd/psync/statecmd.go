@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/state"
 )
 
@@ -77,6 +78,18 @@ func lockState(ctx context.Context, b state.Backend) (state.Unlocker, error) {
 		return nil, withCode(ExitError, err)
 	}
 	return l, nil
+}
+
+// releaseLock releases l, saying so when it could not: a lock left behind
+// fails the next run, which should be no surprise. The command's own
+// outcome stands (its write is done).
+func releaseLock(streams *IO, l state.Unlocker) {
+	if l == nil {
+		return
+	}
+	if err := l.Unlock(); err != nil {
+		fmt.Fprintf(streams.Stderr, "psync: warning: %s\n", textsafe.Line(err.Error()))
+	}
 }
 
 // StateListCmd lists the owned objects.
@@ -234,7 +247,7 @@ func (c *StateRmCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer releaseLock(streams, lock)
 	s, err := loadState(ctx, b)
 	if err != nil {
 		return err
@@ -326,7 +339,7 @@ func (c *StatePushCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer releaseLock(streams, lock)
 	cur, info, err := b.Load(ctx)
 	if err != nil {
 		return err
@@ -378,12 +391,12 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if err != nil {
 		return err
 	}
-	defer fromLock.Unlock()
+	defer releaseLock(streams, fromLock)
 	toLock, err := lockState(ctx, to)
 	if err != nil {
 		return err
 	}
-	defer toLock.Unlock()
+	defer releaseLock(streams, toLock)
 	s, err := loadState(ctx, from)
 	if err != nil {
 		return err

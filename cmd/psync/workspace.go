@@ -30,6 +30,7 @@ type workspace struct {
 	target    Target
 	lock      state.Unlocker
 	closeConn func()
+	streams   *IO // where close says that the lock could not be released
 	// unbound is set when the state owned objects but recorded no target:
 	// its ownership is unverified (plan.Options.UnboundState), and apply
 	// records the target.
@@ -49,7 +50,7 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 	if err != nil {
 		return nil, err
 	}
-	ws := &workspace{manifest: m}
+	ws := &workspace{manifest: m, streams: streams}
 	if ws.backend, err = openBackend(ctx, streams, g.stateLocation(m)); err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func (ws *workspace) close() {
 		ws.closeConn()
 	}
 	if ws.lock != nil {
-		ws.lock.Unlock()
+		releaseLock(ws.streams, ws.lock)
 	}
 }
 

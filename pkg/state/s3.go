@@ -486,7 +486,10 @@ func (l *s3Lock) Unlock() error {
 	if held.ID != l.id {
 		return fmt.Errorf("unlock state %s: the lock is now held by %s (lock id %s), not this psync: it was removed while this psync held it; left as is", b, textsafe.Line(held.Who), held.ID)
 	}
-	return b.deleteLock(ctx, etag)
+	if err := b.deleteLock(ctx, etag); err != nil {
+		return fmt.Errorf("%w; the lock is left: once nothing runs, remove it with: psync state unlock %s --state %s", err, l.id, shellWord(b.String()))
+	}
+	return nil
 }
 
 // Journal returns a recorder that group-commits the apply's changes: an
