@@ -95,8 +95,11 @@ func (c *PlanCmd) run(g *Globals, streams *IO, ctx context.Context, o output) er
 // noteLeftOut says how many changes --target left out: a targeted plan
 // that looks complete is how a change gets forgotten.
 func noteLeftOut(streams *IO, p *plan.Plan) {
-	if p.LeftOut > 0 {
-		fmt.Fprintf(streams.Stderr, "%s left out; run without --target to see them\n", plural(p.LeftOut, "other change was"))
+	switch {
+	case p.LeftOut == 1:
+		fmt.Fprintln(streams.Stderr, "1 other change was left out; run without --target to see it")
+	case p.LeftOut > 1:
+		fmt.Fprintf(streams.Stderr, "%d other changes were left out; run without --target to see them\n", p.LeftOut)
 	}
 }
 

@@ -289,7 +289,11 @@ func (c *StateRmCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	for _, r := range removed {
 		fmt.Fprintf(streams.Stdout, "Removed %s from the state; the object itself is untouched.\n", r)
 	}
-	fmt.Fprintln(streams.Stdout, "psync no longer owns them: the next plan adopts by name those the manifest still declares, and never deletes the others (unless --prune).")
+	if len(removed) == 1 {
+		fmt.Fprintln(streams.Stdout, "psync no longer owns it: the next plan adopts it by name if the manifest still declares it, and never deletes it otherwise (unless --prune).")
+	} else {
+		fmt.Fprintln(streams.Stdout, "psync no longer owns them: the next plan adopts by name those the manifest still declares, and never deletes the others (unless --prune).")
+	}
 	return nil
 }
 
@@ -423,8 +427,8 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if !copied.SameAs(s) {
 		return errors.New("state migrate: the copy read back differs from the state: the source is left as is")
 	}
-	fmt.Fprintf(streams.Stdout, "Copied state %s to %s (lineage %s, serial %d, %d scripts, %d templates) and verified it.\n",
-		safe(from.String()), safe(to.String()), safe(s.Lineage), s.Serial, len(s.Scripts), len(s.Templates))
+	fmt.Fprintf(streams.Stdout, "Copied state %s to %s (lineage %s, serial %d, %s, %s) and verified it.\n",
+		safe(from.String()), safe(to.String()), safe(s.Lineage), s.Serial, plural(len(s.Scripts), "script"), plural(len(s.Templates), "template"))
 	fmt.Fprintf(streams.Stdout, "Point psync at it (settings.state: %s in the manifest, or --state / PSYNC_STATE), then remove %s so that no one applies with the old one.\n", to, from)
 	return nil
 }
