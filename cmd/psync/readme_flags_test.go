@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+	"gopkg.in/yaml.v3"
 )
 
 // sectionsAlsoDocumenting are README sections ("## NAME") that document
@@ -115,4 +116,40 @@ func readmeCommandSection(readme, path string) (string, error) {
 		return heading + "\n" + body, nil
 	}
 	return "", fmt.Errorf("the README has no \"### `psync %s\" section", first)
+}
+
+// TestReadmeDocumentsEveryActionInput keeps the README's table of the
+// GitHub Action's inputs whole: every input and output of action.yml must
+// have its row (| `name` |) in the "In CI" section.
+func TestReadmeDocumentsEveryActionInput(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ci, ok := strings.Cut(string(readme), "\n## In CI (GitHub Actions)\n")
+	if !ok {
+		t.Fatal(`the README has no "## In CI (GitHub Actions)" section`)
+	}
+	ci, _, _ = strings.Cut(ci, "\n## ")
+	b, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs  map[string]any `yaml:"inputs"`
+		Outputs map[string]any `yaml:"outputs"`
+	}
+	if err := yaml.Unmarshal(b, &action); err != nil {
+		t.Fatal(err)
+	}
+	if len(action.Inputs) < 5 {
+		t.Fatalf("action.yml has %d inputs; reading it is broken", len(action.Inputs))
+	}
+	for kind, names := range map[string]map[string]any{"input": action.Inputs, "output": action.Outputs} {
+		for name := range names {
+			if !strings.Contains(ci, "\n| `"+name+"` |") {
+				t.Errorf("action.yml has the %s %q, which the README's In CI section has no row for (| `%s` | ...)", kind, name, name)
+			}
+		}
+	}
 }
