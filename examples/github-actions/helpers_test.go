@@ -87,7 +87,11 @@ type world struct {
 
 // psyncWrapper runs the real psync, then the after-apply hook once. With
 // PSYNC_TEST_KILL_JOURNAL set, an apply is killed with SIGKILL once that
-// journal holds a change (a runner that died mid-apply).
+// journal holds two changes (a runner that died mid-apply). Not at the
+// first: its line is in the file while psync still syncs it, before psync
+// reports it done, and a kill in that moment would leave the test nothing
+// reported done to check; the second change's record comes only after the
+// API's latency, by when the first has been reported.
 const psyncWrapper = `#!/bin/sh
 case " $* " in
   *" apply "*)
@@ -95,7 +99,7 @@ case " $* " in
       "$PSYNC_TEST_REAL" "$@" &
       pid=$!
       while kill -0 "$pid" 2>/dev/null; do
-        if [ -f "$PSYNC_TEST_KILL_JOURNAL" ] && [ "$(wc -l <"$PSYNC_TEST_KILL_JOURNAL")" -ge 2 ]; then
+        if [ -f "$PSYNC_TEST_KILL_JOURNAL" ] && [ "$(wc -l <"$PSYNC_TEST_KILL_JOURNAL")" -ge 3 ]; then
           kill -9 "$pid"
           break
         fi
