@@ -154,3 +154,47 @@ func TestComputeEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestBareHashNotCopiedIntoPlans: a state an older psync wrote holds the
+// bare SHA-256 of a sensitive body (from which a short secret in it is
+// computed at once). Until the next apply replaces it, plans must not
+// copy it into the JSON view or the saved plan, which travel further than
+// the state (CI artifacts, pull requests).
+func TestBareHashNotCopiedIntoPlans(t *testing.T) {
+	const body = "export DB_PIN=7391\n"
+	d := mScript("pin", body)
+	d.Sensitive = true
+	m := manifestOf([]manifest.Script{d}, nil)
+	bare := state.BodyHash(body)
+	for _, tt := range []struct {
+		name      string
+		runOnce   bool
+		stateBody string
+	}{
+		{"attribute changed", true, body},
+		{"body changed", false, "export DB_PIN=1234\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := stateOf([]state.Script{{ID: "s1", Name: "pin", Sensitive: true, BodySHA256: state.BodyHash(tt.stateBody), RunOnce: tt.runOnce, IsEnabled: true}}, nil)
+			snap := specSnap([]remote.Script{{ID: "s1", Name: "pin", IsEnabled: true, RunOnce: tt.runOnce}}, nil)
+			p, err := Compute(m, snap, st, Options{Key: testKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes) != 1 || p.Changes[0].Action != Update {
+				t.Fatalf("changes %+v, want one update", rows(p))
+			}
+			// The same body is told keyed, so no body change is shown.
+			c := p.Changes[0]
+			if same := c.Before.BodyHMAC != "" && c.Before.BodyHMAC == c.After.BodyHMAC; same != (tt.stateBody == body) {
+				t.Errorf("before %+v, after %+v: same body %t, want %t", c.Before, c.After, same, tt.stateBody == body)
+			}
+			saved := string(mustWrite(t, p))
+			for _, h := range []string{bare, state.BodyHash(tt.stateBody)} {
+				if strings.Contains(saved, h) {
+					t.Errorf("the saved plan holds the bare hash %s of a sensitive body:\n%s", h, saved)
+				}
+			}
+		})
+	}
+}

@@ -129,6 +129,12 @@ func scriptAttributes(r *remote.Script, st *state.Script) *Attributes {
 		a.BodySHA256 = state.BodyHash(*r.Body)
 	case st != nil && (st.BodySHA256 != "" || st.BodyHMAC != ""):
 		a.BodySHA256, a.BodyHMAC, a.FingerprintKey = st.BodySHA256, st.BodyHMAC, st.FingerprintKey
+		if keyed {
+			// The bare hash an older psync recorded of a sensitive body
+			// gives a short secret in it back: it stays in the state
+			// (until the next apply replaces it), out of plans.
+			a.BodySHA256 = ""
+		}
 		if st.Body != nil {
 			a.Body = ptr(*st.Body)
 		}
@@ -171,6 +177,11 @@ func (p *planner) scriptChange(d manifest.Script, m match, r *remote.Script, st 
 		if c.Before.FingerprintKey != p.opts.Key.ID() {
 			// Made with another key: it tells nothing now.
 			c.Before.BodyHMAC, c.Before.FingerprintKey = "", ""
+		}
+		if st != nil && st.BodySHA256 != "" && body.keyed && body.ready && state.BodyHash(body.push) == st.BodySHA256 {
+			// The bare hash an older psync recorded (left out of Before)
+			// is of this body: Before says so keyed, as apply will record.
+			c.Before.BodyHMAC, c.Before.FingerprintKey = body.hmac, p.opts.Key.ID()
 		}
 		if body.keyed && r.Body != nil {
 			// The API's body holds the secret's value (old or new).
