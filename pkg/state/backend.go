@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -64,8 +65,20 @@ type Recorder interface {
 var ErrStateChanged = errors.New("the state changed since psync read it")
 
 // CommandLine is this process's command line, shortened, as a lock records
-// it. The API key is never an argument (it comes from the environment).
-func CommandLine() string { return commandLine(os.Args) }
+// it. The API key is never an argument (it comes from the environment); a
+// URL's user and password, which psync refuses only after the lock is
+// taken, are left out: the lock is shown to whoever finds it taken, and
+// kept by a versioned bucket after it is removed.
+func CommandLine() string {
+	args := make([]string, len(os.Args))
+	for i, arg := range os.Args {
+		args[i] = urlUserinfo.ReplaceAllString(arg, "$1")
+	}
+	return commandLine(args)
+}
+
+// urlUserinfo matches the user[:password]@ of a URL in an argument.
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@`)
 
 // Save increments the serial of s and writes it to b.
 func Save(ctx context.Context, b Backend, s *State) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/psync-dev/psync/pkg/state"
@@ -66,5 +67,22 @@ func TestFileBackend(t *testing.T) {
 	}
 	if !got.SameAs(got.Clone()) || got.SameAs(state.New()) {
 		t.Fatal("SameAs")
+	}
+}
+
+// The command a lock records is seen by every holder's rival and, in S3,
+// kept by bucket versioning after the lock is removed: a URL's password
+// on the command line (refused later, but after the lock was taken) must
+// not be in it.
+func TestCommandLineHidesURLCredentials(t *testing.T) {
+	saved := os.Args
+	t.Cleanup(func() { os.Args = saved })
+	os.Args = []string{"/usr/bin/psync", "--api-url", "https://user:SECRETPW@proxy.example/v1", "--api-url=http://u:SECRET2@x@h/v1", "-f", "mail@example/psync.yaml", "apply", "--auto-approve"}
+	got := state.CommandLine()
+	if strings.Contains(got, "SECRET") {
+		t.Fatalf("CommandLine() = %q: holds the URL's password", got)
+	}
+	if !strings.Contains(got, "proxy.example/v1") || !strings.Contains(got, "http://h/v1") || strings.Contains(got, "x@h") || !strings.Contains(got, "mail@example/psync.yaml") || !strings.HasSuffix(got, "apply --auto-approve") {
+		t.Fatalf("CommandLine() = %q: says too little", got)
 	}
 }
