@@ -10,6 +10,14 @@
 // retries with exponential backoff and full jitter that honour Retry-After,
 // one adaptive token bucket shared by every goroutine, tolerant decoding of
 // lists (bare arrays or paged envelopes), one error type, and creates that
-// never make a duplicate. The API key is redacted from every log line and
-// error it produces.
+// never make a duplicate.
+//
+// It treats the API as possibly hostile. The key is redacted from every
+// log line and error, in any encoding (Redactor; callers register more
+// secrets with Client.Redactor().AddSecret), and a 2xx answer holding it
+// is refused; redirects stay within the API's origin; list walks stop on
+// a repeated cursor, a page with nothing new, or past MaxListPages and
+// MaxListItems; an object missing what psync needs is an error naming it;
+// and errors print as one line with control and invisible characters
+// escaped.
 package remote
