@@ -373,7 +373,7 @@ func (b *S3) Lock(ctx context.Context, command string) (Unlocker, error) {
 	info := LockInfo{Version: 1, ID: id, Who: who + "@" + host, PID: os.Getpid(), Since: time.Now().UTC().Truncate(time.Second), Command: command}
 	data, _ := json.MarshalIndent(info, "", "  ")
 	for attempt := 1; ; attempt++ {
-		_, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+		out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: &b.Bucket, Key: aws.String(b.lockKey()),
 			Body: bytes.NewReader(data), IfNoneMatch: aws.String("*"),
 			ContentType: aws.String("application/json"),
@@ -386,6 +386,17 @@ func (b *S3) Lock(ctx context.Context, command string) (Unlocker, error) {
 			continue // released in between: try again
 		}
 		if rerr != nil {
+			if err == nil && aws.ToString(out.ETag) != "" {
+				// Created but not confirmed (the read failed, or an
+				// interrupt came): no process would hold it. Removed
+				// only if it is still the version this PUT made.
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				_ = b.deleteLock(dctx, aws.ToString(out.ETag))
+				cancel()
+			}
+			if errors.Is(rerr, errNoObject) {
+				rerr = fmt.Errorf("state %s: the lock object came and went three times while psync took the lock: try again", b)
+			}
 			return nil, rerr
 		}
 		if held.ID == id {

@@ -474,3 +474,33 @@ func TestOpenDoesNotEchoAQuery(t *testing.T) {
 		}
 	}
 }
+
+// A Lock that created the lock object but could not read it back (the
+// service failed, or an interrupt came) removes it again: it must not
+// leave a lock that no process holds.
+func TestS3LockNotConfirmedIsRemoved(t *testing.T) {
+	ctx := context.Background()
+	b, srv := s3Backend(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".lock") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer p.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", p.URL)
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	if _, err := reopen(t, b).Lock(ctx, "psync apply"); err == nil {
+		t.Fatal("Lock succeeded though it could not read the lock back")
+	}
+	if _, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.Bucket, Key: aws.String(b.Key + ".lock")}); err == nil {
+		t.Fatal("the lock that Lock could not confirm is left behind")
+	}
+}
