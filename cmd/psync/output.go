@@ -123,15 +123,18 @@ func (e *invalidManifest) Error() string {
 
 func (e *invalidManifest) Unwrap() error { return e.errs }
 
-// argQuote quotes s for a shell when it needs it (shellQuote's way, which
-// bash, zsh and fish read alike); a plain word stays as it is.
+// argQuote quotes s for a shell when it needs it, so that bash, zsh and
+// fish read it alike: single quotes, with a quote as '"'"' and a
+// backslash as '\\' (fish reads \' and \\ inside single quotes as
+// escapes, so a backslash there would end the quoting early); a plain
+// word stays as it is.
 func argQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r))
 	}) < 0 {
 		return s
 	}
-	return shellQuote(s)
+	return "'" + strings.NewReplacer("'", `'"'"'`, `\`, `'\\'`).Replace(s) + "'"
 }
 
 // applyCommand is the command that applies a saved plan exactly as it was
@@ -139,20 +142,29 @@ func argQuote(s string) string {
 // API, then the overrides its safety findings need.
 func (g *Globals) applyCommand(overrides []string, file string) string {
 	args := []string{"psync"}
+	// flag adds a flag and its value; a value that starts with "-" is
+	// joined to it with "=", or the parser would take it for a flag.
+	flag := func(name, long, value string) {
+		if strings.HasPrefix(value, "-") {
+			args = append(args, long+"="+value)
+			return
+		}
+		args = append(args, name, value)
+	}
 	if g.File != defaultManifest {
-		args = append(args, "-f", g.File)
+		flag("-f", "--file", g.File)
 	}
 	if g.State != "" {
-		args = append(args, "--state", g.State)
+		flag("--state", "--state", g.State)
 	}
 	switch {
 	case g.Sandbox != "":
-		args = append(args, "--sandbox", g.Sandbox)
+		flag("--sandbox", "--sandbox", g.Sandbox)
 		if g.SandboxDialect != "" {
-			args = append(args, "--sandbox-dialect", g.SandboxDialect)
+			flag("--sandbox-dialect", "--sandbox-dialect", g.SandboxDialect)
 		}
 	case g.APIURL != defaultAPIURL:
-		args = append(args, "--api-url", g.APIURL)
+		flag("--api-url", "--api-url", g.APIURL)
 	}
 	if g.InsecureHTTP {
 		args = append(args, "--insecure-http")
@@ -162,6 +174,11 @@ func (g *Globals) applyCommand(overrides []string, file string) string {
 		if !slices.Contains(args, o) {
 			args = append(args, o)
 		}
+	}
+	// A plan file named like a flag (--out=--prune) would otherwise make
+	// the command a fresh apply with that flag.
+	if strings.HasPrefix(file, "-") {
+		file = "./" + file
 	}
 	args = append(args, file)
 	for i, a := range args {

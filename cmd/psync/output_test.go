@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // shellWords splits a command line the way a POSIX shell splits what
-// applyCommand prints: words, and single-quoted strings in which '"'"'
-// is a quote.
+// applyCommand prints: words, single-quoted strings in which '"'"'
+// is a quote, and a backslash outside quotes escaping the next byte.
 func shellWords(t *testing.T, line string) []string {
 	t.Helper()
 	var words []string
@@ -29,6 +30,10 @@ func shellWords(t *testing.T, line string) []string {
 			cur.WriteByte(c)
 		case c == '\'' || c == '"':
 			quote, in = c, true
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+			in = true
 		case c == ' ':
 			if in {
 				words = append(words, cur.String())
@@ -82,6 +87,54 @@ func TestPlanOutPrintsTheApplyCommand(t *testing.T) {
 		t.Fatalf("the printed command exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	if _, err := os.Stat("it's.state.json"); err != nil {
+		t.Errorf("the apply did not write the state the plan was made with: %v", err)
+	}
+}
+
+// The printed apply command means the same in bash, zsh and fish, and
+// copied as printed it applies the plan: a backslash is never inside
+// single quotes (fish reads \' there as a quote, so the rest of the line
+// would be another command), and a value or plan file that starts with
+// "-" is never read as a flag (a plan saved to ./--prune must not print
+// 'psync apply --prune', a fresh apply that deletes unmanaged objects).
+func TestPlanOutApplyCommandIsOneMeaning(t *testing.T) {
+	t.Setenv("PSYNC_SANDBOX_DIALECT", "")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll("-conf", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("-conf", "psync.yaml"), []byte(twoScripts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := `x\';touch pwned;#.json`
+	code, _, stderr := runPsync(t, "--file=-conf/psync.yaml", "--state", state, "--sandbox", "sb", "plan", "--out=--prune")
+	if code != 0 {
+		t.Fatalf("plan exited %d: %s", code, stderr)
+	}
+	_, cmd, ok := strings.Cut(stderr, "Apply exactly it with:\n  ")
+	if !ok {
+		t.Fatalf("no apply command in stderr:\n%s", stderr)
+	}
+	cmd, _, _ = strings.Cut(cmd, "\n")
+	want := `psync --file=-conf/psync.yaml --state 'x'\\''"'"';touch pwned;#.json' --sandbox sb apply ./--prune`
+	if cmd != want {
+		t.Errorf("apply command:\n got %s\nwant %s", cmd, want)
+	}
+	for _, quoted := range regexp.MustCompile(`'[^']*'`).FindAllString(cmd, -1) {
+		if strings.Contains(quoted, `\`) {
+			t.Errorf("a backslash inside single quotes (%s): fish reads it as an escape", quoted)
+		}
+	}
+	args := shellWords(t, cmd)
+	if args[3] != state {
+		t.Errorf("--state reads back as %q, want %q", args[3], state)
+	}
+	code, stdout, stderr := runPsync(t, args[1:]...)
+	if code != 0 || !strings.Contains(stdout, "Apply complete: 5 done") {
+		t.Fatalf("the printed command exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(state); err != nil {
 		t.Errorf("the apply did not write the state the plan was made with: %v", err)
 	}
 }
