@@ -34,7 +34,16 @@ import (
 //     a second apart) in case the limit was raised, never above the
 //     configured rate. A probe that meets the limit goes back to 95% of
 //     the rate before it and doubles the hold before the next (up to a
-//     minute), so a steady limit costs few 429s.
+//     minute), so a steady limit costs few 429s;
+//   - 429s whose share stays the same although the rate was lowered
+//     (over windows of 50 answers since the first decrease; a limit
+//     lets the same number through a second, so its share falls with
+//     the rate) do not come from psync's rate: the API answers 429 at
+//     random, whatever the load. The decreases are undone, and that
+//     share is remembered as noise that later 429s must exceed to count
+//     as a limit. Without this, each pair of random 429s took another
+//     24% off the rate, towards limiterMin: 10% of answers throttled at
+//     random held workers that could send 200 requests/s at 2 to 5.
 //
 // The bucket's burst is 1, so requests are spread evenly instead of
 // arriving in clumps that a server-side bucket would reject.
@@ -51,15 +60,27 @@ type limiter struct {
 	ceiling      float64 // estimated server limit; 0 = unknown
 	lastDecrease time.Time
 	lastChange   time.Time
-	hold         time.Duration  // at the ceiling before probing
-	probeStep    float64        // the next probe's increase
-	base         float64        // the rate before the probes began; 0 when not probing
-	throttledNow int            // 429s since the rate last changed
-	ring         [256]time.Time // recent successes, for the rate estimate
-	ringN        int
-	outcomes     [128]bool // recent answers, true for a 429
-	outcomesN    int
-	now          func() time.Time
+	hold         time.Duration // at the ceiling before probing
+	probeStep    float64       // the next probe's increase
+	base         float64       // the rate before the probes began; 0 when not probing
+	throttledNow int           // 429s since the rate last changed
+	answersNow   int           // answers since the rate last changed
+	// The episode is what followed the first decrease: the rate and
+	// ceiling before it, the answers and 429s of its windows before the
+	// current one and of the current one, of limiterNoiseAnswers answers
+	// each (429s within limiterInFlight of a decrease not counted).
+	episode                  bool
+	pastN, pastThrottled     int
+	pastTime                 time.Duration
+	winN, winThrottled       int
+	winStart                 time.Time
+	episodeRate, episodeCeil float64
+	noise                    float64        // share of 429s that are not a limit
+	ring                     [256]time.Time // recent successes, for the rate estimate
+	ringN                    int
+	outcomes                 [128]bool // recent answers, true for a 429
+	outcomesN                int
+	now                      func() time.Time
 }
 
 const (
@@ -82,6 +103,16 @@ const (
 	// limiterOver 429s at the current rate, once a limit is known, mean
 	// the rate is above it.
 	limiterOver = 2
+	// Windows of limiterNoiseAnswers answers since the rate was first
+	// lowered tell noise from a limit (noiseLike): limiterNoise of them
+	// throttled or more, sent at limiterNoiseSlower of the windows'
+	// before or less.
+	limiterNoiseAnswers = 50
+	limiterNoise        = 0.03
+	limiterNoiseSlower  = 0.8
+	// limiterInFlight after a decrease, 429s are the answers of requests
+	// sent before it.
+	limiterInFlight = 250 * time.Millisecond
 )
 
 func newLimiter(rps float64) *limiter {
@@ -202,10 +233,25 @@ func (l *limiter) throttled() {
 	l.throttledNow++
 	known := l.ceiling > 0
 	switch {
-	case known && l.throttledNow < limiterOver:
+	case known && float64(l.throttledNow) < limiterOver+1.5*l.noise*float64(l.answersNow):
 		return
 	case !known && !l.limited():
 		return
+	}
+	if last, ok := l.noiseLike(now); ok {
+		// Lowering the rate did not stop the 429s: they are not psync's
+		// rate. Undo the decreases rather than decrease again.
+		l.noise = math.Max(l.noise, last)
+		l.cur, l.ceiling = l.episodeRate, l.episodeCeil
+		l.episode, l.base = false, 0
+		l.probeStep, l.hold = limiterProbe, limiterHold
+		l.set(now)
+		return
+	}
+	if !l.episode {
+		l.episode, l.winN, l.winThrottled, l.pastN, l.pastThrottled, l.pastTime = true, 0, 0, 0, 0, 0
+		l.winStart = now
+		l.episodeRate, l.episodeCeil = l.cur, l.ceiling
 	}
 	est := l.recentRate(now)
 	if est <= 0 || est > l.cur {
@@ -244,6 +290,41 @@ func (l *limiter) throttled() {
 func (l *limiter) record(throttled bool) {
 	l.outcomes[l.outcomesN%len(l.outcomes)] = throttled
 	l.outcomesN++
+	l.answersNow++
+	if l.episode {
+		l.winN++
+		if throttled && l.now().Sub(l.lastDecrease) >= limiterInFlight {
+			l.winThrottled++
+		}
+	}
+}
+
+// noiseLike reports whether the 429s since the first decrease look like
+// noise. Once the last full window's requests went slower than those of
+// the windows before it (by limiterNoiseSlower), the two explanations
+// predict different shares of 429s: a limit lets through as many
+// requests a second as before (the share falls with the rate, to none),
+// noise lets through the same share of them. The share met, limiterNoise
+// or more, tells which. It returns that share, and starts a new window
+// when the current one is full.
+func (l *limiter) noiseLike(now time.Time) (float64, bool) {
+	if !l.episode || l.winN < limiterNoiseAnswers {
+		return 0, false
+	}
+	span := now.Sub(l.winStart)
+	last := float64(l.winThrottled) / float64(l.winN)
+	noise := false
+	if l.pastN > 0 && span > 0 && l.pastTime > 0 {
+		past := float64(l.pastThrottled) / float64(l.pastN)
+		rNow, rPast := float64(l.winN)/span.Seconds(), float64(l.pastN)/l.pastTime.Seconds()
+		limit := math.Max(0, 1-(1-past)*rPast/rNow)
+		noise = rNow <= limiterNoiseSlower*rPast && last >= limiterNoise && math.Abs(last-past) < math.Abs(last-limit)
+	}
+	l.pastN += l.winN
+	l.pastThrottled += l.winThrottled
+	l.pastTime += span
+	l.winN, l.winThrottled, l.winStart = 0, 0, now
+	return last, noise
 }
 
 // limited reports whether the recent 429s look like a rate limit: several
@@ -258,6 +339,11 @@ func (l *limiter) limited() bool {
 				recent++
 			}
 		}
+	}
+	if l.noise > 0 {
+		// 429s come at random anyway: only a share well above theirs is
+		// a limit (and a few together are no sign).
+		return k >= limiterMinThrottled && float64(k) >= (l.noise+limiterThrottledShare)*float64(n)
 	}
 	return recent >= limiterClustered || k >= limiterMinThrottled && float64(k) >= limiterThrottledShare*float64(n)
 }
@@ -293,7 +379,7 @@ func (l *limiter) recentRate(now time.Time) float64 {
 
 func (l *limiter) set(now time.Time) {
 	l.lastChange = now
-	l.throttledNow = 0
+	l.throttledNow, l.answersNow = 0, 0
 	if math.IsInf(l.cur, 1) {
 		l.lim.SetLimitAt(now, rate.Inf)
 		return

@@ -2,9 +2,12 @@ package remote
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 type fakeClock struct{ t time.Time }
@@ -240,5 +243,69 @@ func TestLimiterRevertsAFailedProbe(t *testing.T) {
 	}
 	if l.hold != 2*limiterHold {
 		t.Errorf("hold after a failed probe = %v, want %v", l.hold, 2*limiterHold)
+	}
+}
+
+// An API that answers 429 at random, whatever the load (a flaky gateway),
+// is no rate limit: each pair of its 429s used to take another 24% off the
+// rate, down to limiterMin, so that 5% of answers throttled held an apply
+// at about 1 request/s. Lowering the rate does not lower their share: the
+// limiter undoes its decreases and keeps that share as noise.
+func TestLimiterIgnoresRandom429s(t *testing.T) {
+	for _, share := range []float64{0.05, 0.1, 0.2} {
+		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		l := newLimiter(0)
+		l.now = clk.now
+		rng := rand.New(rand.NewPCG(1, 2))
+		// Workers that could send 200 requests/s, for two minutes.
+		accepted, start := 0, clk.t
+		for end := clk.t.Add(2 * time.Minute); clk.t.Before(end); {
+			clk.advance(time.Duration(float64(time.Second) / min(l.Rate(), 200)))
+			if rng.Float64() < share {
+				l.throttled()
+			} else {
+				l.ok()
+				accepted++
+			}
+		}
+		// Before, 1.4 to 30 requests/s were accepted.
+		if got := float64(accepted) / clk.t.Sub(start).Seconds(); got < 100 {
+			t.Errorf("%.0f%% of answers 429 at random: %.1f requests/s accepted, want most of the workers' 200 (100 or more)", 100*share, got)
+		}
+		if l.noise < share/2 {
+			t.Errorf("%.0f%% of answers 429 at random: noise %v, want it learnt", 100*share, l.noise)
+		}
+	}
+}
+
+// A real limit is never taken for noise: against a server bucket of 50 or
+// 100 requests/s (a second's burst) the 429s' share falls as the rate
+// falls, and the limiter holds just under the limit as before.
+func TestLimiterTakesARealLimitForOne(t *testing.T) {
+	for _, lim := range []float64{50, 100} {
+		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		l := newLimiter(0)
+		l.now = clk.now
+		server := rate.NewLimiter(rate.Limit(lim), int(lim))
+		accepted, throttled, start := 0, 0, clk.t
+		for end := clk.t.Add(2 * time.Minute); clk.t.Before(end); {
+			clk.advance(time.Duration(float64(time.Second) / min(l.Rate(), 200)))
+			if server.AllowN(clk.t, 1) {
+				l.ok()
+				accepted++
+			} else {
+				l.throttled()
+				throttled++
+			}
+		}
+		if l.noise != 0 {
+			t.Errorf("limit %v: noise %v, want none (the 429s were a limit)", lim, l.noise)
+		}
+		if got := float64(accepted) / clk.t.Sub(start).Seconds(); got < 0.9*lim {
+			t.Errorf("limit %v: accepted %.1f requests/s, want 90%% of the limit or more", lim, got)
+		}
+		if share := float64(throttled) / float64(accepted+throttled); share > 0.02 {
+			t.Errorf("limit %v: %.1f%% of answers 429, want under 2%%", lim, 100*share)
+		}
 	}
 }
