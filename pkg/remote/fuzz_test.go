@@ -111,6 +111,8 @@ func FuzzResponses(f *testing.F) {
 		`{"items":[{"id":"a"}],"hasMore":true,"nextPage":"c"}`, `{"code":"X","message":"KEY"}`,
 		`{"error":{"code":"X","message":"m"}}`, `<html>`, `null`, `"s"`, `{"id":5}`, `[{"id":"a","isEnabled":"x"}]`,
 		`{"data":{"id":"t"},"event":{"id":"e","state":"done"}}`, "\xff\xfe", `{"details":{"a":["KEY"]},"code":"c","message":""}`,
+		`{"items":[{"id":"a","dtDeleted":{}},{"id":"b","dtDeleted":"2024-01-01T00:00:00Z"},{"id":"c","dtDeleted":{"x":1}}],"hasMore":false}`,
+		`{"code":"BAD_REQUEST","message":"m","issues":[{"message":"Required","path":["items",0,1.5,"KEY"]}]}`,
 	} {
 		f.Add(seed, 200)
 		f.Add(seed, 400)
@@ -153,6 +155,8 @@ func FuzzKeyInResponses(f *testing.F) {
 		`{"items":[{"id":"a"}],"hasMore":true,"nextPage":"c"}`, `{"code":"X","message":"KEY"}`,
 		`{"error":{"code":"X","message":"m"}}`, `<html>`, `null`, `"s"`, `{"id":5}`, `[{"id":"a","isEnabled":"x"}]`,
 		`{"data":{"id":"t"},"event":{"id":"e","state":"done"}}`, "\xff\xfe", `{"details":{"a":["KEY"]},"code":"c","message":""}`,
+		`{"items":[{"id":"a","dtDeleted":{}},{"id":"b","dtDeleted":"2024-01-01T00:00:00Z"},{"id":"c","dtDeleted":{"x":1}}],"hasMore":false}`,
+		`{"code":"BAD_REQUEST","message":"m","issues":[{"message":"Required","path":["items",0,1.5,"KEY"]}]}`,
 		`{"error":"bad token KEY"}`, `[{"id":"s1","name":"KEY"}]`, `{"issues":[{"path":["KEY"],"message":"KEY"}],"code":"c","message":"m"}`,
 	} {
 		for _, status := range []int{200, 400, 500} {

@@ -12,6 +12,7 @@ import (
 // Seeds are in testdata/fuzz/FuzzLoad.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"formatVersion": 1, "lineage": "l", "serial": 3, "apiUrl": "https://x", "scripts": [], "templates": []}`))
+	f.Add([]byte(`{"formatVersion": 2, "serial": 1, "scripts": [], "templates": [], "deleted": [{"kind": "script", "id": "b"}, {"kind": "template", "id": "a", "name": "t"}, {"kind": "script", "id": "b"}]}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := parse("fuzz", data)
