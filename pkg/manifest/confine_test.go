@@ -56,12 +56,17 @@ func TestLoadHostileManifestFiles(t *testing.T) {
 			p := filepath.Join(dir, "psync.yaml")
 			must(t, os.WriteFile(p, []byte(key), 0o644))
 			return p
-		}, "must be a mapping"},
+		}, "must be a mapping, not a single value"},
 		{"/etc/passwd as the manifest", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "psync.yaml")
 			must(t, os.WriteFile(p, []byte(passwd), 0o644))
 			return p
-		}, "must be a mapping"},
+		}, "must be a mapping, not a single value"},
+		{"a token as the manifest", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "psync.yaml")
+			must(t, os.WriteFile(p, []byte("ghp_AAAAMwAAAAtzc2gtZWQyNTUxOQAAACDSpsMW\n"), 0o644))
+			return p
+		}, "not a single value of 40 characters"},
 		{"a private key as a value", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "psync.yaml")
 			must(t, os.WriteFile(p, []byte("version: 1\nscripts:\n  - name: a\n    script: x\n    runOnce: |\n"+indent(key)), 0o644))
@@ -86,7 +91,12 @@ func TestLoadHostileManifestFiles(t *testing.T) {
 				t.Errorf("error %q does not contain %q", msg, tt.wantErr)
 			}
 			// A short excerpt is fine; the secret's body is not.
-			for _, secret := range []string{"AAAAMwAAAAtzc2gtZW", "daemon:x", "/usr/sbin/nologin", keyFile} {
+			secrets := []string{"AAAAMwAAAAtzc2gtZW", "daemon:x", "/usr/sbin/nologin", keyFile}
+			if strings.Contains(tt.wantErr, "single value") {
+				// A whole file that is not a manifest: not even its start.
+				secrets = append(secrets, "root:x:0", "PRIVATE KEY", "ghp_")
+			}
+			for _, secret := range secrets {
 				if strings.Contains(msg, secret) {
 					t.Errorf("error quotes %q: %q", secret, msg)
 				}

@@ -293,6 +293,13 @@ func (d *decoder) mergePairs(v *yaml.Node, depth int) []pair {
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 	if n.Kind != yaml.MappingNode {
+		if what == "the manifest" && n.Kind == yaml.ScalarNode {
+			// A whole file that is one value is most likely not a
+			// manifest at all (a key, a token, /etc/passwd): say what
+			// it is, never what it holds.
+			d.errorf(n, "%s must be a mapping, not a single value of %d characters: is this file a psync manifest?", what, utf8.RuneCountInString(n.Value))
+			return
+		}
 		d.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
 		return
 	}
