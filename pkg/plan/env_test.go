@@ -95,6 +95,12 @@ func TestComputeEnv(t *testing.T) {
 	if err := back.FillBodies(rotated, testKey); err == nil || !strings.Contains(err.Error(), `script "join": the manifest's body or a secret in it is not the one planned: plan again`) {
 		t.Errorf("a saved plan applied with a rotated secret: %v", err)
 	}
+	// Applied with another fingerprint key (the API key or
+	// PSYNC_FINGERPRINT_KEY changed since): refused, saying so.
+	back, _ = Read(bytes.NewReader(mustWrite(t, p)))
+	if err := back.FillBodies(m, state.NewFingerprintKey("another API key")); err == nil || !strings.Contains(err.Error(), `script "join": the plan was fingerprinted with another key (the API key or PSYNC_FINGERPRINT_KEY changed since): plan again`) {
+		t.Errorf("a saved plan applied with another fingerprint key: %v", err)
+	}
 
 	snap := specSnap([]remote.Script{{ID: "s1", Name: "join", IsEnabled: true}}, nil)
 	st := stateOf([]state.Script{recorded("s1", c)}, nil)

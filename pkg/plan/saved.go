@@ -124,6 +124,10 @@ func (p *Plan) FillBodies(m *manifest.Manifest, key state.FingerprintKey) error 
 			}
 			continue
 		}
+		if a.BodyHMAC != "" && a.FingerprintKey != key.ID() {
+			errs = append(errs, fmt.Errorf("%s %q: the plan was fingerprinted with another key (the API key or PSYNC_FINGERPRINT_KEY changed since): plan again", kind, a.Name))
+			continue
+		}
 		push, _ := d.PushBody()
 		display := d.DisplayBody()
 		var same bool
