@@ -30,7 +30,13 @@ func TestManifestHoldingTheKeyIsRefused(t *testing.T) {
 		{"template note", "version: 1\ntemplates:\n  - name: t\n    machineId: psbox001\n    note: \"" + key + "\"\n", 1},
 		{"script name", "version: 1\nscripts:\n  - name: \"" + key + "\"\n    script: \"echo\\n\"\n", 1},
 		{"sensitive body", "version: 1\nscripts:\n  - name: a\n    sensitive: true\n    script: \"export KEY=" + key + "\\n\"\n", 2},
+		// The export line of a plain value is in every plan and the state.
+		{"plain env value", "version: 1\nscripts:\n  - name: a\n    script: \"echo\\n\"\n    env:\n      K: \"" + key + "\"\n", 1},
+		// psync's own credential under another name would go to the
+		// machines, as $PAPERSPACE_API_KEY is refused for.
+		{"secret env value", "version: 1\nscripts:\n  - name: a\n    script: \"echo\\n\"\n    env:\n      K: {fromEnv: PS_KEY_COPY}\n", 1},
 	}
+	t.Setenv("PS_KEY_COPY", key)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeManifest(t, tt.manifest)

@@ -26,6 +26,11 @@ func refuseKeyInManifest(m *manifest.Manifest, holdsKey func(string) bool) error
 		}
 		if !s.Sensitive {
 			check(s.BodyPos, "the body of script "+safeName(s.Name, holdsKey), s.Body)
+			for _, v := range s.Env {
+				if !v.IsSecret() {
+					check(v.Pos, "variable "+v.Name+" of script "+safeName(s.Name, holdsKey), v.Value)
+				}
+			}
 		}
 	}
 	for _, t := range m.Templates {
@@ -56,4 +61,21 @@ func safeName(name string, holdsKey func(string) bool) string {
 		return "(whose name holds it too)"
 	}
 	return fmt.Sprintf("%q", name)
+}
+
+// refuseKeyInSecrets refuses a secret variable whose value holds the API
+// key: $PAPERSPACE_API_KEY is refused as a fromEnv source because psync's
+// own credential never goes to the machines, and a copy of it in another
+// variable must not take it there either.
+func refuseKeyInSecrets(m *manifest.Manifest, holdsKey func(string) bool) error {
+	var errs []error
+	for i := range m.Scripts {
+		s := &m.Scripts[i]
+		for _, v := range s.Env {
+			if sec, ok := s.Secrets()[v.Name]; ok && v.IsSecret() && holdsKey(sec.Reveal()) {
+				errs = append(errs, fmt.Errorf("%s: script %s: variable %s: $%s contains the API key, psync's own credential, which it never pushes to machines", v.Pos, safeName(s.Name, holdsKey), v.Name, v.FromEnv))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

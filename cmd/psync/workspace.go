@@ -92,6 +92,10 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, err
 	}
+	if err := refuseKeyInSecrets(ws.manifest, ws.client.HoldsKey); err != nil {
+		ws.close()
+		return nil, withCode(ExitError, fmt.Errorf("manifest refused: %w", err))
+	}
 	if ws.state.Unbound() {
 		ws.unbound = true
 		fmt.Fprintf(streams.Stderr, "psync: warning: the state %s owns %s but records no API URL or team: it is taken as %s's, which nothing here can verify (changes it alone justifies are marked \"unverified ownership\"); the next apply records the target\n",
