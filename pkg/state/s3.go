@@ -578,7 +578,23 @@ func (j *s3Journal) writer() {
 			return
 		case <-time.After(j.b.FlushInterval):
 		}
+		if j.unsaved() {
+			// The write failed (the service was briefly unavailable):
+			// try again now, not only at the next change or at Close.
+			select {
+			case j.kick <- struct{}{}:
+			default:
+			}
+		}
 	}
+}
+
+// unsaved reports changes not in the stored state that a write may still
+// save (not after the state changed underneath).
+func (j *s3Journal) unsaved() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lost == nil && j.saved != j.changes
 }
 
 // flush writes the state if it holds unsaved changes.

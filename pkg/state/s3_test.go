@@ -504,3 +504,59 @@ func TestS3LockNotConfirmedIsRemoved(t *testing.T) {
 		t.Fatal("the lock that Lock could not confirm is left behind")
 	}
 }
+
+// A journal write that failed (the service was briefly unavailable) is
+// tried again within the flush interval, not only at the next change or
+// at Close: an apply waiting half an hour on a template would otherwise
+// keep done changes out of the state all that time, for a kill -9 to lose.
+func TestS3JournalRetriesAFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	b, srv := s3Backend(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	failed := 0
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/psync.state.json") && failed < 1
+		if fail {
+			failed++
+		}
+		mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer p.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", p.URL)
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	c := reopen(t, b)
+	c.FlushInterval = 20 * time.Millisecond
+	s, _, err := c.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := c.Journal(ctx, s)
+	defer j.Close()
+	if err := j.Update(func(s *state.State) { s.PutScript(state.Script{ID: "scr_1", Name: "setup"}) }); err != nil {
+		t.Fatal(err)
+	}
+	// No more updates, no Close: the writer alone must save it.
+	deadline := time.Now().Add(time.Minute) // a bound, not a timing: it is saved at once
+	for {
+		got, info, err := reopen(t, b).Load(ctx)
+		if err == nil && info.Exists && len(got.Scripts) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change is not in the state, its first write having failed: %+v %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
