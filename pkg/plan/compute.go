@@ -73,6 +73,9 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 	if err != nil {
 		return nil, err
 	}
+	if err := replaceInTargets(opts.Replace, targets); err != nil {
+		return nil, err
+	}
 	p := &planner{
 		m:               desired,
 		snap:            snap,

@@ -688,6 +688,14 @@ template "t": 3 remote templates are called "t" and the state owns none of them 
 			want: `replace script/b: no such script in the manifest`,
 		},
 		{
+			// --target would leave the replace out, and the plan would
+			// only count it among the changes left out.
+			name: "replace of a script --target leaves out",
+			m:    manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y")}, nil),
+			opts: Options{Targets: S{"script/a"}, Replace: S{"script/b"}},
+			want: `replace script/b: not among the --target objects (add --target script/b)`,
+		},
+		{
 			name: "assignment of an undeclared script",
 			m:    manifestOf(nil, nil, mAssign("ghost", "m1")),
 			want: `assignment of script "ghost", which the manifest does not declare`,

@@ -125,3 +125,23 @@ func parseReplace(replace []string, m *manifest.Manifest) (map[string]bool, erro
 	}
 	return names, nil
 }
+
+// replaceInTargets refuses a --replace that --target leaves out: the plan
+// would drop it and count it only among the changes left out, so the user
+// would think the body pushed.
+func replaceInTargets(replace []string, targets map[string]bool) error {
+	if targets == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range replace {
+		if !targets[r] && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.Sort(out)
+	return fmt.Errorf("replace %s: not among the --target objects (add --target %s)", strings.Join(out, ", "), strings.Join(out, " --target "))
+}
