@@ -122,12 +122,40 @@ if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
         done
     )
     edited=$(printf '%s\n' "$edited" | sed '/^$/d' | sort -u)
+    # Without the state input (or PSYNC_STATE) the manifest's
+    # settings.state names the state, and a pull request could point it
+    # at another one and change no state file: a copy kept in the
+    # repository, another bucket. So the state psync reads for the pull
+    # request must be the one it reads for the base (`psync state pull`
+    # in a worktree of the fork point).
+    base_pull=""
+    if [ -z "${PSYNC_ACTION_STATE:-}${PSYNC_STATE:-}" ]; then
+      base_tree="$out/base-tree"
+      git worktree remove --force -- "$base_tree" >/dev/null 2>&1
+      rm -rf -- "$base_tree"
+      if git worktree add --quiet --detach -- "$base_tree" "$fork_point" >/dev/null 2>&1; then
+        prefix=$(git rev-parse --show-prefix)
+        manifest=${PSYNC_ACTION_MANIFEST:-psync.yaml}
+        psync -f "$manifest" --no-color state pull >"$out/head-state.pull" 2>&1
+        (cd -- "$base_tree/$prefix" && psync -f "$manifest" --no-color state pull) >"$out/base-state.pull" 2>&1 && base_pull="$out/base-state.pull"
+        git worktree remove --force -- "$base_tree" >/dev/null 2>&1
+        if ! cmp -s -- "$out/head-state.pull" "$out/base-state.pull"; then
+          edited=$(printf '%s\n%s\n' "$edited" "settings.state (the state the manifest names is not the base's)" | sed '/^$/d')
+        fi
+      else
+        edited=$(printf '%s\n%s\n' "$edited" "settings.state (could not check out the base to compare the state it names)" | sed '/^$/d')
+      fi
+    fi
     if [ -n "$edited" ]; then
       base_state="$out/base-state/$(basename -- "$state_path")"
       mkdir -p "$(dirname -- "$base_state")"
       rm -f -- "$base_state" "$base_state.journal"
-      git show "$fork_point:./$state_path" >"$base_state" 2>/dev/null || rm -f -- "$base_state"
-      git show "$fork_point:./$state_path.journal" >"$base_state.journal" 2>/dev/null || rm -f -- "$base_state.journal"
+      if [ -n "$base_pull" ]; then
+        cp -- "$base_pull" "$base_state"
+      else
+        git show "$fork_point:./$state_path" >"$base_state" 2>/dev/null || rm -f -- "$base_state"
+        git show "$fork_point:./$state_path.journal" >"$base_state.journal" 2>/dev/null || rm -f -- "$base_state.journal"
+      fi
       manifest_args+=(--state "$base_state")
       printf '::error::this pull request edits the state file (%s); only psync apply may change it\n' "$(printf '%s' "$edited" | tr -c 'A-Za-z0-9._/+-' ' ')"
     fi

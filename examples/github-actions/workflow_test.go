@@ -367,6 +367,68 @@ func TestPlanFailsWhenPullRequestEditsState(t *testing.T) {
 	}
 }
 
+// TestPlanFailsWhenPullRequestMovesTheState: without the state input (the
+// manifest's settings.state decides, as the action allows), a pull request
+// can leave every state file as it is and point settings.state at another
+// one: here a copy kept in the repository from before a was protected. Its
+// plan would delete a with no safety finding. The check compares the state
+// psync reads for the pull request with the one it reads for the base,
+// fails, and plans with the base's.
+func TestPlanFailsWhenPullRequestMovesTheState(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a and b", []string{"a", "b"}, "a")
+	if applyCode, commitCode, out := w.checkout("apply", c1).apply(); applyCode != 0 || commitCode != 0 {
+		t.Fatalf("apply exit %d, state commit exit %d:\n%s", applyCode, commitCode, out)
+	}
+	w.git(w.dev, "pull", "--quiet", "origin", "main")
+	st := read(t, filepath.Join(w.dev, "psync.state.json"))
+	if err := os.MkdirAll(filepath.Join(w.dev, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dev, "old", "s.json"), []byte(strings.Replace(st, `"preventDestroy": true`, `"preventDestroy": false`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "an old copy of the state")
+	w.git(w.dev, "push", "--quiet", "origin", "HEAD:main")
+	base := w.git(w.dev, "rev-parse", "HEAD")
+
+	// An honest pull request passes without the state input.
+	w.git(w.dev, "checkout", "--quiet", "-b", "honest")
+	writeManifest(t, w.dev, []string{"a", "b", "c"}, "a")
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add c")
+	w.git(w.dev, "push", "--quiet", "origin", "honest")
+	r := w.prRun("honest", base, "honest")
+	if passed, out := r.plan(map[string]string{"state": ""}); !passed {
+		t.Fatalf("the plan of a pull request that leaves the state alone failed:\n%s", out)
+	}
+
+	w.git(w.dev, "checkout", "--quiet", "-b", "moved", base)
+	writeManifest(t, w.dev, []string{"b"})
+	m := filepath.Join(w.dev, "psync.yaml")
+	if err := os.WriteFile(m, []byte(strings.Replace(read(t, m), "version: 1\n", "version: 1\nsettings:\n  state: old/s.json\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "commit", "--quiet", "-am", "tidy up")
+	w.git(w.dev, "push", "--quiet", "origin", "moved")
+	if code, out := w.psync(w.dev, "plan", "--detailed-exitcode"); code != 2 || !strings.Contains(out, "delete") {
+		t.Fatalf("with the moved state the plan exits %d, want 2 (an unprotected delete):\n%s", code, out)
+	}
+	r = w.prRun("moved", base, "moved")
+	passed, out := r.plan(map[string]string{"state": ""})
+	if passed || !strings.Contains(out, "::error::this pull request edits the state file (settings.state") {
+		t.Fatalf("a pull request that points settings.state at another state: passed %v, want a failure naming settings.state:\n%s", passed, out)
+	}
+	if got := r.outputs(); got["exitcode"] != "3" {
+		t.Errorf("outputs %v, want exitcode 3 (planned with the base's state, which protects a)", got)
+	}
+	comment := read(t, filepath.Join(r.out, "comment.md"))
+	if !strings.Contains(comment, "### This pull request edits the state file") || !strings.Contains(comment, "settings.state") {
+		t.Errorf("the comment does not say the state moved:\n%s", comment)
+	}
+}
+
 // TestPlanFindsStatesAsPsyncReadsThem: the check that a pull request adds
 // no state elsewhere (for settings.state to point to) finds a state as
 // psync's decoder reads it, not as it is usually spelt: Go's JSON matches
