@@ -270,8 +270,11 @@ func (p *planner) pushes(d *manifest.Script, b desiredBody, c Change) {
 	if b.ready {
 		return
 	}
+	// A manifest problem at the variable's place, so that every view
+	// (text, JSON, GitHub annotations) puts it on its line.
 	for _, u := range d.Unresolved() {
-		p.errs = append(p.errs, fmt.Errorf("%s (the plan would %s the script: %s)", u, c.Action, reasonList(c)))
+		u.Message = fmt.Sprintf("%s (the plan would %s the script: %s)", u.Message, c.Action, reasonList(c))
+		p.errs = append(p.errs, &manifest.Errors{Diagnostics: []manifest.Diagnostic{u}})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/psync-dev/psync/pkg/api"
+	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
 )
 
@@ -35,6 +36,7 @@ func (p *planner) checkScriptSizes() {
 			p.warnings = append(p.warnings, fmt.Sprintf("%s: script %q %s, above the 16 KiB Paperspace's legacy API accepted; the live API documents no limit, but may refuse it", at, s.Name, size))
 			continue
 		}
-		p.errs = append(p.errs, fmt.Errorf("%s: script %q %s; the API accepts at most %d (16 KiB)", at, s.Name, size, api.MaxScriptBytes))
+		p.errs = append(p.errs, &manifest.Errors{Diagnostics: []manifest.Diagnostic{{Pos: at,
+			Message: fmt.Sprintf("script %q %s; the API accepts at most %d (16 KiB)", s.Name, size, api.MaxScriptBytes)}}})
 	}
 }

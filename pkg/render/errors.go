@@ -65,16 +65,18 @@ func jsonErrors(err error) []JSONError {
 	if err == nil {
 		return out
 	}
-	var diags *manifest.Errors
-	if errors.As(err, &diags) {
-		for _, d := range diags.Diagnostics {
-			out = append(out, diagnosticError(d))
-		}
-		return out
-	}
-	// Errors put together (errors.Join, or one that unwraps to several)
-	// are one entry each, wherever they are in the chain of wrappers.
+	// Manifest problems are one entry each, and so are errors put
+	// together (errors.Join, or one that unwraps to several), wherever
+	// they are in the chain of wrappers: whichever comes first, since
+	// errors.As would find manifest problems inside a join and lose the
+	// join's other errors.
 	for e := err; e != nil; e = errors.Unwrap(e) {
+		if diags, ok := e.(*manifest.Errors); ok {
+			for _, d := range diags.Diagnostics {
+				out = append(out, diagnosticError(d))
+			}
+			return out
+		}
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {
 				out = append(out, jsonErrors(e)...)
