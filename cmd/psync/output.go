@@ -44,6 +44,18 @@ func (o output) run(streams *IO, formatVersion int, f func(*IO) error) error {
 	if o.format == render.JSON {
 		streams.Stdout = counted
 		defer func() { streams.Stdout = out }()
+		// A bug that panics still leaves a failure document; main's
+		// handler then reports the panic and exits 1.
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if _, ok := r.(kongExit); !ok && counted.n == 0 {
+				_ = render.WriteJSON(out, render.NewJSONErrors(formatVersion, fmt.Errorf("internal error: %v (a bug in psync)", r)))
+			}
+			panic(r)
+		}()
 	}
 	err := f(streams)
 	var ee *exitError

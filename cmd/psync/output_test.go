@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -200,4 +202,31 @@ func TestJSONOutputMatchesTheSchemas(t *testing.T) {
 	check(planSchema, 1, "--sandbox", "sb", "plan", "-o", "json")
 	check(applySchema, 1, "--sandbox", "sb", "apply", "-o", "json", "--auto-approve")
 	check(planSchema, 1, "show", "-o", "json", "missing.plan")
+}
+
+// A bug that panics is a failure too: with -o json, stdout still holds one
+// failure document (a CI policy reading it gets errors, not nothing), and
+// the panic goes on to main's handler, which reports it and exits 1.
+func TestJSONOutputOnPanic(t *testing.T) {
+	var stdout bytes.Buffer
+	streams := &IO{Stdout: &stdout, Stderr: io.Discard}
+	o, err := parseOutput("json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the command's panic to go on", r)
+			}
+		}()
+		_ = o.run(streams, render.PlanFormatVersion, func(*IO) error { panic("boom") })
+	}()
+	var doc render.JSONErrors
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
+	}
+	if doc.FormatVersion != render.PlanFormatVersion || len(doc.Errors) != 1 || !strings.Contains(doc.Errors[0].Message, "internal error") {
+		t.Errorf("failure document %+v, want one internal error", doc)
+	}
 }
