@@ -342,11 +342,13 @@ func splitExports(display string, secrets map[string]string) (manifest.DocEnv, s
 		head, rest = line+"\n", after
 	}
 	var vars []manifest.EnvVar
+	seenNames := map[string]bool{}
 	for strings.HasPrefix(rest, "export ") {
 		v, after, ok := parseExport(strings.TrimPrefix(rest, "export "))
-		if !ok {
-			break
+		if !ok || seenNames[v.Name] {
+			break // a name set again is the body's own line: env has each once
 		}
+		seenNames[v.Name] = true
 		vars, rest = append(vars, v), after
 	}
 	body := rest
