@@ -189,11 +189,14 @@ func describe(snap *remote.Snapshot, st *state.State) (*importedManifest, []stri
 			continue
 		}
 		doc.scriptIDs[s.Name] = s.ID
+		// Files are told apart ignoring case: on a case-insensitive file
+		// system (macOS, Windows) Setup.sh and setup.sh are one file, and
+		// one script's body would be pushed as the other's.
 		file := "scripts/" + unsafeFileChars.ReplaceAllString(s.Name, "-") + ".sh"
-		for n := 2; files[file]; n++ {
+		for n := 2; files[strings.ToLower(file)]; n++ {
 			file = fmt.Sprintf("scripts/%s-%d.sh", unsafeFileChars.ReplaceAllString(s.Name, "-"), n)
 		}
-		files[file] = true
+		files[strings.ToLower(file)] = true
 		is := importedScript{Name: s.Name, File: file, RunOnce: s.RunOnce}
 		if !s.IsEnabled {
 			is.IsEnabled = new(false)

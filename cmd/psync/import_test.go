@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
 
@@ -55,5 +57,24 @@ func TestImportWritesTheBodiesTheStateHolds(t *testing.T) {
 	}
 	if _, err := os.Stat(outside); err == nil {
 		t.Errorf("a body was written through a symbolic link")
+	}
+}
+
+// Script files differ in more than case: on a case-insensitive file system
+// (macOS, Windows) scripts/Setup.sh and scripts/setup.sh are one file, so
+// import would write one script's body there and leave the other pointing
+// at it, and the next apply would push that body to both.
+func TestImportFileNamesDifferInMoreThanCase(t *testing.T) {
+	snap := &remote.Snapshot{Scripts: []remote.Script{
+		{ID: "s1", Name: "Setup", IsEnabled: true}, {ID: "s2", Name: "setup", IsEnabled: true}, {ID: "s3", Name: "SETUP", IsEnabled: true},
+	}}
+	doc, _ := describe(snap, state.New())
+	seen := map[string]string{}
+	for _, s := range doc.Scripts {
+		folded := strings.ToLower(s.File)
+		if other, ok := seen[folded]; ok {
+			t.Errorf("scripts %q and %q share the file %s on a case-insensitive file system", other, s.Name, s.File)
+		}
+		seen[folded] = s.Name
 	}
 }
