@@ -42,6 +42,21 @@ finish() {
   exit 1
 }
 
+# The drift check is of the branch the team is applied from: another
+# branch's manifest (workflow_dispatch on it) would open or close the
+# issue about that branch with a verdict about another.
+drift_branch=${PSYNC_ACTION_BRANCH:-main}
+if [ "$command" = drift ] && [ -n "${GITHUB_REF:-}" ] && [ "$GITHUB_REF" != "refs/heads/$drift_branch" ]; then
+  shown_branch=$(printf '%s' "$drift_branch" | tr -c 'A-Za-z0-9._/+-' '_')
+  ref=$(printf '%s' "$GITHUB_REF" | tr -c 'A-Za-z0-9._/+-' '_')
+  {
+    printf '%s\n### %s did not run\n\n' "$marker" "$title"
+    printf 'The drift check checks %s only, and this run is for %s. Run the workflow on %s (the schedule does).\n' "$shown_branch" "$ref" "$shown_branch"
+  } >"$comment"
+  printf '::error::the drift check checks %s only, and this run is for %s\n' "$shown_branch" "$ref"
+  finish 1 false
+fi
+
 # Without the key, say why instead of letting psync fail with a bare
 # "PAPERSPACE_API_KEY is not set".
 if [ -z "${PAPERSPACE_API_KEY:-}" ] && ! uses_sandbox; then

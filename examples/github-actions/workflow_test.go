@@ -776,3 +776,27 @@ func reportedDone(out string) []string {
 	}
 	return names
 }
+
+// TestDriftChecksTheBranchOnly: the drift check run by workflow_dispatch
+// on another branch plans nothing, and leaves the drift issue alone: that
+// branch's manifest is not what the team should match, and its verdict
+// would open or close the issue about main.
+func TestDriftChecksTheBranchOnly(t *testing.T) {
+	w := newWorld(t)
+	c1 := w.merge("add a", []string{"a"})
+	r := w.checkout("dispatch", c1)
+	r.env = append(r.env, "GITHUB_REF=refs/heads/try-it")
+	res, out := r.runAction(map[string]string{"command": "drift", "state": "psync.state.json", "args": "--sandbox " + w.sandbox})
+	if code := exitCode(res["psync"]); code != 1 {
+		t.Fatalf("the drift check on a branch: exit %d, want 1:\n%s", code, out)
+	}
+	if strings.Contains(out, "Plan:") || strings.Contains(out, "No changes") {
+		t.Errorf("psync planned the branch:\n%s", out)
+	}
+	if !strings.Contains(read(t, r.summary), "checks main only, and this run is for refs/heads/try-it") {
+		t.Errorf("the summary does not say why:\n%s", read(t, r.summary))
+	}
+	if !strings.Contains(out, "the drift issue is left as it is") {
+		t.Errorf("the drift issue step did not leave the issue alone:\n%s", out)
+	}
+}
