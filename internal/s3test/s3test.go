@@ -108,6 +108,7 @@ func Start(t testing.TB) *Server {
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+srv.AccessKey, "ROOT_SECRET_KEY="+srv.SecretKey, "VGW_REGION="+srv.Region)
 		var logs strings.Builder
 		cmd.Stdout, cmd.Stderr = &syncBuilder{b: &logs}, &syncBuilder{b: &logs}
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start versitygw: %v", err)
 		}
