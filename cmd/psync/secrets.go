@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -92,16 +91,19 @@ func addLines(r *remote.Redactor, text string) {
 // applies nothing then, not even the changes that do not need it, so that
 // a CI job missing a secret fails as a whole.
 func requireSecrets(m *manifest.Manifest) error {
-	var errs []error
+	var diags []manifest.Diagnostic
 	for i := range m.Scripts {
-		for _, d := range m.Scripts[i].Unresolved() {
-			errs = append(errs, errors.New(d.String()))
-		}
+		diags = append(diags, m.Scripts[i].Unresolved()...)
 	}
-	if len(errs) == 0 {
+	if len(diags) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w\nnothing was applied", errors.Join(errs...))
+	// Manifest problems, so that every view places each at its line.
+	what := "a secret variable is not set"
+	if len(diags) > 1 {
+		what = fmt.Sprintf("%d secret variables are not set", len(diags))
+	}
+	return fmt.Errorf("nothing was applied: %s:\n%w", what, &manifest.Errors{Diagnostics: diags})
 }
 
 // noteUnresolved tells, for plan, of the secret variables that are not set

@@ -221,6 +221,13 @@ func TestMissingSecret(t *testing.T) {
 	if code != ExitError || !strings.Contains(stderr, wantErr) || !strings.Contains(stderr, "nothing was applied") {
 		t.Errorf("apply without the secret: exit %d\n%s", code, stderr)
 	}
+	// The JSON document places the problem at the variable's line, as
+	// for a plan (it was one message with the place in its text).
+	code, stdout, _ = runPsync(t, "-f", m, "apply", "--auto-approve", "-o", "json")
+	if code != ExitError || !strings.Contains(stdout, `"message": "script \"join-tailnet\": variable TS_AUTHKEY: $TAILSCALE_AUTHKEY is not set`) ||
+		!strings.Contains(stdout, `"line": 6,`) || !strings.Contains(stdout, `"column": 7`) {
+		t.Errorf("apply -o json without the secret: exit %d\n%s", code, stdout)
+	}
 	if d, _ := inst.Server.Dump(inst.TeamID); len(d.StartupScripts) != 0 {
 		t.Errorf("apply without the secret created %d scripts", len(d.StartupScripts))
 	}
