@@ -230,6 +230,15 @@ func TestRead(t *testing.T) {
 		{"no action", `{"formatVersion": 1, "changes": [{"key": "a"}]}`, `malformed plan: change "a" has no action`},
 		{"duplicate key", `{"formatVersion": 1, "changes": [{"key": "a", "action": "create"}, {"key": "a", "action": "create"}]}`, `malformed plan: two changes have the key "a"`},
 		{"dependency later", `{"formatVersion": 1, "changes": [{"key": "a", "action": "assign", "dependsOn": ["b"]}, {"key": "b", "action": "create"}]}`, `malformed plan: change "a" depends on "b", which does not come before it`},
+		// A plan edited by hand must not show one thing and apply another:
+		// show renders a change by its key, kind and name, apply acts on
+		// its after side and machine.
+		{"create of another name", `{"formatVersion": 1, "changes": [{"key": "script/a", "kind": "script", "name": "a", "action": "create", "after": {"name": "evil"}, "precondition": {"exists": false}}]}`, `malformed plan: change "script/a" shows script "a" but applies name "evil"`},
+		{"update without after", `{"formatVersion": 1, "changes": [{"key": "script/a", "kind": "script", "name": "a", "action": "update", "precondition": {"exists": true}}]}`, `malformed plan: change "script/a" shows script "a" but applies name ""`},
+		{"key of another object", `{"formatVersion": 1, "changes": [{"key": "script/a", "kind": "script", "name": "b", "action": "delete", "id": "s1", "precondition": {"exists": true}}]}`, `malformed plan: change "script/a" is of script "b"`},
+		{"assignment of another machine", `{"formatVersion": 1, "changes": [{"key": "assignment/a/m1", "kind": "assignment", "name": "a", "machine": "m2", "action": "assign", "precondition": {"exists": false}}]}`, `malformed plan: change "assignment/a/m1" is of assignment "a" to "m2"`},
+		{"unknown kind", `{"formatVersion": 1, "changes": [{"key": "machine/a", "kind": "machine", "name": "a", "action": "delete", "precondition": {"exists": true}}]}`, `malformed plan: change "machine/a" has the unknown kind "machine"`},
+		{"assign of a script", `{"formatVersion": 1, "changes": [{"key": "script/a", "kind": "script", "name": "a", "action": "assign", "precondition": {"exists": true}}]}`, `malformed plan: change "script/a": a script cannot assign`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/state"
@@ -84,6 +85,46 @@ func (p *Plan) validate() error {
 			}
 		}
 		seen[c.Key] = true
+	}
+	for _, c := range p.Changes {
+		if err := c.consistent(); err != nil {
+			return fmt.Errorf("change %q%w", c.Key, err)
+		}
+	}
+	return nil
+}
+
+// consistent checks that a change applies what it shows: show and the
+// plan views name a change by its key, kind, name and machine, while
+// apply acts on its after side, so that a plan edited by hand could
+// otherwise show one object and change another.
+func (c Change) consistent() error {
+	switch c.Kind {
+	case KindScript, KindTemplate:
+		if k, _, _ := strings.Cut(c.Key, "#"); k != key(c.Kind, c.Name) {
+			return fmt.Errorf(" is of %s %q", c.Kind, c.Name)
+		}
+		switch c.Action {
+		case Assign, Unassign:
+			return fmt.Errorf(": a %s cannot %s", c.Kind, c.Action)
+		case Create, Adopt, Update, Replace:
+			if c.After == nil || c.After.Name != c.Name {
+				after := ""
+				if c.After != nil {
+					after = c.After.Name
+				}
+				return fmt.Errorf(" shows %s %q but applies name %q", c.Kind, c.Name, after)
+			}
+		}
+	case KindAssignment:
+		if c.Key != "assignment/"+c.Name+"/"+c.Machine {
+			return fmt.Errorf(" is of assignment %q to %q", c.Name, c.Machine)
+		}
+		if c.Action != Assign && c.Action != Unassign {
+			return fmt.Errorf(": an assignment cannot %s", c.Action)
+		}
+	default:
+		return fmt.Errorf(" has the unknown kind %q", c.Kind)
 	}
 	return nil
 }
