@@ -2,6 +2,8 @@ package remote
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 )
 
 // fuzzKey has the characters that encodings treat specially: '/' (\/ in
@@ -42,6 +45,52 @@ var keyEncodings = []func(string) string{
 	func(k string) string {
 		return strings.ReplaceAll(base64.StdEncoding.EncodeToString([]byte("user:"+k)), "/", `\/`)
 	},
+	func(k string) string { return hex.EncodeToString([]byte(k)) },
+	func(k string) string { return strings.ToUpper(hex.EncodeToString([]byte("\x01" + k))) },
+	func(k string) string { return byteEscape(k) },
+	// MIME and PEM wrap base64 at 76 and 64 characters, here inside the key.
+	func(k string) string {
+		return wrapLines(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 50)+k)), 76, "\r\n")
+	},
+	func(k string) string {
+		return wrapLines(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 44)+k)), 64, "\n")
+	},
+	func(k string) string {
+		return wrapLines(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 44)+k)), 64, `\n`)
+	}, // in JSON
+	func(k string) string { return utf16Bytes(k, binary.LittleEndian) },
+	func(k string) string { return utf16Bytes(k, binary.BigEndian) },
+}
+
+// byteEscape writes every byte as \xHH, as C, Python and Go escape bytes.
+func byteEscape(k string) string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		fmt.Fprintf(&b, `\x%02x`, k[i])
+	}
+	return b.String()
+}
+
+// wrapLines breaks s into lines of n characters, as MIME and PEM do.
+func wrapLines(s string, n int, eol string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += n {
+		if i > 0 {
+			b.WriteString(eol)
+		}
+		b.WriteString(s[i:min(i+n, len(s))])
+	}
+	return b.String()
+}
+
+// utf16Bytes is k in UTF-16, as Windows tools and some JSON libraries
+// write text.
+func utf16Bytes(k string, order binary.AppendByteOrder) string {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(k)) {
+		b = order.AppendUint16(b, u)
+	}
+	return string(b)
 }
 
 func unicodeEscape(k string) string {

@@ -2,9 +2,12 @@ package remote
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf16"
 )
 
 // Redacted is what a secret is replaced with.
@@ -18,9 +21,13 @@ const Redacted = "[REDACTED]"
 //     depth of escaping (\\u004b, \\/);
 //   - URL-encoded (%4B, + for a space) and URL-encoded twice (%254B);
 //   - as HTML character references (&#75; &#x4b;);
+//   - byte escapes (\x4b, as C, Python and Go write bytes);
+//   - hex, lower or upper case, at either alignment of a longer string;
+//   - UTF-16, either byte order;
 //   - base64 (standard and URL alphabets, padded or not) at any alignment,
 //     so the secret is found inside a longer encoded string too, such as
-//     base64("Bearer " + key);
+//     base64("Bearer " + key), and across the line breaks MIME and PEM
+//     put every 64 or 76 characters (\n, \r\n, or those JSON-escaped);
 //
 // and any mix of these, character by character. It is safe for concurrent
 // use, and the zero value holds no secret.
@@ -35,8 +42,15 @@ const Redacted = "[REDACTED]"
 // forms, not in base64, where so short a pattern matches too much.
 type Redactor struct {
 	mu    sync.RWMutex
-	forms []string // what to look for: secrets and their base64 forms, longest first
+	forms []form // what to look for: secrets and their encoded forms, longest first
 	first [256]bool
+}
+
+// form is one string the Redactor looks for. A wrapped form (base64) may
+// be broken by line breaks between any two of its characters.
+type form struct {
+	s       string
+	wrapped bool
 }
 
 // NewRedactor returns a Redactor holding secrets.
@@ -58,21 +72,34 @@ func (r *Redactor) AddSecret(secret string) {
 	if secret == "" {
 		return
 	}
-	forms := []string{secret}
+	forms := []form{{s: secret}}
 	if len(secret) >= minSecretLen {
-		forms = append(forms, base64Forms(secret)...)
+		h := hex.EncodeToString([]byte(secret))
+		forms = append(forms, form{s: h}, form{s: strings.ToUpper(h)}, form{s: utf16Form(secret, binary.LittleEndian)}, form{s: utf16Form(secret, binary.BigEndian)})
+		for _, b := range base64Forms(secret) {
+			forms = append(forms, form{s: b, wrapped: true})
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range forms {
 		if !slices.Contains(r.forms, f) {
 			r.forms = append(r.forms, f)
-			r.first[f[0]] = true
+			r.first[f.s[0]] = true
 		}
 	}
 	// The longest first: a shorter form inside a longer one must not cut
 	// the longer match short.
-	slices.SortStableFunc(r.forms, func(a, b string) int { return len(b) - len(a) })
+	slices.SortStableFunc(r.forms, func(a, b form) int { return len(b.s) - len(a.s) })
+}
+
+// utf16Form is secret in UTF-16 (its non-ASCII characters as well).
+func utf16Form(secret string, order binary.AppendByteOrder) string {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(secret)) {
+		b = order.AppendUint16(b, u)
+	}
+	return string(b)
 }
 
 // base64Forms are the runs of base64 characters that encode secret
@@ -182,17 +209,31 @@ func matchAt[T text](r *Redactor, s T, i int) int {
 	return -1
 }
 
-// matchForm matches form at s[i:], each byte as itself or escaped, and
+// matchForm matches f at s[i:], each byte as itself or escaped, and
 // returns where the match ends, or -1.
-func matchForm[T text](s T, i int, form string) int {
-	for k := 0; k < len(form); k++ {
-		n := matchByte(s, i, form[k])
+func matchForm[T text](s T, i int, f form) int {
+	for k := 0; k < len(f.s); k++ {
+		if f.wrapped && k > 0 {
+			i += lineBreak(s, i)
+		}
+		n := matchByte(s, i, f.s[k])
 		if n < 0 {
 			return -1
 		}
 		i += n
 	}
 	return i
+}
+
+// lineBreak returns the length of the line break at s[i:] (\n or \r\n,
+// plain or JSON-escaped), or 0.
+func lineBreak[T text](s T, i int) int {
+	for _, eol := range [...]string{"\n", "\r\n", `\n`, `\r\n`} {
+		if i+len(eol) <= len(s) && string(s[i:i+len(eol)]) == eol {
+			return len(eol)
+		}
+	}
+	return 0
 }
 
 // matchByte returns how many bytes of s at i spell the byte c, or -1.
@@ -210,13 +251,15 @@ func matchByte[T text](s T, i int, c byte) int {
 		for j < len(s) && s[j] == '\\' {
 			j++
 		}
+		// The numeric escapes first: \u0075 is u, not a backslash
+		// before the u of the secret followed by 0075.
 		switch {
-		case j < len(s) && s[j] == c: // \/ \" \\/
-			return j + 1 - i
 		case j+5 <= len(s) && (s[j] == 'u' || s[j] == 'U') && number(s[j+1:j+5], true) == int(c):
 			return j + 5 - i
 		case j+3 <= len(s) && s[j] == 'x' && number(s[j+1:j+3], true) == int(c):
 			return j + 3 - i
+		case j < len(s) && s[j] == c: // \/ \" \\/
+			return j + 1 - i
 		}
 	case t == '%':
 		if i+3 <= len(s) && number(s[i+1:i+3], true) == int(c) {

@@ -25,6 +25,19 @@ func TestRedactorEncodings(t *testing.T) {
 	}
 }
 
+// TestRedactorEscapedLetters: a secret holding u or x is found escaped
+// in full (\u0075, \x78), not only where \u or \x could be a backslash
+// before the letter itself.
+func TestRedactorEscapedLetters(t *testing.T) {
+	const secret = "sku-ux_0X9u2x"
+	r := NewRedactor(secret)
+	for _, in := range []string{unicodeEscape(secret), byteEscape(secret), `sk\u-\ux_0X9\u2\x`, strings.ReplaceAll(unicodeEscape(secret), `\`, `\\`)} {
+		if got := r.Redact("a " + in + " b"); got != "a "+Redacted+" b" {
+			t.Errorf("Redact(%q) = %q", in, got)
+		}
+	}
+}
+
 func TestRedactorKeepsOtherText(t *testing.T) {
 	r := NewRedactor(fuzzKey)
 	for _, s := range []string{
