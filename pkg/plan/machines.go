@@ -314,7 +314,8 @@ type scriptSelectors struct {
 //     none while one of the script's selectors that matched machines at
 //     the last apply is gone from it (an edit with a typo). That is what
 //     a typo in a glob or a renamed fleet looks like, and it would
-//     unassign the whole rule's machines.
+//     unassign the whole rule's machines. Machines since deleted from
+//     the team do not count: their assignments went with them.
 //   - max-delete-percent, per script: the unassigns its selectors cause
 //     are more than maxPercent of the machines the script is on, for
 //     scripts on at least 10 machines (as for the kinds).
@@ -325,6 +326,16 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 	for _, c := range changes {
 		planned[c.Key] = true
 	}
+	// A recorded machine since deleted from the team took its
+	// assignments with it: a selector whose machines are all gone is a
+	// decommissioned fleet, which unassigns nothing, not a typo.
+	inTeam := make(map[string]bool, len(p.snap.Machines))
+	for _, mc := range p.snap.Machines {
+		if mc.State != remote.MachineDeleting {
+			inTeam[mc.ID] = true
+		}
+	}
+	anyInTeam := func(ids []string) bool { return slices.ContainsFunc(ids, func(id string) bool { return inTeam[id] }) }
 	var out []Finding
 	for _, info := range p.selInfo {
 		if targets != nil && !targets[key(KindScript, info.script)] {
@@ -352,15 +363,15 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 			text := s.String()
 			var msg string
 			if was, ok := recorded[text]; ok {
-				if len(was) == 0 {
-					continue // matched nothing then either
+				if !anyInTeam(was) {
+					continue // matched nothing then either, or only machines since deleted
 				}
 				msg = fmt.Sprintf("%s: select %s of script %q matched %s at the last apply (%s) and matches none now: a typo, or a renamed fleet? Fix the selector, or allow it",
 					s.Pos, text, info.script, count(len(was), "machine"), listKeys(was))
 			} else {
 				gone := ""
 				for _, r := range info.recorded {
-					if !current[r.Selector] && len(r.Machines) > 0 {
+					if !current[r.Selector] && anyInTeam(r.Machines) {
 						gone = fmt.Sprintf("select %s, which matched %s at the last apply (%s)", r.Selector, count(len(r.Machines), "machine"), listKeys(r.Machines))
 						break
 					}

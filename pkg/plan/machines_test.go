@@ -468,3 +468,40 @@ func TestSelectorRemovedFromManifest(t *testing.T) {
 		t.Error("the state's record of the dropped selector is not forgotten")
 	}
 }
+
+// A selector whose machines were all deleted from the team matches none
+// now, but nothing is unassigned (the API dropped their assignments with
+// them): that is a decommissioned fleet, not a typo, and refusing it would
+// hold every scheduled apply until someone passed --allow-mass-delete.
+// One machine of them still in the team under another name is refused.
+func TestSelectorOfADeletedFleetIsNoFinding(t *testing.T) {
+	trained := []string{"psbox001", "psbox002", "psbox003", "psbox004", "psbox005", "psbox006"}
+	sc := sScript("s1", "cuda", "x", trained...)
+	sc.Selectors = []state.Selector{{Selector: "name=train-*", Machines: trained}}
+	for _, sel := range []manifest.Selector{{Name: "train-*"}, {Name: "trian-*"}} {
+		t.Run(sel.String(), func(t *testing.T) {
+			m := manifestOf([]manifest.Script{mScript("cuda", "x")}, nil, selectors("cuda", sel))
+			gone := fleet()[6:]
+			p, err := Compute(m, machineSnap(gone, rScript("s1", "cuda")), stateOf([]state.Script{sc}, nil), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Refused() || len(p.Findings) > 0 {
+				t.Errorf("findings %+v for a fleet deleted from the team, want none", p.Findings)
+			}
+			if !p.Empty() {
+				t.Errorf("changes %+v, want none", rows(p))
+			}
+
+			// One of them renamed rather than deleted: it would be unassigned.
+			renamed := append([]remote.Machine{{ID: "psbox003", Name: "gpu-3", MachineType: "A100", Region: "ny2", State: "ready"}}, gone...)
+			p, err = Compute(m, machineSnap(renamed, rScript("s1", "cuda", "psbox003")), stateOf([]state.Script{sc}, nil), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Refused() {
+				t.Errorf("not refused with psbox003 renamed away; findings %+v", p.Findings)
+			}
+		})
+	}
+}
