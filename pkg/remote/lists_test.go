@@ -62,6 +62,10 @@ func TestEndlessAndMalformedLists(t *testing.T) {
 		{"template without a name", "/custom-templates", func(int, string) string {
 			return `{"items":[{"id":"t1","parentMachineId":"ps1"}],"hasMore":false}`
 		}, `(id "t1") has no name`},
+		{"machine without a name", "/machines", func(int, string) string {
+			// A selector on names would unassign it as if it were renamed.
+			return `{"items":[{"id":"psbox001","name":"train-1"},{"id":"psbox002","name":null,"machineType":"A100"}],"hasMore":false}`
+		}, `(id "psbox002") has no name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,9 +87,12 @@ func TestEndlessAndMalformedLists(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.path == "" {
+			switch tt.path {
+			case "":
 				_, err = c.ListScripts(context.Background())
-			} else {
+			case "/machines":
+				_, _, err = c.ListMachines(context.Background())
+			default:
 				_, err = c.ListTemplates(context.Background())
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

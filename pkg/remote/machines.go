@@ -20,8 +20,15 @@ type wireMachine struct {
 
 func (w *wireMachine) id() string { return w.ID }
 
-// check accepts any machine with an id: its name is only shown.
-func (w *wireMachine) check() error { return nil }
+// check refuses a machine without a name (one being deleted aside): a
+// half-read machine would leave every selector on names, which the plan
+// then takes for a renamed machine and unassigns.
+func (w *wireMachine) check() error {
+	if w.Name == "" && !w.DtDeleted.set {
+		return errors.New("has no name")
+	}
+	return nil
+}
 
 // MachineDeleting is the State psync gives a machine the API lists with
 // dtDeleted set: one on its way out, which no selector selects.
