@@ -139,11 +139,11 @@ func pushedSecrets() map[string]string {
 	}
 }
 
-// TestSecretsNeverLeak runs plans (text, Markdown, JSON, saved) and
-// applies (text, JSON, --debug) of a manifest with a secret variable and a
-// sensitive script, and finds no secret in any encoding in any output, the
-// state file or the saved plan, while the sandbox received every value
-// byte for byte.
+// TestSecretsNeverLeak runs plans (text, Markdown, JSON, GitHub, saved and
+// shown) and applies (text, JSON, --debug), and prints the state, of a
+// manifest with a secret variable and a sensitive script, and finds no
+// secret in any encoding in any output, the state file or the saved
+// plan, while the sandbox received every value byte for byte.
 func TestSecretsNeverLeak(t *testing.T) {
 	inst := startSandbox(t)
 	t.Setenv("TAILSCALE_AUTHKEY", envSecret)
@@ -155,9 +155,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"--debug", "-f", m, "plan"},
 		{"-f", m, "plan", "-o", "markdown"},
 		{"-f", m, "plan", "-o", "json"},
+		{"-f", m, "plan", "-o", "github"},
 		{"-f", m, "plan", "--out", planFile},
+		{"-f", m, "show", planFile},
+		{"-f", m, "show", "-o", "markdown", planFile},
+		{"-f", m, "show", "-o", "json", planFile},
 		{"--debug", "-f", m, "apply", planFile},
 		{"-f", m, "plan", "--detailed-exitcode"},
+		{"-f", m, "state", "pull"},
+		{"-f", m, "state", "show", "script/join-tailnet"},
+		{"-f", m, "state", "show", "script/db"},
+		{"-f", m, "plan", "-o", "json", "--replace", "script/join-tailnet", "--replace", "script/db"},
 	}
 	for _, args := range runs {
 		code, stdout, stderr := runPsync(t, args...)
@@ -424,6 +432,8 @@ func TestHostileAPIEchoesSecrets(t *testing.T) {
 	for _, args := range [][]string{
 		{"--debug", "-f", m, "apply", "--auto-approve"},
 		{"--debug", "-f", m, "apply", "--auto-approve", "-o", "json"},
+		// Annotations escape a message's %, CR and LF (%25, %0D, %0A).
+		{"--debug", "-f", m, "apply", "--auto-approve", "-o", "github"},
 	} {
 		code, stdout, stderr := runPsync(t, args...)
 		if code != ExitError {
