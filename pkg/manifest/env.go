@@ -174,6 +174,21 @@ type EnvVar struct {
 // IsSecret reports whether the value comes from the environment.
 func (v EnvVar) IsSecret() bool { return v.FromEnv != "" }
 
+// Format prints the variable with its secret hidden. fmt prints an
+// unexported field by reflection, without calling its methods, so the
+// Secret's own placeholder would not apply where the value is kept: a
+// %v of a variable, a Script or a Manifest would show it.
+func (v EnvVar) Format(f fmt.State, verb rune) {
+	type envVar struct {
+		Name, Value, FromEnv string
+		AllowEmpty           bool
+		Pos                  Position
+		Secret               Secret
+		Missing              string
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), envVar{v.Name, v.Value, v.FromEnv, v.AllowEmpty, v.Pos, v.secret, v.missing})
+}
+
 // Secret is a secret value. It prints as a placeholder, so a value that
 // reaches a format verb, a log or a JSON encoder by mistake does not leak.
 type Secret string

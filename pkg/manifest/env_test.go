@@ -176,9 +176,18 @@ func TestResolveEnv(t *testing.T) {
 	if got := s.Secrets(); len(got) != 2 || got["SET"].Reveal() != "s3cr3t" || got["EMPTY_OK"].Reveal() != "" {
 		t.Errorf("Secrets() = %v", got)
 	}
-	// A secret printed by mistake shows a placeholder.
+	// A secret printed by mistake shows a placeholder: alone, and where
+	// it is kept (an unexported field, whose methods fmt cannot call), in
+	// a variable, a script or the whole manifest.
 	if got := fmt.Sprintf("%v %+v %#v", s.Secrets()["SET"], s.Secrets(), s.Secrets()); strings.Contains(got, "s3cr3t") {
 		t.Errorf("a formatted secret shows its value: %s", got)
+	}
+	for _, v := range []any{s.Env[0], s.Env, *s, s, m, *m} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+			if got := fmt.Sprintf(verb, v); strings.Contains(got, "s3cr3t") {
+				t.Errorf("%s of a %T shows the secret: %s", verb, v, got)
+			}
+		}
 	}
 
 	env["MISSING_VAR"], env["EMPTY_VAR"] = "m", "e"
