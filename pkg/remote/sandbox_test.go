@@ -306,7 +306,10 @@ func TestSandboxRateLimit(t *testing.T) {
 			if throughput < 0.75*rps {
 				t.Errorf("steady throughput %.1f req/s, want close to %d", throughput, rps)
 			}
-			if ratio > 0.05 {
+			// A limiter that ignored 429s would see about half its requests
+			// throttled here; one that learnt the limit sees a few from its
+			// probes, more when a loaded machine sends them in clumps.
+			if ratio > 0.10 {
 				t.Errorf("%.1f%% of steady requests throttled, want few", 100*ratio)
 			}
 		})
