@@ -35,7 +35,8 @@ func (e *StaleError) Error() string {
 //     needs that object, by id, with the same Fingerprint;
 //   - a create needs its name still free, or held by an object the plan
 //     renames or deletes first;
-//   - an assign or unassign of an existing script needs the script;
+//   - an assign or unassign of an existing script needs the script, by
+//     the name the change shows (or one the plan renames it to);
 //   - a forget of an object deleted outside psync needs it still gone (a
 //     forget of an ignored object needs nothing).
 //
@@ -83,9 +84,15 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 	// Objects the plan itself acts on may hold a name a create wants: a
 	// rename frees it first (the create depends on it).
 	actedOn := map[string]bool{}
+	// The name each script the plan changes has after it: an assignment
+	// names its script so.
+	scriptNameAfter := map[string]string{}
 	for _, c := range p.Changes {
 		if c.Kind != plan.KindAssignment && c.Precondition.Exists && c.ID != "" {
 			actedOn[string(c.Kind)+"/"+c.ID] = true
+			if c.Kind == plan.KindScript {
+				scriptNameAfter[c.ID] = c.Name
+			}
 		}
 	}
 	for _, c := range p.Changes {
@@ -143,6 +150,10 @@ func CheckPreconditions(p *plan.Plan, snap *remote.Snapshot, st *state.State) er
 			switch {
 			case !found:
 				add(object, "deleted since the plan (id %s)", c.ID)
+			case s.Name != c.Name && scriptNameAfter[c.ID] != c.Name:
+				// Shown as an assignment of c.Name, applied to the id:
+				// a plan edited by hand, or one that is no longer true.
+				add(object, "the plan's id %s is of script %q", c.ID, s.Name)
 			case pre.Fingerprint != "" && s.Fingerprint() != pre.Fingerprint:
 				add(object, "changed since the plan (fingerprint %s → %s)", pre.Fingerprint, s.Fingerprint())
 			}

@@ -208,3 +208,30 @@ func TestCheckPreconditionsCreateOfALingeringName(t *testing.T) {
 		t.Errorf("a create of the name of an object psync deleted, which lingers: %v", err)
 	}
 }
+
+// An assignment acts on its script's id, but show names it by the script's
+// name: a plan edited to point the id at another script (its fingerprint
+// copied too) would show "assign a" and assign b. The id must be of the
+// script named, or of one the plan renames to that name.
+func TestCheckPreconditionsAssignmentOfAnotherScript(t *testing.T) {
+	snap := &remote.Snapshot{Scripts: []remote.Script{{ID: "scr-a", Name: "a"}, {ID: "scr-b", Name: "b"}}}
+	forged := assign("scr-b", "a", "psbox001")
+	forged.Precondition.Fingerprint = snap.Scripts[1].Fingerprint()
+	err := apply.CheckPreconditions(newPlan(forged), snap, &state.State{})
+	var stale *apply.StaleError
+	if !errors.As(err, &stale) {
+		t.Fatalf("CheckPreconditions = %v, want a *StaleError", err)
+	}
+	if diff := cmp.Diff([]string{`script "a": the plan's id scr-b is of script "b"`}, stale.Objects); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// A script the plan renames to the name is its script.
+	rename := updateScript("scr-b", "a2", "echo\n")
+	rename.Before.Name = "b"
+	rename.Precondition.Fingerprint = snap.Scripts[1].Fingerprint()
+	renamed := assign("scr-b", "a2", "psbox001")
+	renamed.DependsOn = []string{"script/a2"}
+	if err := apply.CheckPreconditions(newPlan(rename, renamed), snap, &state.State{}); err != nil {
+		t.Errorf("assignment of a script the plan renames: %v", err)
+	}
+}
