@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/psync-dev/psync/internal/safefile"
 	"github.com/psync-dev/psync/internal/textsafe"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -326,7 +327,9 @@ func (c *StatePushCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 		data, err = readAllCapped(streams.Stdin)
 		name = "standard input"
 	} else {
-		data, err = os.ReadFile(c.File)
+		// A regular file of bounded size: a device or a FIFO would
+		// never end.
+		data, err = safefile.ReadFile(c.File, safefile.Options{Limit: maxStateBytes, What: "state file"})
 	}
 	if err != nil {
 		return fmt.Errorf("state push: %w", err)
@@ -450,10 +453,14 @@ func (c *StateUnlockCmd) Run(g *Globals, streams *IO, ctx context.Context) error
 	return nil
 }
 
+// maxStateBytes is the most of a state push reads, as psync reads of any
+// state.
+const maxStateBytes = 64 << 20
+
 // readAllCapped reads a state from a stream, up to 64 MiB.
 func readAllCapped(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 64<<20+1))
-	if err == nil && len(data) > 64<<20 {
+	data, err := io.ReadAll(io.LimitReader(r, maxStateBytes+1))
+	if err == nil && len(data) > maxStateBytes {
 		err = errors.New("larger than 64 MiB: not a psync state")
 	}
 	return data, err
