@@ -38,6 +38,19 @@ for f in "$state" "$state.journal"; do
     files+=("$f")
   fi
 done
+# Without the state input (or PSYNC_STATE), psync took the manifest's
+# settings.state, which this script cannot read: commit also every file
+# psync may have written there, a changed or new file that is a state or a
+# journal by its content, or a journal it folded and deleted.
+if [ -z "${PSYNC_ACTION_STATE:-}${PSYNC_STATE:-}" ]; then
+  top=$(git rev-parse --show-toplevel) || action_die "not in a git repository"
+  while IFS= read -r -d '' entry; do
+    path=${entry:3}
+    if is_state_file "$top/$path" || { [ ! -e "$top/$path" ] && is_state_blob "HEAD:$path"; }; then
+      files+=("$top/$path")
+    fi
+  done < <(git -C "$top" status --porcelain -z --untracked-files=all)
+fi
 if [ "${#files[@]}" -eq 0 ]; then
   echo "no state file: nothing was applied"
   exit 0

@@ -144,15 +144,30 @@ git_state_path() {
 is_state_blob() {
   local size
   size=$(git cat-file -s "$1" 2>/dev/null) || return 1
+  is_state_data "$size" git cat-file -p "$1"
+}
+
+# is_state_file is is_state_blob for a file of the working tree (a regular
+# file, not a link).
+is_state_file() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  is_state_data "$(wc -c <"$1")" cat -- "$1"
+}
+
+# is_state_data SIZE COMMAND... is is_state_blob for the SIZE bytes that
+# COMMAND prints (it runs twice).
+is_state_data() {
+  local size=$1
+  shift
   # The limits of what psync reads (state.MaxStateBytes, MaxJournalBytes):
   # a larger file (an image, a dataset) is not a state.
   [ "$size" -le 268435456 ] || return 1
   local fold='def folded: [keys_unsorted[] | ascii_downcase | gsub("\u017f"; "s") | gsub("\u212a"; "k")];'
-  if [ "$size" -le 67108864 ] && git cat-file -p "$1" | jq -e -s "$fold"' length == 1 and (.[0] | type == "object" and (folded |
+  if [ "$size" -le 67108864 ] && "$@" | jq -e -s "$fold"' length == 1 and (.[0] | type == "object" and (folded |
       any(.[]; . == "formatversion") and any(.[]; . == "lineage" or . == "scripts" or . == "templates" or . == "deleted")))' >/dev/null 2>&1; then
     return 0
   fi
-  git cat-file -p "$1" | head -n 1 | jq -e "$fold"' type == "object" and (folded | any(.[]; . == "psyncjournal"))' >/dev/null 2>&1
+  "$@" | head -n 1 | jq -e "$fold"' type == "object" and (folded | any(.[]; . == "psyncjournal"))' >/dev/null 2>&1
 }
 
 # has_github_output reports whether this psync has `--output github` (and

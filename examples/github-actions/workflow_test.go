@@ -800,3 +800,41 @@ func TestDriftChecksTheBranchOnly(t *testing.T) {
 		t.Errorf("the drift issue step did not leave the issue alone:\n%s", out)
 	}
 }
+
+// TestApplyCommitsTheStateSettingsNames: with no state input (the action
+// allows it, and psync then takes the manifest's settings.state), the state
+// commit holds the file psync wrote, the one settings.state names, and the
+// next run reads it: nothing is adopted again.
+func TestApplyCommitsTheStateSettingsNames(t *testing.T) {
+	w := newWorld(t)
+	writeManifest(t, w.dev, []string{"a"})
+	m := filepath.Join(w.dev, "psync.yaml")
+	if err := os.WriteFile(m, []byte(strings.Replace(read(t, m), "version: 1\n", "version: 1\nsettings:\n  state: states/team.json\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(w.dev, "states"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dev, "states", ".gitkeep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.git(w.dev, "add", "-A")
+	w.git(w.dev, "commit", "--quiet", "-m", "add a")
+	w.git(w.dev, "push", "--quiet", "origin", "HEAD:main")
+	for i, want := range []string{"done      + script", ""} {
+		r := w.checkout(fmt.Sprintf("run%d", i+1), w.git(w.origin, "rev-parse", "main"))
+		res, out := r.runAction(map[string]string{"command": "apply", "commit-state": "true", "args": "--sandbox " + w.sandbox})
+		if failed(res) {
+			t.Fatalf("run %d failed (%v):\n%s", i+1, res, out)
+		}
+		if want != "" && !strings.Contains(out, want) {
+			t.Fatalf("run %d did not create a:\n%s", i+1, out)
+		}
+		if strings.Contains(out, "<= script") {
+			t.Errorf("run %d adopted what run 1 made: its state was not committed:\n%s", i+1, out)
+		}
+	}
+	if diff := cmp.Diff(w.sandboxScripts(), stateScripts(t, w.git(w.origin, "show", "main:states/team.json"))); diff != "" {
+		t.Errorf("the state on main (+) differs from the sandbox's scripts (-):\n%s", diff)
+	}
+}
