@@ -230,7 +230,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 	}
 	warnIgnoredNotes(streams.Stderr, ws.manifest, snap)
 	if c.PlanFile == "" {
-		return plan.Compute(ws.manifest, snap, ws.state, plan.Options{
+		p, err := plan.Compute(ws.manifest, snap, ws.state, plan.Options{
 			Prune:           c.Prune || ws.manifest.Settings.Prune,
 			AllowDestroy:    c.AllowDestroy,
 			AllowMassDelete: c.AllowMassDelete,
@@ -242,6 +242,7 @@ func (c *ApplyCmd) plan(ctx context.Context, ws *workspace, streams *IO) (*plan.
 			Team:            ws.target.Team,
 			Key:             ws.target.Key,
 		})
+		return p, planFailed(err)
 	}
 	// A saved plan may come from a CI artifact: never a FIFO that blocks,
 	// a device or a huge file.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/render"
 )
@@ -70,7 +71,7 @@ func (c *PlanCmd) run(g *Globals, streams *IO, ctx context.Context, o output) er
 		Key:             ws.target.Key,
 	})
 	if err != nil {
-		return err
+		return planFailed(err)
 	}
 	noteUnresolved(streams.Stderr, ws.manifest)
 	if err := renderPlan(streams, p, o, g.renderOptions(streams), render.NewLocator(ws.manifest)); err != nil {
@@ -90,6 +91,28 @@ func (c *PlanCmd) run(g *Globals, streams *IO, ctx context.Context, o output) er
 		return withCode(ExitChanges, nil)
 	}
 	return nil
+}
+
+// planFailed is the error of a plan that could not be made: several
+// problems are one a line under a line that says how many, as validate
+// shows them, not the first glued to "psync: " and the rest below it.
+func planFailed(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	n := 0
+	for _, e := range j.Unwrap() {
+		if m, ok := e.(*manifest.Errors); ok {
+			n += len(m.Diagnostics)
+		} else {
+			n++
+		}
+	}
+	if n < 2 {
+		return err
+	}
+	return fmt.Errorf("the plan failed: %d problems:\n%w", n, err)
 }
 
 // noteLeftOut says how many changes --target left out: a targeted plan
