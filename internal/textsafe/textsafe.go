@@ -16,15 +16,20 @@ import (
 )
 
 // IsInvisible reports a character that changes how text around it reads
-// without showing itself: the bidirectional embeddings, overrides and
-// isolates (U+202A–U+202E, U+2066–U+2069, U+061C), the zero-width
-// characters and direction marks (U+200B–U+200F), the byte order mark
-// (U+FEFF) and the line and paragraph separators (U+2028, U+2029).
+// without showing itself: every format character (Unicode's Cf: the
+// bidirectional embeddings, overrides and isolates U+202A–U+202E,
+// U+2066–U+2069 and U+061C, the zero-width characters and direction marks
+// U+200B–U+200F, the word joiner U+2060, the soft hyphen, the byte order
+// mark U+FEFF, the tags U+E0001–U+E007F that spell hidden ASCII), the line
+// and paragraph separators (U+2028, U+2029) and the Hangul fillers, blank
+// letters that make two names look the same.
 func IsInvisible(r rune) bool {
 	switch {
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r >= 0x200B && r <= 0x200F:
+	case r < 0xAD:
+		return false
+	case unicode.Is(unicode.Cf, r):
 		return true
-	case r == 0xFEFF, r == 0x061C, r == 0x2028, r == 0x2029:
+	case r == 0x2028, r == 0x2029, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0:
 		return true
 	}
 	return false
@@ -81,6 +86,8 @@ func escape(s string, keepNewlines bool) string {
 		case bad(r, n) && r < utf8.RuneSelf:
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
+		case bad(r, n) && r > 0xFFFF:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		case bad(r, n):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
