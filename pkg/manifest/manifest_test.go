@@ -483,3 +483,35 @@ func TestDocumentMarshals(t *testing.T) {
 		t.Errorf("(-want +got):\n%s\nmarshalled:\n%s", diff, out)
 	}
 }
+
+// TestSelectorTextIsUnambiguous: a selector's text names it in plans and
+// in the state's record of what it matched, so two different selectors
+// never share one (a glob may hold a comma or an equals sign), and the
+// usual ones keep the text older states recorded.
+func TestSelectorTextIsUnambiguous(t *testing.T) {
+	for _, tc := range []struct {
+		sel  Selector
+		want string
+	}{
+		{Selector{Name: "train-*"}, "name=train-*"},
+		{Selector{MachineType: "A100", Region: "ny2"}, "machineType=A100,region=ny2"},
+		{Selector{Name: "a", Region: "ny2"}, "name=a,region=ny2"},
+		{Selector{Name: "a,region=ny2"}, `name="a,region=ny2"`},
+		{Selector{Name: `say "hi"`}, `name="say \"hi\""`},
+		{Selector{Region: "x=y"}, `region="x=y"`},
+	} {
+		if got := tc.sel.String(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.sel, got, tc.want)
+		}
+	}
+
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"psync.yaml": "version: 1\nscripts:\n  - name: x\n    script: echo\nassignments:\n  - script: x\n    select:\n      - name: a\n        region: ny2\n      - name: \"a,region=ny2\"\n"})
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatalf("two different selectors refused: %v", err)
+	}
+	if n := len(m.Assignments[0].Select); n != 2 {
+		t.Errorf("%d selectors, want 2", n)
+	}
+}

@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -118,17 +119,21 @@ type Selector struct {
 }
 
 // String is the selector's canonical text, e.g. "machineType=A100,region=ny2":
-// how plans name it and how the state file records what it matched.
+// how plans name it and how the state file records what it matched. A
+// value holding a comma, an equals sign or a double quote is quoted, so
+// that no two selectors share a text ({name: "a,region=ny2"} is not
+// {name: a, region: ny2}).
 func (s Selector) String() string {
 	var parts []string
-	if s.Name != "" {
-		parts = append(parts, "name="+s.Name)
-	}
-	if s.MachineType != "" {
-		parts = append(parts, "machineType="+s.MachineType)
-	}
-	if s.Region != "" {
-		parts = append(parts, "region="+s.Region)
+	for _, f := range []struct{ key, v string }{{"name", s.Name}, {"machineType", s.MachineType}, {"region", s.Region}} {
+		if f.v == "" {
+			continue
+		}
+		v := f.v
+		if strings.ContainsAny(v, `,="`) {
+			v = strconv.Quote(v)
+		}
+		parts = append(parts, f.key+"="+v)
 	}
 	return strings.Join(parts, ",")
 }
