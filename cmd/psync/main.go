@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -113,6 +114,10 @@ func run(args []string, streams *IO) (code int) {
 		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
 		return ExitError
 	}
+	if err := singleDashLongFlag(parser.Model.Node, args); err != nil {
+		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
+		return ExitError
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "psync: %v\n", err)
@@ -134,6 +139,37 @@ func run(args []string, streams *IO) (code int) {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&cli.Globals, streams)
 	return exitCode(err, streams.Stderr)
+}
+
+// singleDashLongFlag refuses a long flag written with one dash, as
+// Terraform spells its flags (-out=FILE, -auto-approve): kong would read
+// it as short flags, "-out=x" as -o "ut=x" and "-auto-approve" as -a,
+// and say something that puzzles.
+func singleDashLongFlag(root *kong.Node, args []string) error {
+	long := map[string]bool{}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			long[f.Name] = true
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(root)
+	for _, arg := range args {
+		if arg == "--" {
+			return nil
+		}
+		if len(arg) < 3 || arg[0] != '-' || arg[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(arg[1:], "=")
+		if long[name] {
+			return fmt.Errorf("%s: psync's long flags take two dashes: -%s", textsafe.Text(arg), textsafe.Text(arg))
+		}
+	}
+	return nil
 }
 
 // handleInterrupts cancels the commands' context on the first interrupt, so
