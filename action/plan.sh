@@ -151,10 +151,14 @@ if [ "$command" = plan ] && [ -n "${PSYNC_ACTION_BASE_SHA:-}" ]; then
       if git worktree add --quiet --detach -- "$base_tree" "$fork_point" >/dev/null 2>&1; then
         prefix=$(git rev-parse --show-prefix)
         manifest=${PSYNC_ACTION_MANIFEST:-psync.yaml}
-        psync -f "$manifest" --no-color state pull >"$out/head-state.pull" 2>&1
-        (cd -- "$base_tree/$prefix" && psync -f "$manifest" --no-color state pull) >"$out/base-state.pull" 2>&1 && base_pull="$out/base-state.pull"
+        # Only a state psync does read counts: a manifest that psync
+        # refuses, or a state that is not there, makes the plan fail or
+        # adopt by name, never delete.
+        head_read=false
+        psync -f "$manifest" --no-color state pull >"$out/head-state.pull" 2>/dev/null && head_read=true
+        (cd -- "$base_tree/$prefix" && psync -f "$manifest" --no-color state pull) >"$out/base-state.pull" 2>/dev/null && base_pull="$out/base-state.pull"
         git worktree remove --force -- "$base_tree" >/dev/null 2>&1
-        if ! cmp -s -- "$out/head-state.pull" "$out/base-state.pull"; then
+        if [ "$head_read" = true ] && { [ -z "$base_pull" ] || ! cmp -s -- "$out/head-state.pull" "$base_pull"; }; then
           edited=$(printf '%s\n%s\n' "$edited" "settings.state (the state the manifest names is not the base's)" | sed '/^$/d')
         fi
       else

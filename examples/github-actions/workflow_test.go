@@ -602,6 +602,9 @@ func TestPlanAnnotationsInATeamDirectory(t *testing.T) {
 	if !strings.Contains(comment, "### psync plan failed (exit 1)") || !strings.Contains(comment, `unknown field "fil"`) {
 		t.Errorf("the comment does not show the error:\n%s", comment)
 	}
+	if strings.Contains(comment, "edits the state file") {
+		t.Errorf("an invalid manifest is taken for a moved state:\n%s", comment)
+	}
 }
 
 // liveCommands are the lines of a step's log that GitHub reads as workflow
