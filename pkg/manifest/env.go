@@ -167,12 +167,23 @@ type EnvVar struct {
 	Pos Position
 
 	// Set by ResolveEnv for a secret: its value, or why there is none.
-	secret  Secret
+	// The value is behind a pointer: where fmt prints an EnvVar by
+	// reflection (reached through a caller's unexported field, where
+	// neither Format nor Secret's String is called), it shows an address.
+	secret  *Secret
 	missing string
 }
 
 // IsSecret reports whether the value comes from the environment.
 func (v EnvVar) IsSecret() bool { return v.FromEnv != "" }
+
+// value is the secret's value ("" while unresolved).
+func (v EnvVar) value() Secret {
+	if v.secret == nil {
+		return ""
+	}
+	return *v.secret
+}
 
 // Format prints the variable with its secret hidden. fmt prints an
 // unexported field by reflection, without calling its methods, so the
@@ -186,7 +197,7 @@ func (v EnvVar) Format(f fmt.State, verb rune) {
 		Secret               Secret
 		Missing              string
 	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), envVar{v.Name, v.Value, v.FromEnv, v.AllowEmpty, v.Pos, v.secret, v.missing})
+	fmt.Fprintf(f, fmt.FormatString(f, verb), envVar{v.Name, v.Value, v.FromEnv, v.AllowEmpty, v.Pos, v.value(), v.missing})
 }
 
 // Secret is a secret value. It prints as a placeholder, so a value that
@@ -266,7 +277,7 @@ func (m *Manifest) ResolveEnv(lookup LookupEnv) error {
 			if !v.IsSecret() {
 				continue
 			}
-			v.secret, v.missing = "", ""
+			v.secret, v.missing = nil, ""
 			val, ok := lookup(v.FromEnv)
 			switch {
 			case !ok:
@@ -276,7 +287,8 @@ func (m *Manifest) ResolveEnv(lookup LookupEnv) error {
 			case strings.ContainsRune(val, 0):
 				errs = append(errs, fmt.Errorf("%s: script %q: variable %s: $%s holds a NUL byte, which a shell variable cannot", v.Pos, s.Name, v.Name, v.FromEnv))
 			default:
-				v.secret = Secret(val)
+				sec := Secret(val)
+				v.secret = &sec
 			}
 		}
 		if body, ok := s.PushBody(); ok && len(body) > MaxBodyBytes {
@@ -324,7 +336,7 @@ func (s *Script) Secrets() map[string]Secret {
 			if out == nil {
 				out = map[string]Secret{}
 			}
-			out[v.Name] = v.secret
+			out[v.Name] = v.value()
 		}
 	}
 	return out
@@ -342,11 +354,11 @@ func (s *Script) DisplayBody() string {
 // then the body. ok is false while a secret is unresolved.
 func (s *Script) PushBody() (body string, ok bool) {
 	for _, v := range s.Env {
-		if v.IsSecret() && (v.missing != "" || v.secret == "" && !v.AllowEmpty) {
+		if v.IsSecret() && (v.missing != "" || v.value() == "" && !v.AllowEmpty) {
 			return "", false
 		}
 	}
-	return s.withExports(func(v EnvVar) string { return ShellQuote(v.secret.Reveal()) }), true
+	return s.withExports(func(v EnvVar) string { return ShellQuote(v.value().Reveal()) }), true
 }
 
 // withExports writes the export lines after the shebang (or at the top

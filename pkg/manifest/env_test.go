@@ -182,7 +182,11 @@ func TestResolveEnv(t *testing.T) {
 	if got := fmt.Sprintf("%v %+v %#v", s.Secrets()["SET"], s.Secrets(), s.Secrets()); strings.Contains(got, "s3cr3t") {
 		t.Errorf("a formatted secret shows its value: %s", got)
 	}
-	for _, v := range []any{s.Env[0], s.Env, *s, s, m, *m} {
+	type holder struct {
+		script Script
+		m      *Manifest
+	}
+	for _, v := range []any{s.Env[0], s.Env, *s, s, m, *m, holder{*s, m}, &holder{*s, m}} {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 			if got := fmt.Sprintf(verb, v); strings.Contains(got, "s3cr3t") {
 				t.Errorf("%s of a %T shows the secret: %s", verb, v, got)
