@@ -156,3 +156,18 @@ func TestUnboundStateIsSaidAndBound(t *testing.T) {
 		t.Error("apply did not record the target")
 	}
 }
+
+// TestStateNamesAreEscaped: a name or id from a state file (state list,
+// rm, push) that holds a control or invisible character is printed
+// quoted, with the character escaped; a plain one as it is.
+func TestStateNamesAreEscaped(t *testing.T) {
+	for _, r := range []rune{'\x1b', '\t', '\u009b', '\u202e', '\u200b', '\ufeff', '\u2028', '\u2060', '\U000E0041', '\u00ad', '\u3164'} {
+		name := "a" + string(r) + "[2Jb"
+		if got := safe(name); strings.ContainsRune(got, r) || !strings.HasPrefix(got, `"`) {
+			t.Errorf("safe(%q) = %q: not escaped", name, got)
+		}
+	}
+	if got := safe("setup-gpu é"); got != "setup-gpu é" {
+		t.Errorf("safe of a plain name = %q", got)
+	}
+}

@@ -132,10 +132,8 @@ func protection(prevent, deposed bool) string {
 // safe quotes a name or id that holds anything but printable characters:
 // a state may be hostile, and must not forge output on a terminal.
 func safe(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0x200b && r <= 0x200f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == '\t' {
-			return fmt.Sprintf("%+q", s)
-		}
+	if strings.ContainsRune(s, '\t') || textsafe.Line(s) != s {
+		return fmt.Sprintf("%+q", s)
 	}
 	return s
 }
