@@ -119,6 +119,13 @@ func parseS3URL(location string) (bucket, key string, err error) {
 	case key == "" || strings.HasSuffix(key, "/"):
 		return "", "", fmt.Errorf("state URL %s: no object key: want s3://BUCKET/KEY, for example s3://%s/psync.state.json", location, bucket)
 	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "." || seg == ".." {
+			// S3 takes them literally, some services and proxies resolve
+			// them: the object read and the one written could differ.
+			return "", "", fmt.Errorf("state URL %s: the key has a %q segment: name the object plainly (s3://BUCKET/DIR/NAME)", withoutQuery(location), seg)
+		}
+	}
 	return bucket, key, nil
 }
 

@@ -264,7 +264,7 @@ func TestS3Errors(t *testing.T) {
 			t.Fatalf("Open: %v", err)
 		}
 	})
-	for _, bad := range []string{"s3://bucket", "s3://bucket/", "s3:///key", "s3://b/k?region=x", "gs://b/k", "s3://minio.local:9000/bucket/key"} {
+	for _, bad := range []string{"s3://bucket", "s3://bucket/", "s3:///key", "s3://b/k?region=x", "gs://b/k", "s3://minio.local:9000/bucket/key", "s3://b/../k", "s3://b/team/./k", "s3://b/%2e%2e/k", "s3://b/team/.."} {
 		if _, err := state.Open(ctx, bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad)
 		}
