@@ -49,7 +49,7 @@ func (c *ImportCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 	if location == "" {
 		location = filepath.Join(filepath.Dir(out), state.DefaultFileName)
 	}
-	backend, err := openBackend(ctx, streams, location)
+	backend, err := openBackend(ctx, streams, location, g.InsecureHTTP)
 	if err != nil {
 		return err
 	}

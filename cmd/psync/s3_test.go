@@ -269,3 +269,38 @@ func TestS3LockNotRemovedIsSaid(t *testing.T) {
 		t.Setenv("AWS_ENDPOINT_URL_S3", proxy.URL)
 	}
 }
+
+// A plain http:// S3 endpoint that is not loopback is refused, as the
+// API's is, unless --insecure-http: the state (script bodies) and a
+// session token would cross the network unencrypted.
+func TestS3PlainHTTPEndpointRefused(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIATEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-for-the-test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("PSYNC_STATE", "")
+	url := "s3://acme/psync.state.json"
+	// migrate to the same place fails after both backends are open,
+	// before any request: no network is needed.
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://192.0.2.1:9000")
+	code, _, stderr := runPsync(t, "--state", url, "state", "migrate", "--to", url)
+	if code != 1 || !strings.Contains(stderr, "http://192.0.2.1:9000") || !strings.Contains(stderr, "--insecure-http") {
+		t.Fatalf("plain http to a host that is not loopback: exit %d, want 1 naming the endpoint and --insecure-http\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		endpoint string
+		args     []string
+	}{
+		{"http://192.0.2.1:9000", []string{"--insecure-http"}},
+		{"http://127.0.0.1:9000", nil},
+		{"http://localhost:9000", nil},
+		{"https://s3.example.com", nil},
+	} {
+		t.Setenv("AWS_ENDPOINT_URL_S3", tc.endpoint)
+		code, _, stderr := runPsync(t, append(tc.args, "--state", url, "state", "migrate", "--to", url)...)
+		if code != 1 || !strings.Contains(stderr, "already at") {
+			t.Errorf("%s %v: exit %d, want the endpoint accepted\n%s", tc.endpoint, tc.args, code, stderr)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,22 +36,29 @@ type StateCmd struct {
 // next to it.
 func (g *Globals) openState(ctx context.Context, streams *IO) (state.Backend, error) {
 	if g.State != "" {
-		return openBackend(ctx, streams, g.State)
+		return openBackend(ctx, streams, g.State, g.InsecureHTTP)
 	}
 	m, err := loadManifest(g.File, streams)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the state's location comes from the manifest's settings.state, or --state / PSYNC_STATE)", err)
 	}
-	return openBackend(ctx, streams, g.stateLocation(m))
+	return openBackend(ctx, streams, g.stateLocation(m), g.InsecureHTTP)
 }
 
 // openBackend opens the state at location. For a remote state, the
 // storage credentials in the environment join the secrets that never
-// reach the output (the SDK's messages do not hold them: a second fence).
-func openBackend(ctx context.Context, streams *IO, location string) (state.Backend, error) {
+// reach the output (the SDK's messages do not hold them: a second fence),
+// and a plain http:// endpoint that is not loopback is refused unless
+// insecureHTTP, as the API's is.
+func openBackend(ctx context.Context, streams *IO, location string, insecureHTTP bool) (state.Backend, error) {
 	b, err := state.Open(ctx, location)
 	if err != nil {
 		return nil, err
+	}
+	if s3b, remote := b.(*state.S3); remote && !insecureHTTP {
+		if u, err := url.Parse(s3b.Endpoint()); err == nil && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("state %s: refusing the plain http:// S3 endpoint %s, which is not loopback (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL): the state and any session token would travel unencrypted (use https://, or --insecure-http if you really mean it)", b, s3b.Endpoint())
+		}
 	}
 	if _, remote := b.(*state.S3); remote && streams.Secrets != nil {
 		for _, name := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
@@ -57,6 +66,15 @@ func openBackend(ctx context.Context, streams *IO, location string) (state.Backe
 		}
 	}
 	return b, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loadState loads the state, refusing one that does not exist: a state
@@ -380,7 +398,7 @@ func (c *StateMigrateCmd) Run(g *Globals, streams *IO, ctx context.Context) erro
 	if err != nil {
 		return err
 	}
-	to, err := openBackend(ctx, streams, c.To)
+	to, err := openBackend(ctx, streams, c.To, g.InsecureHTTP)
 	if err != nil {
 		return err
 	}

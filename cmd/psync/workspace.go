@@ -51,7 +51,7 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		return nil, err
 	}
 	ws := &workspace{manifest: m, streams: streams}
-	if ws.backend, err = openBackend(ctx, streams, g.stateLocation(m)); err != nil {
+	if ws.backend, err = openBackend(ctx, streams, g.stateLocation(m), g.InsecureHTTP); err != nil {
 		return nil, err
 	}
 	if o.lock {

@@ -141,6 +141,11 @@ func withoutQuery(location string) string {
 
 func (b *S3) String() string { return "s3://" + b.Bucket + "/" + b.Key }
 
+// Endpoint is the custom endpoint the SDK's configuration set
+// (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, a profile's endpoint_url), or ""
+// for AWS S3's own.
+func (b *S3) Endpoint() string { return b.endpoint }
+
 func (b *S3) lockKey() string { return b.Key + ".lock" }
 
 // Puts is how many times this backend wrote the state.
