@@ -260,3 +260,26 @@ func TestMarkdownSelectionsCapped(t *testing.T) {
 		t.Errorf("the comment is %d bytes", len(out))
 	}
 }
+
+// A finding over thousands of changes (a selector over a large fleet that
+// stopped matching) names the first few in text and says how many more,
+// instead of a line of every key (JSON lists them all).
+func TestTextFindingKeysCapped(t *testing.T) {
+	p := emptyPlan()
+	f := plan.Finding{Rule: plan.RuleSelectorMatchesNone, Message: "select name=nb-* matches none", Override: "--allow-mass-delete"}
+	for i := range 3000 {
+		f.Keys = append(f.Keys, fmt.Sprintf("assignment/a/ps%05d", i))
+	}
+	p.Findings = []plan.Finding{f}
+	var b strings.Builder
+	if err := Plan(&b, p, Text, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "  Changes: assignment/a/ps00000, assignment/a/ps00001,") || !strings.Contains(out, "assignment/a/ps00019 and 2980 more\n") {
+		t.Errorf("the changes are not capped at 20 with a count:\n%s", out[:min(len(out), 3000)])
+	}
+	if strings.Contains(out, "ps00020") || len(out) > 5_000 {
+		t.Errorf("text is %d bytes, holding keys past the 20th", len(out))
+	}
+}

@@ -330,7 +330,13 @@ func (v textView) findings(b *bytes.Buffer, p *plan.Plan) {
 		}
 		fmt.Fprintf(b, "  %s\n", sanitize(f.Message))
 		if len(f.Keys) > 0 {
-			fmt.Fprintf(b, "  Changes: %s\n", sanitize(strings.Join(f.Keys, ", ")))
+			// A selector over a large fleet breaks a rule with thousands
+			// of changes: name the first (JSON lists them all).
+			changes := strings.Join(f.Keys[:min(len(f.Keys), selectionLimit)], ", ")
+			if more := len(f.Keys) - selectionLimit; more > 0 {
+				changes += fmt.Sprintf(" and %d more", more)
+			}
+			fmt.Fprintf(b, "  Changes: %s\n", sanitize(changes))
 		}
 		if !f.Overridden {
 			fmt.Fprintf(b, "  To apply it anyway, pass %s.\n", st.bold(f.Override))
