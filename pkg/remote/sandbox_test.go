@@ -303,8 +303,11 @@ func TestSandboxRateLimit(t *testing.T) {
 			t.Logf("learning: %d requests in %s, %d of %d HTTP requests throttled", learn, learnt.Round(time.Millisecond), before.Throttled, before.Requests)
 			t.Logf("steady: %d requests in %s: %.1f req/s (limit %d), %d of %d HTTP requests throttled (%.1f%%)",
 				steady, elapsed.Round(time.Millisecond), throughput, rps, throttled, requests, 100*ratio)
-			if throughput < 0.75*rps {
-				t.Errorf("steady throughput %.1f req/s, want close to %d", throughput, rps)
+			// What the limiter allows, not the throughput, says whether it
+			// collapsed (the bug this guards: a few 429s ratcheted it down
+			// to 1 req/s): a loaded machine may not reach the limit at all.
+			if allowed := c.Throttle().Rate; allowed < 0.75*rps {
+				t.Errorf("the limiter allows %.1f req/s after the run, want close to %d (throughput %.1f req/s)", allowed, rps, throughput)
 			}
 			// A limiter that ignored 429s would see about half its requests
 			// throttled here; one that learnt the limit sees a few from its
