@@ -32,6 +32,10 @@ func (c *ShowCmd) Run(g *Globals, streams *IO) error {
 		if err != nil {
 			return fmt.Errorf("read plan %s: %w", c.PlanFile, err)
 		}
-		return render.Plan(streams.Stdout, p, o.format, g.renderOptions(streams))
+		if err := render.Plan(streams.Stdout, p, o.format, g.renderOptions(streams)); err != nil {
+			return err
+		}
+		noteLeftOut(streams, p)
+		return nil
 	})
 }

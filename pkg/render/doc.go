@@ -42,6 +42,9 @@
 //	empty            bool    true when there are no changes
 //	refused          bool    true when a safety finding is not overridden:
 //	                         psync apply will refuse the plan (exit 3)
+//	leftOut          int     changes --target left out of the plan (0 without
+//	                         --target): an empty targeted plan is not a team
+//	                         that matches the manifest
 //	summary          object  counts by action: create, adopt, update, replace,
 //	                         delete, assign, unassign, forget, and their total
 //	changes          array   every change, in dependency order:

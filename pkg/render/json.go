@@ -19,19 +19,21 @@ const ReportFormatVersion = 1
 // JSONPlan is the document `psync plan --output json` writes. Its fields
 // are described in the package documentation.
 type JSONPlan struct {
-	FormatVersion int             `json:"formatVersion"`
-	APIURL        string          `json:"apiUrl"`
-	Team          string          `json:"team"`
-	StateLineage  string          `json:"stateLineage"`
-	StateSerial   int64           `json:"stateSerial"`
-	Empty         bool            `json:"empty"`
-	Refused       bool            `json:"refused"`
-	Summary       JSONSummary     `json:"summary"`
-	Changes       []JSONChange    `json:"changes"`
-	Unmanaged     []JSONUnmanaged `json:"unmanaged"`
-	Refresh       []JSONRefresh   `json:"refresh"`
-	Drift         []plan.Drift    `json:"drift"`
-	Findings      []JSONFinding   `json:"findings"`
+	FormatVersion int    `json:"formatVersion"`
+	APIURL        string `json:"apiUrl"`
+	Team          string `json:"team"`
+	StateLineage  string `json:"stateLineage"`
+	StateSerial   int64  `json:"stateSerial"`
+	Empty         bool   `json:"empty"`
+	Refused       bool   `json:"refused"`
+	// LeftOut is how many changes --target left out of the plan.
+	LeftOut   int             `json:"leftOut"`
+	Summary   JSONSummary     `json:"summary"`
+	Changes   []JSONChange    `json:"changes"`
+	Unmanaged []JSONUnmanaged `json:"unmanaged"`
+	Refresh   []JSONRefresh   `json:"refresh"`
+	Drift     []plan.Drift    `json:"drift"`
+	Findings  []JSONFinding   `json:"findings"`
 	// BodiesUnreadable: the API returns no script bodies, so a body edited
 	// outside psync cannot be detected (push one again with apply
 	// --replace script/NAME).
@@ -172,6 +174,7 @@ func NewJSONPlan(p *plan.Plan) JSONPlan {
 		StateSerial:   p.StateSerial,
 		Empty:         p.Empty(),
 		Refused:       p.Refused(),
+		LeftOut:       p.LeftOut,
 		Summary: JSONSummary{
 			Create: s.Create, Adopt: s.Adopt, Update: s.Update, Replace: s.Replace, Delete: s.Delete,
 			Assign: s.Assign, Unassign: s.Unassign, Forget: s.Forget, Total: s.Total(),

@@ -283,3 +283,16 @@ func TestTextFindingKeysCapped(t *testing.T) {
 		t.Errorf("text is %d bytes, holding keys past the 20th", len(out))
 	}
 }
+
+// A targeted plan says in JSON how many changes --target left out: a
+// policy reading "empty": true of it would otherwise take it for a team
+// that matches the manifest.
+func TestJSONPlanCountsWhatTargetLeftOut(t *testing.T) {
+	var b strings.Builder
+	if err := Plan(&b, &plan.Plan{LeftOut: 3}, JSON, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"leftOut": 3`) {
+		t.Errorf("no leftOut count in the JSON plan:\n%s", b.String())
+	}
+}
