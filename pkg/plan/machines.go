@@ -221,6 +221,10 @@ func (s *selected) has(text string) bool {
 	return slices.ContainsFunc(s.selection.Selectors, func(m SelectorMatch) bool { return m.Selector == text })
 }
 
+// maxStateWarnings bounds the warnings of one selector's machines in a
+// state psync does not know: a fleet of hundreds gets a few and a count.
+const maxStateWarnings = 5
+
 // resolve matches a's selectors against the team's machines (skipping
 // machines being deleted), adding to what earlier entries of the same
 // script selected.
@@ -230,18 +234,25 @@ func (p *planner) resolve(a manifest.Assignment, into *selected) *selected {
 	}
 	for _, s := range a.Select {
 		m := SelectorMatch{Selector: s.String(), Machines: []SelectedMachine{}}
+		odd := 0
 		for _, mc := range p.snap.Machines {
 			if mc.State == remote.MachineDeleting || !s.Matches(mc.Name, mc.MachineType, mc.Region) {
 				continue
 			}
 			if mc.State != "" && !slices.Contains(knownMachineStates, mc.State) {
-				p.warnings = append(p.warnings, fmt.Sprintf("%s: machine %s (%s), which select %s of script %q matches, is in state %q: assigning it may make no sense",
-					s.Pos, mc.ID, mc.Name, m.Selector, a.Script, mc.State))
+				if odd++; odd <= maxStateWarnings {
+					p.warnings = append(p.warnings, fmt.Sprintf("%s: machine %s (%s), which select %s of script %q matches, is in state %q: assigning it may make no sense",
+						s.Pos, mc.ID, mc.Name, m.Selector, a.Script, mc.State))
+				}
 			}
 			m.Machines = append(m.Machines, SelectedMachine{ID: mc.ID, Name: mc.Name})
 			if _, ok := into.by[mc.ID]; !ok {
 				into.by[mc.ID] = m.Selector
 			}
+		}
+		if n := odd - maxStateWarnings; n > 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: %d more machines that select %s of script %q matches are in a state where assigning them may make no sense (besides the %d named above)",
+				s.Pos, n, m.Selector, a.Script, maxStateWarnings))
 		}
 		if len(m.Machines) == 0 {
 			into.empty = append(into.empty, s)

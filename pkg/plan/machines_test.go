@@ -505,3 +505,27 @@ func TestSelectorOfADeletedFleetIsNoFinding(t *testing.T) {
 		})
 	}
 }
+
+// A selector over a fleet in a state psync does not know warns of the
+// first few machines and counts the rest in one more warning, rather
+// than one warning per machine (a plan comment of hundreds).
+func TestSelectorWarningsOfOddStatesCapped(t *testing.T) {
+	var ms []remote.Machine
+	for i := 1; i <= 30; i++ {
+		ms = append(ms, remote.Machine{ID: fmt.Sprintf("psbox%03d", i), Name: fmt.Sprintf("train-%d", i), MachineType: "A100", Region: "ny2", State: "failed"})
+	}
+	m := manifestOf([]manifest.Script{mScript("cuda", "x")}, nil, selectors("cuda", manifest.Selector{Name: "train-*"}))
+	p, err := Compute(m, machineSnap(ms, rScript("s1", "cuda")), stateOf([]state.Script{sScript("s1", "cuda", "x")}, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != maxStateWarnings+1 {
+		t.Fatalf("%d warnings, want %d:\n%s", len(p.Warnings), maxStateWarnings+1, strings.Join(p.Warnings, "\n"))
+	}
+	if want := `psync.yaml:12:9: machine psbox001 (train-1), which select name=train-* of script "cuda" matches, is in state "failed": assigning it may make no sense`; p.Warnings[0] != want {
+		t.Errorf("first warning %q, want %q", p.Warnings[0], want)
+	}
+	if want := fmt.Sprintf(`psync.yaml:12:9: %d more machines that select name=train-* of script "cuda" matches are in a state where assigning them may make no sense (besides the %d named above)`, 30-maxStateWarnings, maxStateWarnings); p.Warnings[maxStateWarnings] != want {
+		t.Errorf("last warning %q, want %q", p.Warnings[maxStateWarnings], want)
+	}
+}
