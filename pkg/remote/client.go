@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/psync-dev/psync/internal/textsafe"
 )
 
 // Config configures a Client. The zero value of every optional field picks
@@ -402,7 +404,9 @@ func (c *Client) debugf(format string, args ...any) {
 	if c.cfg.Debug == nil {
 		return
 	}
-	line := c.redact(fmt.Sprintf(format, args...))
+	// A line may quote what the API chose (a redirect's Location, whose
+	// query url.Parse keeps raw): escaped, it cannot drive the terminal.
+	line := textsafe.Line(c.redact(fmt.Sprintf(format, args...)))
 	c.debugMu.Lock()
 	defer c.debugMu.Unlock()
 	fmt.Fprintln(c.cfg.Debug, line)

@@ -120,3 +120,34 @@ func TestRedirects(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectHopIsLoggedEscaped: the --debug line of a hop shows the
+// Location the API chose with its control, C1 and bidirectional
+// characters escaped (url.Parse keeps them raw in a query).
+func TestRedirectHopIsLoggedEscaped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/moved" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`[{"id":"s1","name":"a"}]`))
+			return
+		}
+		w.Header().Set("Location", "/v1/moved?x=\u202e\u009b2J\x9b2J")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	var debug strings.Builder
+	c, err := remote.New(remote.Config{BaseURL: srv.URL + "/v1", APIKey: hostileKey, HTTPClient: srv.Client(), Debug: &debug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	log := debug.String()
+	if !strings.Contains(log, "redirected to /v1/moved") {
+		t.Fatalf("the hop is not logged:\n%s", log)
+	}
+	if strings.ContainsAny(log, "\u202e\u009b") || strings.Contains(log, "\x9b") {
+		t.Errorf("the debug log holds the Location's characters raw:\n%q", log)
+	}
+}
