@@ -74,10 +74,14 @@
 //   - A machine is warned about when it is being deleted (dtDeleted) or in
 //     a state psync does not know; selectors skip machines being deleted.
 //   - A selector's identity, in the state's record, is its canonical text
-//     ("machineType=A100,region=ny2"). A selector new to the manifest that
+//     ("machineType=A100,region=ny2", a value holding , = or " quoted).
+//     A selector new to the manifest that
 //     matches nothing, where a recorded one that matched machines is gone,
 //     is treated as an edit with a typo: refused like a selector that
-//     matched machines and matches none now.
+//     matched machines and matches none now. Machines since deleted from
+//     the team do not count (a decommissioned fleet unassigns nothing).
+//   - Machines in a state psync does not know are warned of five per
+//     selector, the rest counted in one warning.
 //   - Per-script maxDeletePercent counts the unassigns of machines a
 //     selector matched at the last apply, for scripts on at least 10
 //     machines, as the kinds' rule does for kinds of at least 10 objects.
