@@ -80,7 +80,7 @@ func OpenS3(ctx context.Context, location string) (*S3, error) {
 		// addressing works on all of them, virtual hosts need DNS set up.
 		// Checksums go only where required: not all of them know the
 		// newer ones.
-		b.endpoint = *o.BaseEndpoint
+		b.endpoint = withoutUserinfo(*o.BaseEndpoint)
 		o.UsePathStyle = true
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
@@ -92,6 +92,17 @@ func OpenS3(ctx context.Context, location string) (*S3, error) {
 		return nil, fmt.Errorf("state %s: no AWS region: set AWS_REGION (or the region of the AWS profile) to the bucket's region", location)
 	}
 	return b, nil
+}
+
+// withoutUserinfo is endpoint without a user and password, for messages:
+// the SDK never sends them, and they may be a secret all the same.
+func withoutUserinfo(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(an endpoint that is not a URL)"
+	}
+	u.User = nil
+	return u.String()
 }
 
 // parseS3URL splits s3://BUCKET/KEY.

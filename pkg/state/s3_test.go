@@ -228,6 +228,7 @@ func TestS3Errors(t *testing.T) {
 		{"unknown bucket", nil, "s3://no-such-bucket-psync/psync.state.json", "bucket no-such-bucket-psync does not exist"},
 		{"invalid bucket name", nil, "s3://Bad_Bucket/psync.state.json", "Bad_Bucket is not a valid bucket name: check the bucket of the state URL (--state, PSYNC_STATE or settings.state)"},
 		{"unreachable endpoint", map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}, b.String(), "AWS_ENDPOINT_URL_S3"},
+		{"endpoint with a password", map[string]string{"AWS_ENDPOINT_URL_S3": "http://u:ENDPOINTPW@127.0.0.1:1"}, b.String(), "cannot reach http://127.0.0.1:1: check AWS_ENDPOINT_URL_S3"},
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, b.String(), "no AWS credentials"},
 	}
 	for _, tc := range cases {
@@ -248,7 +249,7 @@ func TestS3Errors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
 			}
-			for _, secret := range []string{srv.SecretKey, "wrong-secret-0123456789"} {
+			for _, secret := range []string{srv.SecretKey, "wrong-secret-0123456789", "ENDPOINTPW"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error %q holds the secret", err)
 				}
