@@ -84,6 +84,15 @@ func LockAs(path, command string) (*FileLock, error) {
 	lockPath := path + ".lock"
 	for range lockAttempts {
 		f, err := openLock(lockPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The state's directory does not exist yet (--state
+			// states/team.json on a first apply): make it, as
+			// Terraform's local backend does, then open again.
+			if mkErr := os.MkdirAll(filepath.Dir(lockPath), 0o755); mkErr != nil {
+				return nil, fmt.Errorf("lock state %s: make its directory: %w", path, mkErr)
+			}
+			f, err = openLock(lockPath)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("lock state %s: %w", path, err)
 		}

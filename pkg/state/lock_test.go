@@ -30,6 +30,23 @@ func TestLockFileRemovedOnRelease(t *testing.T) {
 	}
 }
 
+// TestLockMakesTheStateDirectory: a first apply with --state
+// states/team.json makes states/, where the lock and the state go.
+func TestLockMakesTheStateDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "states", "team-a", DefaultFileName)
+	l, err := LockAs(path, "psync apply")
+	if err != nil {
+		t.Fatalf("Lock in a directory not made yet: %v", err)
+	}
+	defer l.Unlock()
+	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
+		t.Fatalf("state directory after Lock: %v", err)
+	}
+	if err := New().writeFile(path); err != nil {
+		t.Errorf("write the state in it: %v", err)
+	}
+}
+
 // TestLockHostileLockFile puts what a pull request (or a hostile user)
 // could leave at the lock file's path, and checks psync neither damages
 // what it points at nor hangs.
