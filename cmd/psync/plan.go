@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -154,17 +155,48 @@ func overrides(p *plan.Plan) []string {
 
 // checkOut refuses an --out that cannot be written, before the team is
 // read: a directory, or a file in a directory that does not exist (the
-// atomic write would otherwise fail naming its temporary file).
+// atomic write would otherwise fail naming its temporary file). It also
+// refuses a file that exists and is not a saved plan: --out psync.yaml
+// (meant as -f, or a slip for -o) replaced the manifest with the plan,
+// and the state file or a script would go the same way.
 func checkOut(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+	fi, err := os.Stat(path)
+	if err == nil && fi.IsDir() {
 		return fmt.Errorf("--out %s: is a directory; name a file", path)
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("--out %s: directory %s does not exist", path, dir)
 	}
+	if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && !isSavedPlan(path) {
+		return fmt.Errorf("--out %s: the file exists and is not a saved plan; psync does not overwrite it (remove it first, or name another file)", path)
+	}
 	return nil
 }
+
+// isSavedPlan says whether the file at path looks like a plan saved by
+// plan --out, of any format version: a JSON object with formatVersion
+// and changes (a state has no changes, a manifest is no JSON).
+func isSavedPlan(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSavedPlanBytes+1))
+	if err != nil || len(data) > maxSavedPlanBytes {
+		return false
+	}
+	var head struct {
+		FormatVersion *json.RawMessage `json:"formatVersion"`
+		Changes       *json.RawMessage `json:"changes"`
+	}
+	return json.Unmarshal(data, &head) == nil && head.FormatVersion != nil && head.Changes != nil
+}
+
+// maxSavedPlanBytes is the most of an existing --out file read to tell
+// whether it is a saved plan (apply reads one of at most 64 MiB).
+const maxSavedPlanBytes = 64 << 20
 
 // savePlan writes a plan file atomically.
 func savePlan(path string, p *plan.Plan) error {
