@@ -75,11 +75,11 @@
 //     a state psync does not know; selectors skip machines being deleted.
 //   - A selector's identity, in the state's record, is its canonical text
 //     ("machineType=A100,region=ny2", a value holding , = or " quoted).
-//     A selector new to the manifest that
-//     matches nothing, where a recorded one that matched machines is gone,
-//     is treated as an edit with a typo: refused like a selector that
-//     matched machines and matches none now. Machines since deleted from
-//     the team do not count (a decommissioned fleet unassigns nothing).
+//     A selector new to the manifest that matches nothing, where a
+//     recorded one is gone whose machines the plan unassigns, is treated
+//     as an edit with a typo: refused like a selector that matched
+//     machines and matches none now. Machines since deleted from the
+//     team do not count (a decommissioned fleet unassigns nothing).
 //   - Machines in a state psync does not know are warned of five per
 //     selector, the rest counted in one warning.
 //   - Per-script maxDeletePercent counts the unassigns of machines a

@@ -323,7 +323,8 @@ type scriptSelectors struct {
 //   - selector-matches-none: a selector that matched machines at the last
 //     apply matches none now, or a selector new to the manifest matches
 //     none while one of the script's selectors that matched machines at
-//     the last apply is gone from it (an edit with a typo). That is what
+//     the last apply is gone from it and the plan unassigns machines it
+//     matched (an edit with a typo). That is what
 //     a typo in a glob or a renamed fleet looks like, and it would
 //     unassign the whole rule's machines. Machines since deleted from
 //     the team do not count: their assignments went with them.
@@ -353,10 +354,18 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 			continue
 		}
 		var keys []string
+		unassigned := map[string]bool{}
 		for _, k := range info.unassigns {
 			if planned[k] {
 				keys = append(keys, k)
+				unassigned[k] = true
 			}
+		}
+		// A gone selector was replaced by a typo only if machines it
+		// matched lose the script: not if the manifest still wants them
+		// all (another selector or an id took them over).
+		losesAny := func(ids []string) bool {
+			return slices.ContainsFunc(ids, func(id string) bool { return unassigned[assignmentKey(info.script, id)] })
 		}
 		recorded := map[string][]string{}
 		for _, r := range info.recorded {
@@ -382,7 +391,7 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 			} else {
 				gone := ""
 				for _, r := range info.recorded {
-					if !current[r.Selector] && anyInTeam(r.Machines) {
+					if !current[r.Selector] && losesAny(r.Machines) {
 						gone = fmt.Sprintf("select %s, which matched %s at the last apply (%s)", r.Selector, count(len(r.Machines), "machine"), listKeys(r.Machines))
 						break
 					}

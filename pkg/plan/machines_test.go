@@ -529,3 +529,54 @@ func TestSelectorWarningsOfOddStatesCapped(t *testing.T) {
 		t.Errorf("last warning %q, want %q", p.Warnings[maxStateWarnings], want)
 	}
 }
+
+// The selector rule cannot be dodged by renaming the script (previousNames
+// finds its record by id), nor fires where nothing was recorded (a fresh
+// state) or for a selector added beside one still matching; --target of
+// another script leaves it out, and --target of the script judges it.
+func TestSelectorRuleRenamedTargetedAndFresh(t *testing.T) {
+	trained := []string{"psbox001", "psbox002", "psbox003", "psbox004", "psbox005", "psbox006"}
+	recorded := func() *state.State {
+		sc := sScript("s1", "cuda", "x", trained...)
+		sc.Selectors = []state.Selector{{Selector: "name=train-*", Machines: trained}}
+		return stateOf([]state.Script{sc, sScript("s2", "other", "y")}, nil)
+	}
+	renamed := fleet()
+	for i := range renamed[:6] {
+		renamed[i].Name = fmt.Sprintf("gpu-train-%d", i+1)
+	}
+	scripts := func(cuda string) []manifest.Script {
+		c := mScript(cuda, "x")
+		if cuda != "cuda" {
+			c.PreviousNames = []string{"cuda"}
+		}
+		return []manifest.Script{c, mScript("other", "y2")}
+	}
+	snap := func() *remote.Snapshot {
+		return machineSnap(renamed, rScript("s1", "cuda", trained...), rScript("s2", "other"))
+	}
+	cases := []struct {
+		name    string
+		m       *manifest.Manifest
+		st      *state.State
+		targets []string
+		refused bool
+	}{
+		{"renamed script", manifestOf(scripts("cuda-v2"), nil, selectors("cuda-v2", manifest.Selector{Name: "train-*"})), recorded(), nil, true},
+		{"fresh state", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), nil, nil, false},
+		{"new selector beside a matching one", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "gpu-train-*"}, manifest.Selector{Name: "nothing-*"})), recorded(), nil, false},
+		{"--target another script", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), recorded(), []string{"script/other"}, false},
+		{"--target the script", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), recorded(), []string{"script/cuda"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compute(tc.m, snap(), tc.st, Options{Targets: tc.targets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Refused() != tc.refused {
+				t.Errorf("refused %t, want %t; findings %+v", p.Refused(), tc.refused, p.Findings)
+			}
+		})
+	}
+}
