@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,9 +199,9 @@ func handleInterrupts(streams *IO, cancel context.CancelFunc, done <-chan struct
 // global flags (the sandbox server: no manifest, no state, no API to call)
 // list only their own, and --debug and --help.
 func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
-	if cmd := ctx.Selected(); cmd != nil && ownFlagsOnly[cmd.FullPath()] {
+	if keep, ok := globalsInHelp(ctx.Selected()); ok {
 		for _, f := range ctx.Model.Flags {
-			if !f.Hidden && f.Name != "help" && f.Name != "debug" {
+			if !f.Hidden && f.Name != "help" && !slices.Contains(keep, f.Name) {
 				f.Hidden = true
 				defer func() { f.Hidden = false }()
 			}
@@ -209,8 +210,32 @@ func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
 	return kong.DefaultHelpPrinter(options, ctx)
 }
 
-// ownFlagsOnly are the commands whose help hides the global flags.
-var ownFlagsOnly = map[string]bool{"psync sandbox serve": true}
+// globalsInHelp says which global flags the help of cmd shows, for the
+// commands that do not use them all: ok is false for those that do.
+func globalsInHelp(cmd *kong.Node) (keep []string, ok bool) {
+	if cmd == nil {
+		return nil, false
+	}
+	path := cmd.FullPath()
+	if keep, ok := ownGlobals[path]; ok {
+		return keep, true
+	}
+	if path == "psync state" || strings.HasPrefix(path, "psync state ") {
+		// They never call the API: only where the state is matters.
+		return []string{"file", "state", "no-color"}, true
+	}
+	return nil, false
+}
+
+// ownGlobals are commands whose help shows only these global flags (the
+// others do not apply to them).
+var ownGlobals = map[string][]string{
+	"psync sandbox serve": {"debug"},
+	"psync show":          {"no-color"},
+	"psync schema":        nil,
+	"psync version":       nil,
+	"psync completion":    nil,
+}
 
 // kongExit carries kong's requested exit code (after --help) out of Parse.
 type kongExit int
