@@ -418,6 +418,25 @@ func TestRetriesBounded(t *testing.T) {
 	}
 }
 
+// A Retry-After longer than the retry budget (an hour, from a hostile or
+// misconfigured API) is given up at once, and the error says why: a bare
+// 429 after one attempt reads as if psync had not retried at all.
+func TestRetryAfterBeyondTheBudgetSaysSo(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Retry-After", "3600")
+		writeJSON(w, 429, `{"code":"TOO_MANY_REQUESTS","message":"slow down"}`)
+	})
+	c := f.client(t, func(c *remote.Config) { c.MaxRetryTime = 2 * time.Minute })
+	_, err := c.GetScript(context.Background(), "s1")
+	want := "get script s1: 429 TOO_MANY_REQUESTS: slow down (the API asked to wait 1h0m0s, longer than --max-retry-time 2m0s)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
 func TestNotRetried(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		writeJSON(w, 400, `{"code":"BAD_REQUEST","message":"script is longer than 16384 bytes","details":{"limit":16384},"issues":[{"message":"Too long","path":["script"]}]}`)

@@ -114,6 +114,11 @@ func (r *retrier) wait(ctx context.Context, retryAfter time.Duration) error {
 		d = retryAfter
 	}
 	if time.Since(r.start)+d > cfg.MaxRetryTime {
+		if retryAfter > cfg.MaxRetryTime {
+			// Said, or a bare 429 after one attempt reads as if psync
+			// had not retried at all.
+			return fmt.Errorf("the API asked to wait %s, longer than --max-retry-time %s", retryAfter.Round(time.Second), cfg.MaxRetryTime)
+		}
 		return errBudget
 	}
 	t := time.NewTimer(d)
