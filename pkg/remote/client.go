@@ -58,6 +58,10 @@ type Config struct {
 	// MaxResponseBytes caps how much of one response body is read
 	// (default 64 MiB); a larger body is an error, not a crash.
 	MaxResponseBytes int64
+	// MaxListBytes caps the answers of one list walk together (default
+	// 256 MiB): pages of huge items with new ids and cursors would
+	// otherwise hold MaxListPages times MaxResponseBytes in memory.
+	MaxListBytes int64
 	// Dialect, when set, is the dialect to write in until a response
 	// shows another; empty means detect it (from the first list, or one
 	// cheap request before the first write).
@@ -114,6 +118,7 @@ const (
 	defaultBackoffBase  = 250 * time.Millisecond
 	defaultBackoffMax   = 15 * time.Second
 	defaultMaxResponse  = 64 << 20
+	defaultMaxListBytes = 256 << 20
 	defaultPoll         = 2 * time.Second
 	maxPoll             = 30 * time.Second
 	defaultEventTimeout = 30 * time.Minute
@@ -166,6 +171,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = defaultMaxResponse
+	}
+	if cfg.MaxListBytes <= 0 {
+		cfg.MaxListBytes = defaultMaxListBytes
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPoll

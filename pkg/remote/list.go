@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/psync-dev/psync/internal/safefile"
 	"github.com/psync-dev/psync/pkg/api"
 )
 
@@ -214,7 +215,9 @@ type listMeta struct {
 // MaxListPages and MaxListItems bound one list walk: a server whose
 // cursors never end, or that sends new ids forever, gets a clear error
 // after at most this many requests and with at most this many items in
-// memory (some 10 MB), not an apply that never starts. A team has some
+// memory (some 10 MB), not an apply that never starts. Config.MaxListBytes
+// bounds the bytes of its answers together, so huge items cannot hold
+// MaxListPages times MaxResponseBytes either. A team has some
 // thousands of scripts; 100,000 items is 833 full pages of 120.
 const (
 	MaxListPages = 2_000
@@ -239,6 +242,7 @@ func listAll[W any, P interface {
 		seen    map[string]bool
 		cursor  string
 		cursors = map[string]bool{}
+		read    int64 // bytes of every answer so far: what items and cursors can hold
 	)
 	if limit <= 0 {
 		limit = api.MaxLimit
@@ -265,6 +269,9 @@ func listAll[W any, P interface {
 				e.Message = joinMessage(e.Message, fmt.Sprintf("is the API URL %s right? Paperspace's is %s", c.baseStr, DefaultBaseURL))
 			}
 			return nil, meta, err
+		}
+		if read += int64(len(resp.body)); read > c.cfg.MaxListBytes {
+			return nil, meta, c.redactError(o.err(resp.status, fmt.Errorf("more than %s of answers in %d pages: psync does not hold a list that large in memory", safefile.Size(c.cfg.MaxListBytes), page+1)))
 		}
 		items, next, more, env, derr := decodePage[W](o, resp)
 		if derr != nil {

@@ -128,3 +128,27 @@ func TestCreatedIsRemembered(t *testing.T) {
 		t.Errorf("an unreadable date was kept: %v", got["s2"])
 	}
 }
+
+// TestListBytesAreCapped: a server sending pages of huge items, each with
+// a new id and cursor, is stopped by the bytes of the walk, long before
+// MaxListPages pages of MaxResponseBytes each would be held in memory.
+func TestListBytesAreCapped(t *testing.T) {
+	var requests atomic.Int32
+	big := strings.Repeat("x", 64<<10)
+	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		n := requests.Add(1)
+		fmt.Fprintf(w, `{"items":[{"id":"s%d","name":"%s"}],"hasMore":true,"nextPage":"c%d%s"}`, n, big, n, big)
+	})
+	c, err := remote.New(remote.Config{BaseURL: url, APIKey: hostileKey, MaxAttempts: 1, Timeout: 10 * time.Second, MaxListBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListScripts(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "more than 1 MiB of answers") {
+		t.Fatalf("got %v, want the walk stopped at 1 MiB", err)
+	}
+	if n := requests.Load(); n > 10 {
+		t.Errorf("%d requests of 128 KiB for a 1 MiB cap", n)
+	}
+}
