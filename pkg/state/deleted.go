@@ -90,15 +90,32 @@ func normalDeleted(ds []Deleted) []Deleted {
 	return out
 }
 
-// validateDeleted reports records of no known kind or without an id.
+// validateDeleted reports records of no known kind or without an id, and
+// records of an object the state also owns: the planner leaves a recorded
+// object out of what the API shows, so it would take the owned one for
+// gone, forget it and create a duplicate, and the real one, still shown,
+// would stay hidden for good.
 func (s *State) validateDeleted() []error {
 	var errs []error
+	owned := map[string]bool{}
+	if len(s.Deleted) > 0 {
+		for _, sc := range s.Scripts {
+			owned[Deleted{Kind: KindScript, ID: sc.ID}.key()] = true
+		}
+		for _, t := range s.Templates {
+			owned[Deleted{Kind: KindTemplate, ID: t.ID}.key()] = true
+		}
+	}
 	for i, d := range s.Deleted {
 		if d.Kind != KindScript && d.Kind != KindTemplate {
 			errs = append(errs, fmt.Errorf("deleted[%d] has kind %q, want %q or %q", i, d.Kind, KindScript, KindTemplate))
 		}
 		if d.ID == "" {
 			errs = append(errs, fmt.Errorf("deleted[%d] (%q) has no id", i, d.Name))
+			continue
+		}
+		if owned[d.key()] {
+			errs = append(errs, fmt.Errorf("%s %s is both owned and recorded as deleted: remove it from one of the lists", d.Kind, d.ID))
 		}
 	}
 	return errs

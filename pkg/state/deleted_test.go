@@ -67,6 +67,10 @@ func TestDeletedRecords(t *testing.T) {
 	for _, bad := range []struct{ doc, err string }{
 		{`{"formatVersion": 2, "deleted": [{"kind": "machine", "id": "m"}]}`, `deleted[0] has kind "machine"`},
 		{`{"formatVersion": 2, "deleted": [{"kind": "script", "name": "n"}]}`, `deleted[0] ("n") has no id`},
+		// An object both owned and deleted: the planner would hide the
+		// real object, forget it and create a duplicate of it.
+		{`{"formatVersion": 2, "scripts": [{"id": "s1", "name": "a"}], "deleted": [{"kind": "script", "id": "s1"}]}`, `script s1 is both owned and recorded as deleted`},
+		{`{"formatVersion": 2, "templates": [{"id": "t1", "name": "b", "machineId": "m"}], "deleted": [{"kind": "template", "id": "t1"}]}`, `template t1 is both owned and recorded as deleted`},
 	} {
 		if _, err := parse("s", []byte(bad.doc)); err == nil || !strings.Contains(err.Error(), bad.err) {
 			t.Errorf("%s: %v, want %s", bad.doc, err, bad.err)
