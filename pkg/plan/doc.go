@@ -78,8 +78,10 @@
 //     A selector new to the manifest that matches nothing, where a
 //     recorded one is gone whose machines the plan unassigns, is treated
 //     as an edit with a typo: refused like a selector that matched
-//     machines and matches none now. Machines since deleted from the
-//     team do not count (a decommissioned fleet unassigns nothing).
+//     machines and matches none now. Both apply only where the plan
+//     unassigns machines the selector matched: not where another
+//     selector or an id still wants them all, nor where they were
+//     deleted from the team (a decommissioned fleet unassigns nothing).
 //   - Machines in a state psync does not know are warned of five per
 //     selector, the rest counted in one warning.
 //   - Per-script maxDeletePercent counts the unassigns of machines a

@@ -326,8 +326,10 @@ type scriptSelectors struct {
 //     the last apply is gone from it and the plan unassigns machines it
 //     matched (an edit with a typo). That is what
 //     a typo in a glob or a renamed fleet looks like, and it would
-//     unassign the whole rule's machines. Machines since deleted from
-//     the team do not count: their assignments went with them.
+//     unassign the whole rule's machines. Only where the plan unassigns
+//     machines it matched: not where another selector or an id still
+//     wants them all, nor where they were deleted from the team (their
+//     assignments went with them).
 //   - max-delete-percent, per script: the unassigns its selectors cause
 //     are more than maxPercent of the machines the script is on, for
 //     scripts on at least 10 machines (as for the kinds).
@@ -338,16 +340,6 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 	for _, c := range changes {
 		planned[c.Key] = true
 	}
-	// A recorded machine since deleted from the team took its
-	// assignments with it: a selector whose machines are all gone is a
-	// decommissioned fleet, which unassigns nothing, not a typo.
-	inTeam := make(map[string]bool, len(p.snap.Machines))
-	for _, mc := range p.snap.Machines {
-		if mc.State != remote.MachineDeleting {
-			inTeam[mc.ID] = true
-		}
-	}
-	anyInTeam := func(ids []string) bool { return slices.ContainsFunc(ids, func(id string) bool { return inTeam[id] }) }
 	var out []Finding
 	for _, info := range p.selInfo {
 		if targets != nil && !targets[key(KindScript, info.script)] {
@@ -361,9 +353,12 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 				unassigned[k] = true
 			}
 		}
-		// A gone selector was replaced by a typo only if machines it
-		// matched lose the script: not if the manifest still wants them
-		// all (another selector or an id took them over).
+		// A selector matching none now (or gone, replaced by one that
+		// does) is refused only where machines it matched lose the
+		// script: not where the manifest still wants them all (another
+		// selector or an id covers them), nor where they were all deleted
+		// from the team, taking their assignments along (a
+		// decommissioned fleet).
 		losesAny := func(ids []string) bool {
 			return slices.ContainsFunc(ids, func(id string) bool { return unassigned[assignmentKey(info.script, id)] })
 		}
@@ -383,8 +378,8 @@ func (p *planner) selectorFindings(changes []Change, targets map[string]bool, ma
 			text := s.String()
 			var msg string
 			if was, ok := recorded[text]; ok {
-				if !anyInTeam(was) {
-					continue // matched nothing then either, or only machines since deleted
+				if !losesAny(was) {
+					continue // nothing then either, or nothing it matched loses the script
 				}
 				msg = fmt.Sprintf("%s: select %s of script %q matched %s at the last apply (%s) and matches none now: a typo, or a renamed fleet? Fix the selector, or allow it",
 					s.Pos, text, info.script, count(len(was), "machine"), listKeys(was))

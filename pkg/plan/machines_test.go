@@ -564,6 +564,7 @@ func TestSelectorRuleRenamedTargetedAndFresh(t *testing.T) {
 	}{
 		{"renamed script", manifestOf(scripts("cuda-v2"), nil, selectors("cuda-v2", manifest.Selector{Name: "train-*"})), recorded(), nil, true},
 		{"fresh state", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), nil, nil, false},
+		{"a selector's machines renamed, all still wanted by another", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"}, manifest.Selector{MachineType: "A100"})), recorded(), nil, false},
 		{"new selector beside a matching one", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "gpu-train-*"}, manifest.Selector{Name: "nothing-*"})), recorded(), nil, false},
 		{"--target another script", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), recorded(), []string{"script/other"}, false},
 		{"--target the script", manifestOf(scripts("cuda"), nil, selectors("cuda", manifest.Selector{Name: "train-*"})), recorded(), []string{"script/cuda"}, true},
