@@ -40,6 +40,16 @@ func (g *Globals) connect(ctx context.Context, streams *IO) (*remote.Client, Tar
 	if g.MaxAttempts < 1 {
 		return nil, Target{}, noop, fmt.Errorf("--max-attempts must be at least 1, not %d", g.MaxAttempts)
 	}
+	// The client would take 0 or less as its default, silently: not what
+	// a user who wrote --timeout 0 meant.
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--timeout", g.Timeout}, {"--max-retry-time", g.MaxRetryTime}, {"--template-timeout", g.TemplateTimeout}} {
+		if d.v <= 0 {
+			return nil, Target{}, noop, fmt.Errorf("%s must be more than 0, not %s", d.flag, d.v)
+		}
+	}
 	baseURL := strings.TrimSpace(g.APIURL)
 	if baseURL == "" {
 		// PAPERSPACE_API_URL set but empty, as an undefined CI variable

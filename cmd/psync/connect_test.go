@@ -19,6 +19,8 @@ func testGlobals() *Globals {
 		Timeout:      5 * time.Second,
 		MaxAttempts:  3,
 		MaxRetryTime: 10 * time.Second,
+		// kong's default; connect refuses 0.
+		TemplateTimeout: 30 * time.Minute,
 	}
 }
 
