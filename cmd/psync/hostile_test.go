@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/psync-dev/psync/pkg/remote"
+	"github.com/psync-dev/psync/pkg/sandbox"
 	"github.com/psync-dev/psync/pkg/state"
 )
 
@@ -169,5 +170,46 @@ func TestStateNamesAreEscaped(t *testing.T) {
 	}
 	if got := safe("setup-gpu é"); got != "setup-gpu é" {
 		t.Errorf("safe of a plain name = %q", got)
+	}
+}
+
+// TestTeamlessStateIsSaidAndBound: a state that records the API URL but no
+// team is not tied to the key's team either (every team shares the URL):
+// plan says so, and apply records the team.
+func TestTeamlessStateIsSaidAndBound(t *testing.T) {
+	// The live dialect says whose a key is (GET /auth/session).
+	inst, err := sandbox.Start(sandbox.Config{Dialect: sandbox.DialectPaperspace1, Keys: map[string]string{"key-of-team-a": "team-a"}}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	t.Setenv("PAPERSPACE_API_URL", inst.URL)
+	t.Setenv("PAPERSPACE_API_KEY", "key-of-team-a")
+	path := writeManifest(t, "version: 1\n")
+	statePath := filepath.Join(filepath.Dir(path), "psync.state.json")
+	st := state.New()
+	base, err := remote.ParseBaseURL(inst.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.APIURL = base.String()
+	st.PutScript(state.Script{ID: "scr_gone", Name: "old", IsEnabled: true})
+	if err := st.Save(statePath); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runPsync(t, "-f", path, "plan")
+	if code != 0 || !strings.Contains(stderr, "records no API URL or team") {
+		t.Fatalf("plan: exit %d, want a warning about the state without a team\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runPsync(t, "-f", path, "apply", "--auto-approve", "--allow-mass-delete")
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	got, err := state.Load(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Team != "team-a" {
+		t.Errorf("apply recorded team %q, want team-a", got.Team)
 	}
 }

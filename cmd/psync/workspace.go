@@ -96,7 +96,7 @@ func (g *Globals) openWorkspace(ctx context.Context, streams *IO, o openOptions)
 		ws.close()
 		return nil, withCode(ExitError, fmt.Errorf("manifest refused: %w", err))
 	}
-	if ws.state.Unbound() {
+	if ws.state.Unbound(ws.target.Team) {
 		ws.unbound = true
 		fmt.Fprintf(streams.Stderr, "psync: warning: the state %s owns %s but records no API URL or team: it is taken as %s's, which nothing here can verify (changes it alone justifies are marked \"unverified ownership\"); the next apply records the target\n",
 			ws.backend, plural(len(ws.state.Scripts)+len(ws.state.Templates), "object"), textsafe.Line(ws.target.describe()))

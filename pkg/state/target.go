@@ -34,12 +34,15 @@ func describeTarget(url, team string) string {
 	return fmt.Sprintf("%s (team %s)", url, team)
 }
 
-// Unbound reports whether the state owns objects but records no target
-// (no API URL): a file psync did not write whole, or one edited by hand.
-// CheckTarget binds it to the caller's target, and the next save records
-// that; until then its entries prove nothing about this team.
-func (s *State) Unbound() bool {
-	return s != nil && s.APIURL == "" && (len(s.Scripts) > 0 || len(s.Templates) > 0)
+// Unbound reports whether the state owns objects but records no target:
+// no API URL, or no team where the caller knows the key's team (every
+// team shares the API URL, so the URL alone ties nothing to this one). It
+// is a file psync did not write whole, one edited by hand, or one older
+// than psync's recording of the team. CheckTarget binds it to the
+// caller's target, and the next save records that; until then its entries
+// prove nothing about this team.
+func (s *State) Unbound(team string) bool {
+	return s != nil && (s.APIURL == "" || team != "" && s.Team == "") && (len(s.Scripts) > 0 || len(s.Templates) > 0)
 }
 
 // CheckTarget refuses (with a *TargetError) a state that belongs to another
