@@ -161,6 +161,9 @@ type planner struct {
 	warnings, notes []string
 	selected        []ScriptSelection
 	selInfo         []*scriptSelectors
+	// leaving are the machines the API lists as being deleted: a script
+	// on one is left there (its assignments go with it).
+	leaving map[string]bool
 	// teamMachines is the set of the team's machine ids, once needed.
 	teamMachines map[string]bool
 	// keys maps a change's key to its index in changes, once

@@ -72,7 +72,9 @@
 //   - A template that exists with its machineId is not checked: its
 //     source machine may have been deleted since, which does not matter.
 //   - A machine is warned about when it is being deleted (dtDeleted) or in
-//     a state psync does not know; selectors skip machines being deleted.
+//     a state psync does not know; selectors skip machines being deleted,
+//     and a script on one is left there (unassigning it would only fail;
+//     its assignments go with it).
 //   - A selector's identity, in the state's record, is its canonical text
 //     ("machineType=A100,region=ny2", a value holding , = or " quoted).
 //     A selector new to the manifest that matches nothing, where a

@@ -144,6 +144,14 @@ func (p *planner) checkMachines() map[string]*selected {
 		return out
 	}
 	x := newMachineIndex(p.snap.Machines)
+	for _, mc := range p.snap.Machines {
+		if mc.State == remote.MachineDeleting {
+			if p.leaving == nil {
+				p.leaving = map[string]bool{}
+			}
+			p.leaving[mc.ID] = true
+		}
+	}
 	suggestions := 0
 	unknown := func(at manifest.Position, id, what string) {
 		msg := fmt.Sprintf("machine %s is not in the team", id)

@@ -581,3 +581,22 @@ func TestSelectorRuleRenamedTargetedAndFresh(t *testing.T) {
 		})
 	}
 }
+
+// A machine the API lists as being deleted (dtDeleted) that a script is
+// still on is left alone: selectors skip it, yet unassigning a machine on
+// its way out would only fail, and its assignments go with it.
+func TestMachineBeingDeletedIsNotUnassigned(t *testing.T) {
+	trained := []string{"psbox001", "psbox002", "psbox003", "psbox004", "psbox005", "psbox006"}
+	sc := sScript("s1", "cuda", "x", trained...)
+	sc.Selectors = []state.Selector{{Selector: "name=train-*", Machines: trained}}
+	ms := fleet()
+	ms[0].State = remote.MachineDeleting
+	m := manifestOf([]manifest.Script{mScript("cuda", "x")}, nil, selectors("cuda", manifest.Selector{Name: "train-*"}))
+	p, err := Compute(m, machineSnap(ms, rScript("s1", "cuda", trained...)), stateOf([]state.Script{sc}, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || p.Refused() {
+		t.Errorf("changes %+v, findings %+v; want none", rows(p), p.Findings)
+	}
+}

@@ -382,6 +382,13 @@ func (p *planner) planAssignments(d manifest.Script, sc Change, r *remote.Script
 		have = recorded
 	}
 	info.machines = len(have)
+	// A machine on its way out keeps the script until it goes: selectors
+	// skip it, and unassigning it would only fail.
+	for _, mc := range have {
+		if _, ok := slices.BinarySearch(want, mc); !ok && p.leaving[mc] {
+			want = sortedSet(append(slices.Clone(want), mc))
+		}
+	}
 	if slices.Equal(want, have) {
 		return
 	}
