@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"path/filepath"
 
+	"github.com/psync-dev/psync/internal/safefile"
 	"github.com/psync-dev/psync/pkg/plan"
 	"github.com/psync-dev/psync/pkg/render"
 )
@@ -23,7 +24,9 @@ func (c *ShowCmd) Run(g *Globals, streams *IO) error {
 		return err
 	}
 	return o.run(streams, render.PlanFormatVersion, func(streams *IO) error {
-		f, err := os.Open(c.PlanFile)
+		// Read as apply reads it (it may come from a CI artifact): never a
+		// FIFO that blocks, a device or a huge file.
+		f, err := safefile.Open(c.PlanFile, safefile.Options{Root: filepath.Dir(c.PlanFile), Limit: maxPlanFileBytes, What: "saved plan"})
 		if err != nil {
 			return err
 		}
