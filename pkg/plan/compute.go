@@ -44,6 +44,9 @@ type Options struct {
 	// (remote.Client.Created). A delete or replace of an owned object
 	// made before the state began is flagged (see trust.go).
 	Created map[string]time.Time
+	// Now is the time recorded deletes are judged at (DeleteLinger);
+	// zero is the current time.
+	Now time.Time
 }
 
 // Compute returns the changes that make the remote match desired, given
@@ -64,7 +67,11 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 	if st == nil {
 		st = state.New()
 	}
-	snap, settled := withoutDeleted(snap, st)
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	snap, settled, deleteWarnings := withoutDeleted(snap, st, now)
 	targets, err := parseTargets(opts.Targets)
 	if err != nil {
 		return nil, err
@@ -88,6 +95,7 @@ func Compute(desired *manifest.Manifest, snap *remote.Snapshot, st *state.State,
 		desiredScript:   map[string]int{},
 		desiredTemplate: map[string]int{},
 		replace:         replace,
+		warnings:        deleteWarnings,
 	}
 	if opts.Key.IsZero() {
 		for _, d := range desired.Scripts {

@@ -1,6 +1,9 @@
 package plan
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -13,14 +16,31 @@ type Settled struct {
 	ID   string `json:"id"`
 }
 
+// DeleteLinger bounds how long a recorded delete hides the object the API
+// still shows. The live API's deletes take a while to show (a community
+// client waits up to 3 minutes); one still shown an hour on is taken to
+// have not happened: the object is planned again as any other (adopted by
+// name, pruned, or listed as unmanaged) with a warning, rather than hidden
+// for good while it may still run on machines.
+const DeleteLinger = time.Hour
+
 // withoutDeleted leaves out of snap the objects psync deleted that the API
 // still shows without dtDeleted (a delete takes a while to show): planning
 // them would delete them again, or take them for drift. It returns the
-// records of the deletes the API no longer shows, to be dropped. snap is
-// not changed.
-func withoutDeleted(snap *remote.Snapshot, st *state.State) (*remote.Snapshot, []Settled) {
+// records of the deletes the API no longer shows, or still shows past
+// DeleteLinger (with a warning each), to be dropped. snap is not changed.
+func withoutDeleted(snap *remote.Snapshot, st *state.State, now time.Time) (*remote.Snapshot, []Settled, []string) {
 	if len(st.Deleted) == 0 {
-		return snap, nil
+		return snap, nil, nil
+	}
+	var settled []Settled
+	var warnings []string
+	hidden := map[string]bool{}
+	for _, d := range st.Deleted {
+		if !d.At.IsZero() && now.Sub(d.At) > DeleteLinger {
+			continue
+		}
+		hidden[d.Kind+"/"+d.ID] = true
 	}
 	shown := map[string]bool{}
 	out := *snap
@@ -28,7 +48,9 @@ func withoutDeleted(snap *remote.Snapshot, st *state.State) (*remote.Snapshot, [
 	for _, s := range snap.Scripts {
 		if st.WasDeleted(state.KindScript, s.ID) {
 			shown[state.KindScript+"/"+s.ID] = true
-			continue
+			if hidden[state.KindScript+"/"+s.ID] {
+				continue
+			}
 		}
 		out.Scripts = append(out.Scripts, s)
 	}
@@ -36,24 +58,30 @@ func withoutDeleted(snap *remote.Snapshot, st *state.State) (*remote.Snapshot, [
 	for _, t := range snap.Templates {
 		if st.WasDeleted(state.KindTemplate, t.ID) {
 			shown[state.KindTemplate+"/"+t.ID] = true
-			continue
+			if hidden[state.KindTemplate+"/"+t.ID] {
+				continue
+			}
 		}
 		out.Templates = append(out.Templates, t)
 	}
-	var settled []Settled
 	for _, d := range st.Deleted {
-		if !shown[d.Kind+"/"+d.ID] {
+		key := d.Kind + "/" + d.ID
+		switch {
+		case !shown[key]:
 			settled = append(settled, Settled{Kind: Kind(d.Kind), ID: d.ID})
+		case !hidden[key]:
+			settled = append(settled, Settled{Kind: Kind(d.Kind), ID: d.ID})
+			warnings = append(warnings, fmt.Sprintf("psync deleted %s %q (%s) at %s, but the API still shows it over %s later: the delete is taken to have not happened, and the object is planned again", d.Kind, d.Name, d.ID, d.At.Format(time.RFC3339), DeleteLinger))
 		}
 	}
-	return &out, settled
+	return &out, settled, warnings
 }
 
 // Visible is snap without the objects psync deleted that the API still
 // shows (see state.Deleted): what plans, and checks of saved plans, see.
 // snap is not changed.
 func Visible(snap *remote.Snapshot, st *state.State) *remote.Snapshot {
-	out, _ := withoutDeleted(snap, st)
+	out, _, _ := withoutDeleted(snap, st, time.Now())
 	return out
 }
 

@@ -1,10 +1,15 @@
 package plan
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/psync-dev/psync/pkg/manifest"
 	"github.com/psync-dev/psync/pkg/remote"
 	"github.com/psync-dev/psync/pkg/state"
 )
@@ -51,7 +56,50 @@ func TestRecentDeletes(t *testing.T) {
 	for _, d := range p.Settled {
 		d.Apply(st)
 	}
-	if diff := cmp.Diff([]state.Deleted{{Kind: state.KindScript, ID: "s-linger", Name: "old"}, {Kind: state.KindTemplate, ID: "t-linger", Name: "base"}}, st.Deleted); diff != "" {
+	if diff := cmp.Diff([]state.Deleted{{Kind: state.KindScript, ID: "s-linger", Name: "old"}, {Kind: state.KindTemplate, ID: "t-linger", Name: "base"}}, st.Deleted, cmpopts.IgnoreFields(state.Deleted{}, "At")); diff != "" {
 		t.Errorf("records after settling (-want +got):\n%s", diff)
+	}
+}
+
+// A delete the API still shows past DeleteLinger is taken to have not
+// happened: the object is planned again (here adopted by the manifest's
+// name, so it is managed again rather than hidden for good, perhaps still
+// running on machines, beside a duplicate), with a warning, and the record
+// is dropped. A record of no time (written before times were kept) still
+// hides, and so does one inside the window.
+func TestStaleDeleteIsPlannedAgain(t *testing.T) {
+	st := stateOf(nil, nil)
+	st.MarkDeleted(state.KindScript, "s-stuck", "a")
+	st.MarkDeleted(state.KindScript, "s-recent", "b")
+	st.Deleted = append(st.Deleted, state.Deleted{Kind: state.KindScript, ID: "s-untimed", Name: "c"})
+	now := time.Now()
+	for i, d := range st.Deleted {
+		switch d.ID {
+		case "s-stuck":
+			st.Deleted[i].At = now.Add(-2 * DeleteLinger)
+		case "s-recent":
+			st.Deleted[i].At = now.Add(-DeleteLinger / 2)
+		}
+	}
+	snap := liveSnap([]remote.Script{rScript("s-stuck", "a"), rScript("s-recent", "b"), rScript("s-untimed", "c")}, nil)
+	m := manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y"), mScript("c", "z")}, nil)
+	p, err := Compute(m, snap, st, Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.Action.String()+" "+c.Key+" "+c.ID)
+	}
+	slices.Sort(got)
+	want := []string{"adopt script/a s-stuck", "create script/b ", "create script/c "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Settled{{Kind: KindScript, ID: "s-stuck"}}, p.Settled); diff != "" {
+		t.Errorf("settled (-want +got):\n%s", diff)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], `psync deleted script "a" (s-stuck)`) || !strings.Contains(p.Warnings[0], "planned again") {
+		t.Errorf("warnings: %q", p.Warnings)
 	}
 }

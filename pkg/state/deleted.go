@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Deleted is an object psync deleted that the API may still show: a
@@ -20,6 +21,10 @@ type Deleted struct {
 	ID   string `json:"id"`
 	// Name is the object's name when it was deleted, for the reader.
 	Name string `json:"name,omitempty"`
+	// At is when psync deleted it (zero in records written before it was
+	// kept). A delete the API still shows long after is taken to have
+	// not happened, and the object is planned again.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Kinds of Deleted.
@@ -34,9 +39,10 @@ func compareDeleted(a, b Deleted) int {
 	return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID))
 }
 
-// MarkDeleted records that psync deleted the object of this kind and id.
+// MarkDeleted records that psync deleted the object of this kind and id,
+// now.
 func (s *State) MarkDeleted(kind, id, name string) {
-	d := Deleted{Kind: kind, ID: id, Name: name}
+	d := Deleted{Kind: kind, ID: id, Name: name, At: time.Now().UTC().Truncate(time.Second)}
 	s.touched.deleted(d.key())
 	i, found := slices.BinarySearchFunc(s.Deleted, d, compareDeleted)
 	if found {

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Recent deletes are recorded sorted, once each, journaled like every
@@ -20,7 +22,7 @@ func TestDeletedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := NewJournal(path, s)
-	for _, d := range []Deleted{{KindTemplate, "tpl_1", "t"}, {KindScript, "scr_2", "b"}, {KindScript, "scr_1", "a"}} {
+	for _, d := range []Deleted{{Kind: KindTemplate, ID: "tpl_1", Name: "t"}, {Kind: KindScript, ID: "scr_2", Name: "b"}, {Kind: KindScript, ID: "scr_1", Name: "a"}} {
 		if err := j.Update(func(s *State) {
 			if d.Kind == KindScript {
 				s.RemoveScript(d.ID)
@@ -37,14 +39,20 @@ func TestDeletedRecords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want := []Deleted{{KindScript, "scr_1", "a"}, {KindTemplate, "tpl_1", "t"}}
+	want := []Deleted{{Kind: KindScript, ID: "scr_1", Name: "a"}, {Kind: KindTemplate, ID: "tpl_1", Name: "t"}}
 	// Not closed: Load replays the journal, as after a killed apply.
 	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got.Deleted); diff != "" {
+	// When each delete was made is kept too (see plan.DeleteLinger).
+	if diff := cmp.Diff(want, got.Deleted, cmpopts.IgnoreFields(Deleted{}, "At")); diff != "" {
 		t.Errorf("replayed (-want +got):\n%s", diff)
+	}
+	for _, d := range got.Deleted {
+		if time.Since(d.At) > time.Hour || d.At.Location() != time.UTC {
+			t.Errorf("%s recorded deleted at %v, not now in UTC", d.ID, d.At)
+		}
 	}
 	if !got.WasDeleted(KindScript, "scr_1") || got.WasDeleted(KindScript, "scr_2") || got.WasDeleted(KindTemplate, "scr_1") {
 		t.Errorf("WasDeleted wrong on %+v", got.Deleted)
@@ -52,7 +60,7 @@ func TestDeletedRecords(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = Load(path); err != nil || !cmp.Equal(want, got.Deleted) {
+	if got, err = Load(path); err != nil || !cmp.Equal(want, got.Deleted, cmpopts.IgnoreFields(Deleted{}, "At")) {
 		t.Errorf("after Close: %+v, %v", got, err)
 	}
 	if c := got.Clone(); !cmp.Equal(c.Deleted, got.Deleted) || &c.Deleted[0] == &got.Deleted[0] {
