@@ -29,6 +29,7 @@ const DeleteLinger = time.Hour
 // them would delete them again, or take them for drift. It returns the
 // records of the deletes the API no longer shows, or still shows past
 // DeleteLinger (with a warning each), to be dropped. snap is not changed.
+// A record hides its object only within DeleteLinger of its time.
 func withoutDeleted(snap *remote.Snapshot, st *state.State, now time.Time) (*remote.Snapshot, []Settled, []string) {
 	if len(st.Deleted) == 0 {
 		return snap, nil, nil
@@ -37,10 +38,12 @@ func withoutDeleted(snap *remote.Snapshot, st *state.State, now time.Time) (*rem
 	var warnings []string
 	hidden := map[string]bool{}
 	for _, d := range st.Deleted {
-		if !d.At.IsZero() && now.Sub(d.At) > DeleteLinger {
-			continue
+		// A record of no time, or of one far in the future, is none psync
+		// wrote: a hostile or edited state must not hide an object for
+		// good (and so keep it from being pruned, or shown unmanaged).
+		if age := now.Sub(d.At); age <= DeleteLinger && age >= -DeleteLinger {
+			hidden[d.Kind+"/"+d.ID] = true
 		}
-		hidden[d.Kind+"/"+d.ID] = true
 	}
 	shown := map[string]bool{}
 	out := *snap
@@ -71,7 +74,7 @@ func withoutDeleted(snap *remote.Snapshot, st *state.State, now time.Time) (*rem
 			settled = append(settled, Settled{Kind: Kind(d.Kind), ID: d.ID})
 		case !hidden[key]:
 			settled = append(settled, Settled{Kind: Kind(d.Kind), ID: d.ID})
-			warnings = append(warnings, fmt.Sprintf("psync deleted %s %q (%s) at %s, but the API still shows it over %s later: the delete is taken to have not happened, and the object is planned again", d.Kind, d.Name, d.ID, d.At.Format(time.RFC3339), DeleteLinger))
+			warnings = append(warnings, fmt.Sprintf("psync deleted %s %q (%s) at %s, but the API still shows it (a record is trusted for %s): the delete is taken to have not happened, and the object is planned again", d.Kind, d.Name, d.ID, d.At.Format(time.RFC3339), DeleteLinger))
 		}
 	}
 	return &out, settled, warnings

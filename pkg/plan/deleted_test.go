@@ -65,13 +65,15 @@ func TestRecentDeletes(t *testing.T) {
 // happened: the object is planned again (here adopted by the manifest's
 // name, so it is managed again rather than hidden for good, perhaps still
 // running on machines, beside a duplicate), with a warning, and the record
-// is dropped. A record of no time (written before times were kept) still
-// hides, and so does one inside the window.
+// is dropped. So is a record of no time or of a time far ahead (which
+// psync never writes: a hostile state's, that would hide an object for
+// good); one inside the window still hides.
 func TestStaleDeleteIsPlannedAgain(t *testing.T) {
 	st := stateOf(nil, nil)
 	st.MarkDeleted(state.KindScript, "s-stuck", "a")
 	st.MarkDeleted(state.KindScript, "s-recent", "b")
 	st.Deleted = append(st.Deleted, state.Deleted{Kind: state.KindScript, ID: "s-untimed", Name: "c"})
+	st.MarkDeleted(state.KindScript, "s-ahead", "d")
 	now := time.Now()
 	for i, d := range st.Deleted {
 		switch d.ID {
@@ -79,10 +81,12 @@ func TestStaleDeleteIsPlannedAgain(t *testing.T) {
 			st.Deleted[i].At = now.Add(-2 * DeleteLinger)
 		case "s-recent":
 			st.Deleted[i].At = now.Add(-DeleteLinger / 2)
+		case "s-ahead":
+			st.Deleted[i].At = now.Add(100 * 365 * 24 * time.Hour)
 		}
 	}
-	snap := liveSnap([]remote.Script{rScript("s-stuck", "a"), rScript("s-recent", "b"), rScript("s-untimed", "c")}, nil)
-	m := manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y"), mScript("c", "z")}, nil)
+	snap := liveSnap([]remote.Script{rScript("s-stuck", "a"), rScript("s-recent", "b"), rScript("s-untimed", "c"), rScript("s-ahead", "d")}, nil)
+	m := manifestOf([]manifest.Script{mScript("a", "x"), mScript("b", "y"), mScript("c", "z"), mScript("d", "w")}, nil)
 	p, err := Compute(m, snap, st, Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -92,14 +96,14 @@ func TestStaleDeleteIsPlannedAgain(t *testing.T) {
 		got = append(got, c.Action.String()+" "+c.Key+" "+c.ID)
 	}
 	slices.Sort(got)
-	want := []string{"adopt script/a s-stuck", "create script/b ", "create script/c "}
+	want := []string{"adopt script/a s-stuck", "adopt script/c s-untimed", "adopt script/d s-ahead", "create script/b "}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Settled{{Kind: KindScript, ID: "s-stuck"}}, p.Settled); diff != "" {
+	if diff := cmp.Diff([]Settled{{Kind: KindScript, ID: "s-ahead"}, {Kind: KindScript, ID: "s-stuck"}, {Kind: KindScript, ID: "s-untimed"}}, p.Settled); diff != "" {
 		t.Errorf("settled (-want +got):\n%s", diff)
 	}
-	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], `psync deleted script "a" (s-stuck)`) || !strings.Contains(p.Warnings[0], "planned again") {
+	if len(p.Warnings) != 3 || !strings.Contains(p.Warnings[1], `psync deleted script "a" (s-stuck)`) || !strings.Contains(p.Warnings[1], "planned again") {
 		t.Errorf("warnings: %q", p.Warnings)
 	}
 }
