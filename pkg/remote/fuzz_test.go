@@ -45,6 +45,9 @@ var keyEncodings = []func(string) string{
 	func(k string) string {
 		return strings.ReplaceAll(base64.StdEncoding.EncodeToString([]byte("user:"+k)), "/", `\/`)
 	},
+	// Case-folded: a hex key upper-cased is the key.
+	func(k string) string { return strings.ToUpper(k) },
+	func(k string) string { return strings.ToLower(k) },
 	func(k string) string { return hex.EncodeToString([]byte(k)) },
 	func(k string) string { return strings.ToUpper(hex.EncodeToString([]byte("\x01" + k))) },
 	func(k string) string { return byteEscape(k) },

@@ -21,6 +21,7 @@ const Redacted = "[REDACTED]"
 //     depth of escaping (\\u004b, \\/);
 //   - URL-encoded (%4B, + for a space) and URL-encoded twice (%254B);
 //   - as HTML character references (&#75; &#x4b;);
+//   - upper- or lower-cased whole (a hex key upper-cased is the key);
 //   - byte escapes (\x4b, as C, Python and Go write bytes);
 //   - hex, lower or upper case, at either alignment of a longer string;
 //   - UTF-16, either byte order;
@@ -75,7 +76,7 @@ func (r *Redactor) AddSecret(secret string) {
 	forms := []form{{s: secret}}
 	if len(secret) >= minSecretLen {
 		h := hex.EncodeToString([]byte(secret))
-		forms = append(forms, form{s: h}, form{s: strings.ToUpper(h)}, form{s: utf16Form(secret, binary.LittleEndian)}, form{s: utf16Form(secret, binary.BigEndian)})
+		forms = append(forms, form{s: strings.ToUpper(secret)}, form{s: strings.ToLower(secret)}, form{s: h}, form{s: strings.ToUpper(h)}, form{s: utf16Form(secret, binary.LittleEndian)}, form{s: utf16Form(secret, binary.BigEndian)})
 		for _, b := range base64Forms(secret) {
 			forms = append(forms, form{s: b, wrapped: true})
 		}
