@@ -294,23 +294,33 @@ func ParseBaseURL(raw string, insecure bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("no API URL")
 	}
+	// Errors name the URL without its query or fragment, which a pasted
+	// URL may carry a token in.
+	shown := raw
+	if i := strings.IndexAny(shown, "?#"); i >= 0 {
+		shown = shown[:i] + "?…"
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("API URL %q: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("API URL %q: %w", shown, err)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("API URL %q: want an absolute https:// URL", raw)
+		return nil, fmt.Errorf("API URL %q: want an absolute https:// URL", shown)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("API URL %q: no host", raw)
+		return nil, fmt.Errorf("API URL %q: no host", shown)
 	}
 	if u.User != nil {
 		// Credentials in the URL would end up in logs and state files.
 		return nil, fmt.Errorf("API URL must not contain credentials; put the key in PAPERSPACE_API_KEY")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("API URL %q: must not have a query or fragment", raw)
+		return nil, fmt.Errorf("API URL %q: must not have a query or fragment", shown)
 	}
 	u.Host = strings.ToLower(u.Host)
 	u.Path = strings.TrimRight(u.Path, "/")

@@ -151,3 +151,17 @@ func TestRedirectHopIsLoggedEscaped(t *testing.T) {
 		t.Errorf("the debug log holds the Location's characters raw:\n%q", log)
 	}
 }
+
+// TestBaseURLErrorsQuoteNoQuery: an API URL refused for its query or
+// fragment (a pasted URL with a token in it) is named without them.
+func TestBaseURLErrorsQuoteNoQuery(t *testing.T) {
+	for _, raw := range []string{"https://proxy.example/v1?token=tok_s3cr3t", "https://proxy.example/v1#tok_s3cr3t", "ftp://proxy.example/v1?token=tok_s3cr3t"} {
+		_, err := remote.ParseBaseURL(raw, false)
+		if err == nil {
+			t.Fatalf("ParseBaseURL(%q) accepted it", raw)
+		}
+		if strings.Contains(err.Error(), "tok_s3cr3t") {
+			t.Errorf("ParseBaseURL(%q): %v quotes the query", raw, err)
+		}
+	}
+}
