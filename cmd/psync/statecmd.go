@@ -90,6 +90,16 @@ func loadState(ctx context.Context, b state.Backend) (*state.State, error) {
 	return s, nil
 }
 
+// readState opens the state and loads it, for a command that only reads
+// (no lock, as plan).
+func (g *Globals) readState(ctx context.Context, streams *IO) (*state.State, error) {
+	b, err := g.openState(ctx, streams)
+	if err != nil {
+		return nil, err
+	}
+	return loadState(ctx, b)
+}
+
 // lockState takes b's lock for a command that writes.
 func lockState(ctx context.Context, b state.Backend) (state.Unlocker, error) {
 	l, err := b.Lock(ctx, state.CommandLine())
@@ -115,11 +125,7 @@ func releaseLock(streams *IO, l state.Unlocker) {
 type StateListCmd struct{}
 
 func (c *StateListCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
-	b, err := g.openState(ctx, streams)
-	if err != nil {
-		return err
-	}
-	s, err := loadState(ctx, b)
+	s, err := g.readState(ctx, streams)
 	if err != nil {
 		return err
 	}
@@ -318,11 +324,7 @@ func (c *StateRmCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
 type StatePullCmd struct{}
 
 func (c *StatePullCmd) Run(g *Globals, streams *IO, ctx context.Context) error {
-	b, err := g.openState(ctx, streams)
-	if err != nil {
-		return err
-	}
-	s, err := loadState(ctx, b)
+	s, err := g.readState(ctx, streams)
 	if err != nil {
 		return err
 	}

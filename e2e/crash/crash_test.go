@@ -225,32 +225,9 @@ func TestCrashSafety(t *testing.T) {
 		// the kill points spread over the apply however fast the machine.
 		at := 5 + r.IntN(before-10)
 		e.inst.Server.ResetStats()
-		cmd := e.command("apply", "--auto-approve")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		var err error
-		killed := false
-	wait:
-		for {
-			select {
-			case err = <-exited:
-				break wait
-			case <-time.After(time.Millisecond):
-				if e.inst.Server.Stats().Writes() >= at {
-					killed = cmd.Process.Signal(syscall.SIGKILL) == nil
-					err = <-exited
-					break wait
-				}
-			}
-		}
+		out, killed, err := killWhen(t, e.command("apply", "--auto-approve"), func() bool { return e.inst.Server.Stats().Writes() >= at })
 		delay := fmt.Sprintf("write %d", at)
-		var exit *exec.ExitError
-		if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		if !killed {
 			t.Logf("round %d: apply ended before the kill at %s (%v)", rounds, delay, err)
 		} else {
 			kills++
@@ -259,7 +236,7 @@ func TestCrashSafety(t *testing.T) {
 		// Right after the kill: no duplicate, and a state file that loads.
 		dump := e.dump(t)
 		if dup := dump.DuplicateNames(); len(dup) > 0 {
-			t.Fatalf("round %d: after a kill at %s, duplicate names: %v\n%s", rounds, delay, dup, out.String())
+			t.Fatalf("round %d: after a kill at %s, duplicate names: %v\n%s", rounds, delay, dup, out)
 		}
 		if _, err := state.Load(e.statePath); err != nil {
 			t.Fatalf("round %d: after a kill at %s, the state does not load: %v", rounds, delay, err)
@@ -529,28 +506,10 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := st.Serial + int64(5+r.IntN(d.changes()*4/5))
-		cmd := psync("apply", "--auto-approve")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		killed := false
-	wait:
-		for {
-			select {
-			case <-exited:
-				break wait
-			case <-time.After(time.Millisecond):
-				if s, err := state.Load(statePath); err == nil && s.Serial >= at {
-					killed = cmd.Process.Signal(syscall.SIGKILL) == nil
-					<-exited
-					break wait
-				}
-			}
-		}
+		_, killed, _ := killWhen(t, psync("apply", "--auto-approve"), func() bool {
+			s, err := state.Load(statePath)
+			return err == nil && s.Serial >= at
+		})
 		if killed {
 			done++
 		} else {
@@ -581,6 +540,37 @@ func TestCrashSafetyEmbeddedSandbox(t *testing.T) {
 		t.Errorf("only %d applies were killed before they ended", done)
 	}
 	t.Logf("%d kills of psync --sandbox at %s", done, strings.Join(points, ", "))
+}
+
+// killWhen starts cmd and SIGKILLs it once reached (polled every
+// millisecond) is true. It returns what cmd printed, whether the kill is
+// what ended it (an apply may end first), and cmd's exit error.
+func killWhen(t *testing.T, cmd *exec.Cmd, reached func() bool) (out string, killed bool, err error) {
+	t.Helper()
+	var buf lockedBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	sent := false
+wait:
+	for {
+		select {
+		case err = <-exited:
+			break wait
+		case <-time.After(time.Millisecond):
+			if reached() {
+				sent = cmd.Process.Signal(syscall.SIGKILL) == nil
+				err = <-exited
+				break wait
+			}
+		}
+	}
+	var exit *exec.ExitError
+	killed = sent && errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+	return buf.String(), killed, err
 }
 
 // killPoints is the random source of a test's kill points: seeded from

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,38 +82,14 @@ func TestJournalKeepsEveryReportedChange(t *testing.T) {
 		})
 
 		e.inst.Server.ResetStats()
-		cmd := e.command("apply", "--auto-approve")
-		var out lockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		var err error
-		var printed string // what the apply had printed when it was killed
-	wait:
-		for {
-			select {
-			case err = <-exited:
-				break wait
-			case <-time.After(time.Millisecond):
-				if e.inst.Server.Stats().Writes() >= at {
-					cmd.Process.Signal(syscall.SIGKILL)
-					err = <-exited
-					printed = out.String()
-					break wait
-				}
-			}
-		}
+		printed, killed, err := killWhen(t, e.command("apply", "--auto-approve"), func() bool { return e.inst.Server.Stats().Writes() >= at })
 		close(stopPlans)
 		planners.Wait()
 		close(planErrs)
 		for msg := range planErrs {
 			t.Fatalf("round %d: a plan racing the apply failed to load the state: %s", round, msg)
 		}
-		var exit *exec.ExitError
-		if printed == "" || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		if !killed {
 			t.Logf("round %d: apply ended before the kill at write %d (%v)", round, at, err)
 			continue
 		}

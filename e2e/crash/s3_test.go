@@ -108,30 +108,8 @@ func TestS3KillThenUnlock(t *testing.T) {
 		d.write(t, e.dir)
 		at := 20 + r.IntN(d.changes()-30)
 		e.inst.Server.ResetStats()
-		cmd := e.command("apply", "--auto-approve")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		var err error
-	wait:
-		for {
-			select {
-			case err = <-exited:
-				break wait
-			case <-time.After(time.Millisecond):
-				if e.inst.Server.Stats().Writes() >= at {
-					cmd.Process.Signal(syscall.SIGKILL)
-					err = <-exited
-					break wait
-				}
-			}
-		}
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		_, killed, err := killWhen(t, e.command("apply", "--auto-approve"), func() bool { return e.inst.Server.Stats().Writes() >= at })
+		if !killed {
 			t.Logf("round %d: apply ended before the kill at write %d (%v)", round, at, err)
 			continue
 		}

@@ -1,12 +1,10 @@
 package crash
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,36 +62,13 @@ func TestKillWithSecrets(t *testing.T) {
 		// updates every script.
 		at := 5 + r.IntN(n-10)
 		e.inst.Server.ResetStats()
-		cmd := withSecret(e.command("apply", "--auto-approve", "--debug"))
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		var err error
-		killed := false
-	wait:
-		for {
-			select {
-			case err = <-exited:
-				break wait
-			case <-time.After(time.Millisecond):
-				if e.inst.Server.Stats().Writes() >= at {
-					killed = cmd.Process.Signal(syscall.SIGKILL) == nil
-					err = <-exited
-					break wait
-				}
-			}
-		}
-		var exit *exec.ExitError
-		if killed && errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL {
+		out, killed, err := killWhen(t, withSecret(e.command("apply", "--auto-approve", "--debug")), func() bool { return e.inst.Server.Stats().Writes() >= at })
+		if killed {
 			kills++
 		} else {
 			t.Logf("round %d: the apply ended before the kill at write %d (%v)", round, at, err)
 		}
-		scanForSecrets(t, fmt.Sprintf("round %d, killed apply's output", round), out.String(), secrets)
+		scanForSecrets(t, fmt.Sprintf("round %d, killed apply's output", round), out, secrets)
 		if _, err := os.Stat(e.statePath + ".journal"); err == nil {
 			journals++
 		}

@@ -212,11 +212,10 @@ func machineWrite(w http.ResponseWriter, r *http.Request, create bool) (api.Mach
 
 // adminCreateMachine is POST /_sandbox/machines: a new machine, ready,
 // with the next id psboxNNN.
-func (s *Server) adminCreateMachine(w http.ResponseWriter, r *http.Request, t *team) {
+func (s *Server) adminCreateMachine(w http.ResponseWriter, r *http.Request, t *team) *reply {
 	b, rep := machineWrite(w, r, true)
 	if rep != nil {
-		writeJSON(w, rep.status, rep.body)
-		return
+		return rep
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
@@ -226,56 +225,47 @@ func (s *Server) adminCreateMachine(w http.ResponseWriter, r *http.Request, t *t
 	setMachine(m, b)
 	l.Machines = append(l.Machines, m)
 	if err := s.st.putMachines(t, l); err != nil {
-		rep := storeError(err)
-		writeJSON(w, rep.status, rep.body)
-		return
+		return storeError(err)
 	}
-	writeJSON(w, http.StatusCreated, m.api())
+	return ok(http.StatusCreated, m.api())
 }
 
 // adminUpdateMachine is PUT /_sandbox/machines/{id}: it changes the
 // fields the body gives.
-func (s *Server) adminUpdateMachine(w http.ResponseWriter, r *http.Request, t *team) {
+func (s *Server) adminUpdateMachine(w http.ResponseWriter, r *http.Request, t *team) *reply {
 	id := r.PathValue("id")
 	b, rep := machineWrite(w, r, false)
 	if rep != nil {
-		writeJSON(w, rep.status, rep.body)
-		return
+		return rep
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	l := t.machineList()
 	i := slices.IndexFunc(l.Machines, func(m *machineRec) bool { return m.ID == id && m.DtDeleted == nil })
 	if i < 0 {
-		rep := notFound("machine", id)
-		writeJSON(w, rep.status, rep.body)
-		return
+		return notFound("machine", id)
 	}
 	m := *l.Machines[i]
 	setMachine(&m, b)
 	l.Machines[i] = &m
 	if err := s.st.putMachines(t, l); err != nil {
-		rep := storeError(err)
-		writeJSON(w, rep.status, rep.body)
-		return
+		return storeError(err)
 	}
-	writeJSON(w, http.StatusOK, m.api())
+	return ok(http.StatusOK, m.api())
 }
 
 // adminDeleteMachine is DELETE /_sandbox/machines/{id}: the machine goes,
 // and with it its assignments (a template made from it stays); with
 // LiveConfig.DeletedLinger the paperspace-v1 list shows it a while longer,
 // dtDeleted set. It answers the deleted machine.
-func (s *Server) adminDeleteMachine(w http.ResponseWriter, r *http.Request, t *team) {
+func (s *Server) adminDeleteMachine(w http.ResponseWriter, r *http.Request, t *team) *reply {
 	id := r.PathValue("id")
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	l := t.machineList()
 	i := slices.IndexFunc(l.Machines, func(m *machineRec) bool { return m.ID == id && m.DtDeleted == nil })
 	if i < 0 {
-		rep := notFound("machine", id)
-		writeJSON(w, rep.status, rep.body)
-		return
+		return notFound("machine", id)
 	}
 	gone := *l.Machines[i]
 	deleted := now()
@@ -289,9 +279,7 @@ func (s *Server) adminDeleteMachine(w http.ResponseWriter, r *http.Request, t *t
 		rec := *sc
 		rec.Machines = slices.Delete(slices.Clone(sc.Machines), j, j+1)
 		if err := s.st.putScript(t, &rec); err != nil {
-			rep := storeError(err)
-			writeJSON(w, rep.status, rep.body)
-			return
+			return storeError(err)
 		}
 	}
 	// Deleted machines that no longer linger are dropped for good; this
@@ -302,11 +290,9 @@ func (s *Server) adminDeleteMachine(w http.ResponseWriter, r *http.Request, t *t
 		l.Machines = append(l.Machines, &gone)
 	}
 	if err := s.st.putMachines(t, l); err != nil {
-		rep := storeError(err)
-		writeJSON(w, rep.status, rep.body)
-		return
+		return storeError(err)
 	}
-	writeJSON(w, http.StatusOK, gone.api())
+	return ok(http.StatusOK, gone.api())
 }
 
 // machineList is a copy of the team's machines, to change and put.

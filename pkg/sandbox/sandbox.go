@@ -345,9 +345,9 @@ func (s *Server) routes() {
 		s.ResetStats()
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.Handle("POST /v1/_sandbox/machines", s.admin(s.adminCreateMachine))
-	mux.Handle("PUT /v1/_sandbox/machines/{id}", s.admin(s.adminUpdateMachine))
-	mux.Handle("DELETE /v1/_sandbox/machines/{id}", s.admin(s.adminDeleteMachine))
+	mux.Handle("POST /v1/_sandbox/machines", s.adminReply(s.adminCreateMachine))
+	mux.Handle("PUT /v1/_sandbox/machines/{id}", s.adminReply(s.adminUpdateMachine))
+	mux.Handle("DELETE /v1/_sandbox/machines/{id}", s.adminReply(s.adminDeleteMachine))
 	mux.HandleFunc("/", s.unmatched)
 	s.mux = mux
 	s.handler = mux
@@ -494,6 +494,14 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, *team)) http.H
 			return
 		}
 		h(w, r, t)
+	})
+}
+
+// adminReply is admin for a handler that answers a reply.
+func (s *Server) adminReply(h func(http.ResponseWriter, *http.Request, *team) *reply) http.Handler {
+	return s.admin(func(w http.ResponseWriter, r *http.Request, t *team) {
+		rep := h(w, r, t)
+		writeJSON(w, rep.status, rep.body)
 	})
 }
 
